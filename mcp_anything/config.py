@@ -1,0 +1,395 @@
+"""The configuration contract: typed models, `${ENV}` expansion and validation.
+
+Every model forbids unknown keys: a typo in a security setting must stop the
+gateway, not silently switch the setting off. Problems are collected and
+reported together, each with the location of the key that caused it
+(`upstreams[0].openapi.source: file not found: specs/x.yaml`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+
+class ConfigError(Exception):
+    """One or more problems in a config file, each prefixed with its location."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+# --- scalar types -----------------------------------------------------------
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """`30s`, `100ms`, `2m`, `1h` or a bare number of seconds, as seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 100ms or 2m")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"expected a duration such as 30s, 100ms or 2m, got {value!r}")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+"""Seconds, written in the config as `30s`, `100ms`, `2m` or a number."""
+
+_NAME = r"^[a-zA-Z0-9_-]+$"
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- inbound auth (per group) -------------------------------------------------
+
+
+class JwtConfig(StrictModel):
+    issuer: str
+    jwks_url: str | None = None
+    audience: str | list[str] | None = None
+    algorithms: list[str] = ["RS256"]
+    leeway: Duration = 30.0
+    required_claims: list[str] = ["exp"]
+    required_scopes: list[str] = []
+
+    @field_validator("algorithms")
+    @classmethod
+    def _asymmetric_only(cls, algorithms: list[str]) -> list[str]:
+        allowed = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+        bad = [a for a in algorithms if a not in allowed]
+        if bad:
+            raise ValueError(f"unsupported algorithm(s) {bad}; expected some of {sorted(allowed)}")
+        if not algorithms:
+            raise ValueError("at least one algorithm is required")
+        return algorithms
+
+
+class IntrospectionConfig(StrictModel):
+    endpoint: str
+    client_id: str
+    client_secret: SecretStr
+    auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
+    cache_ttl: Duration = 60.0
+    timeout: Duration = 5.0
+    required_scopes: list[str] = []
+    issuer: str | None = None  # advertised in protected resource metadata
+
+
+class ApiKeyConfig(StrictModel):
+    header: str = "X-API-Key"
+    value: SecretStr | None = None
+    values: list[SecretStr] | dict[str, SecretStr] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ApiKeyConfig:
+        if (self.value is None) == (self.values is None):
+            raise ValueError("set exactly one of `value` or `values`")
+        return self
+
+
+class InboundLuaConfig(StrictModel):
+    source: Path
+    timeout: Duration = 0.1
+    memory_limit_mb: int = Field(default=16, ge=1, le=1024)
+
+
+class _StrategyBlock(StrictModel):
+    """`{strategy: X, X: {...}}`: the block named by `strategy` must be present, no other."""
+
+    strategy: str
+
+    @model_validator(mode="after")
+    def _block_matches_strategy(self) -> _StrategyBlock:
+        blocks = [name for name in type(self).model_fields if name != "strategy"]
+        if self.strategy != "none" and getattr(self, self.strategy) is None:
+            raise ValueError(f"strategy {self.strategy!r} needs a `{self.strategy}:` block")
+        extra = [b for b in blocks if b != self.strategy and getattr(self, b) is not None]
+        if extra:
+            raise ValueError(f"`{extra[0]}:` block given but strategy is {self.strategy!r}")
+        return self
+
+
+class InboundAuthConfig(_StrategyBlock):
+    strategy: Literal["none", "jwt", "introspection", "apikey", "lua"] = "none"
+    jwt: JwtConfig | None = None
+    introspection: IntrospectionConfig | None = None
+    apikey: ApiKeyConfig | None = None
+    lua: InboundLuaConfig | None = None
+
+
+# --- authorization (per group) --------------------------------------------------
+
+
+class CapabilitiesConfig(StrictModel):
+    source: Literal["header", "claim"] = "header"
+    header: str = "x-mcp-authorized"
+    public_key: SecretStr | None = None  # a PEM file path, or the PEM itself (from ${ENV})
+    algorithms: list[str] = ["ES256"]
+    issuer: str | None = None
+    claim: str = "allowed-capabilities"
+
+
+class RuleConfig(StrictModel):
+    effect: Literal["allow", "deny"]
+    when: str = "true"
+    tools: list[str] | None = None  # None: the rule gates the whole endpoint
+
+
+class AuthorizationConfig(StrictModel):
+    default: Literal["allow", "deny"] = "allow"
+    capabilities: CapabilitiesConfig | None = None
+    rules: list[RuleConfig] = []
+
+
+class GroupConfig(StrictModel):
+    name: str = Field(pattern=_NAME)
+    endpoint: str = "/mcp"
+    upstreams: list[str]
+    inbound_auth: InboundAuthConfig = InboundAuthConfig()
+    authorization: AuthorizationConfig = AuthorizationConfig()
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_path(cls, endpoint: str) -> str:
+        if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", endpoint):
+            raise ValueError(f"expected a path such as /mcp or /team/mcp, got {endpoint!r}")
+        return endpoint
+
+
+# --- outbound auth (per upstream) ----------------------------------------------
+
+
+class BearerConfig(StrictModel):
+    token: SecretStr
+
+
+class OutboundApiKeyConfig(StrictModel):
+    header: str | None = None
+    query: str | None = None
+    value: SecretStr
+
+    @model_validator(mode="after")
+    def _one_place(self) -> OutboundApiKeyConfig:
+        if (self.header is None) == (self.query is None):
+            raise ValueError("set exactly one of `header` or `query`")
+        return self
+
+
+class ClientCredentialsConfig(StrictModel):
+    token_url: str
+    client_id: str
+    client_secret: SecretStr
+    scopes: list[str] = []
+    audience: str | None = None
+    auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
+    refresh_skew: Duration = 30.0
+    timeout: Duration = 10.0
+
+
+class OutboundLuaConfig(StrictModel):
+    source: Path
+    allowed_hosts: list[str] = []
+    timeout: Duration = 2.0
+    memory_limit_mb: int = Field(default=16, ge=1, le=1024)
+
+
+class OutboundAuthConfig(_StrategyBlock):
+    strategy: Literal["none", "bearer", "api_key", "oauth2_client_credentials", "lua"] = "none"
+    bearer: BearerConfig | None = None
+    api_key: OutboundApiKeyConfig | None = None
+    oauth2_client_credentials: ClientCredentialsConfig | None = None
+    lua: OutboundLuaConfig | None = None
+
+
+# --- upstreams -------------------------------------------------------------------
+
+
+class OpenApiConfig(StrictModel):
+    source: str  # file path relative to the config file, or an http(s) URL
+    headers: dict[str, SecretStr] = {}  # sent when fetching the spec by URL
+
+
+class UpstreamConfig(StrictModel):
+    name: str = Field(pattern=_NAME)
+    type: Literal["http"] = "http"
+    tool_prefix: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9_-]*$")
+    capability_name: str | None = None
+    base_url: str | None = None  # default: the spec's first server URL
+    timeout: Duration = 30.0
+    headers: dict[str, str] = {}
+    openapi: OpenApiConfig
+    overlays: list[str] = []
+    include: list[str] = []
+    exclude: list[str] = []
+    server_variables: dict[str, str] = {}
+    outbound_auth: OutboundAuthConfig = OutboundAuthConfig()
+
+    @property
+    def prefix(self) -> str:
+        return self.name if self.tool_prefix is None else self.tool_prefix
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not re.match(r"^https?://[^/?#]+", url):
+            raise ValueError(f"expected an http(s) URL, got {url!r}")
+        return url
+
+
+class ServerConfig(StrictModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+class Config(StrictModel):
+    server: ServerConfig = ServerConfig()
+    groups: list[GroupConfig]
+    upstreams: list[UpstreamConfig]
+    # Where relative paths (specs, overlays, scripts, keys) are resolved from.
+    base_dir: Path = Path(".")
+
+    def cross_reference_problems(self) -> list[str]:
+        """Problems no single section can see: duplicate names, groups naming unknown upstreams."""
+        problems: list[str] = []
+        problems += _duplicates("upstreams", [u.name for u in self.upstreams], "name")
+        problems += _duplicates("groups", [g.name for g in self.groups], "name")
+        problems += _duplicates("groups", [g.endpoint for g in self.groups], "endpoint")
+        known = {u.name for u in self.upstreams}
+        for i, group in enumerate(self.groups):
+            for j, name in enumerate(group.upstreams):
+                if name not in known:
+                    problems.append(f"groups[{i}].upstreams[{j}]: unknown upstream {name!r}; known: {sorted(known)}")
+        return problems
+
+    def upstream(self, name: str) -> UpstreamConfig:
+        return next(u for u in self.upstreams if u.name == name)
+
+    def resolve_path(self, path: str | Path) -> Path:
+        return (self.base_dir / path).resolve()
+
+
+def _duplicates(section: str, values: list[str], key: str) -> list[str]:
+    seen: dict[str, int] = {}
+    problems = []
+    for i, value in enumerate(values):
+        if value in seen:
+            problems.append(f"{section}[{i}].{key}: {value!r} is already used by {section}[{seen[value]}]")
+        seen.setdefault(value, i)
+    return problems
+
+
+# --- loading ---------------------------------------------------------------------
+
+_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(node: Any, env: dict[str, str], location: str = "", problems: list[str] | None = None) -> Any:
+    """Replace `${VAR}` and `${VAR:-default}` in every string; `$$` is a literal `$`.
+
+    An unset variable without a default is a problem naming the key; the
+    variable's value never appears in a message.
+    """
+    if problems is None:
+        problems = []
+    if isinstance(node, dict):
+        return {k: expand_env(v, env, _join(location, str(k)), problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [expand_env(v, env, f"{location}[{i}]", problems) for i, v in enumerate(node)]
+    if not isinstance(node, str) or "$" not in node:
+        return node
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        problems.append(f"{location or '<root>'}: environment variable {name} is not set and has no default")
+        return ""
+
+    return _ENV_REF.sub(substitute, node)
+
+
+def _join(location: str, key: str) -> str:
+    return f"{location}.{key}" if location else key
+
+
+def format_validation_error(error: ValidationError) -> list[str]:
+    """One line per problem, `location: message`, never echoing the offending value (it may be a secret)."""
+    problems = []
+    for item in error.errors(include_input=False, include_url=False):
+        location = ""
+        for part in item["loc"]:
+            if isinstance(part, int):
+                location += f"[{part}]"
+            elif part not in ("function-after", "function-before") and not str(part).startswith(
+                ("literal[", "str", "list[", "dict[")
+            ):
+                location = _join(location, str(part))
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; see config.example.yaml)"
+        problems.append(f"{location or '<root>'}: {message}")
+    return list(dict.fromkeys(problems))
+
+
+def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
+    """Read, expand and validate a config file; raise ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: config file not found"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: not valid YAML: {exc}"]) from None
+    return parse_config(raw, base_dir=path.parent, env=env)
+
+
+def parse_config(raw: Any, base_dir: Path = Path("."), env: dict[str, str] | None = None) -> Config:
+    if not isinstance(raw, dict):
+        raise ConfigError(["<root>: expected a mapping with `groups` and `upstreams`"])
+    problems: list[str] = []
+    expanded = expand_env(raw, dict(os.environ) if env is None else env, problems=problems)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        config = Config.model_validate({**expanded, "base_dir": base_dir.resolve()})
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+    problems = config.cross_reference_problems()
+    if problems:
+        raise ConfigError(problems)
+    return config

@@ -1,0 +1,52 @@
+"""The tool model shared by the OpenAPI builder, the server and the upstream caller.
+
+Tools are built once at startup (see `openapi/`) and never rebuilt per request:
+`definition` is the exact JSON object `tools/list` returns for the tool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class HttpRequest:
+    """An upstream request built from tool arguments, before outbound auth is applied.
+
+    `path` is already percent-encoded and relative to the upstream's base URL.
+    Outbound auth strategies add to `headers` and `query`.
+    """
+
+    method: str
+    path: str
+    query: list[tuple[str, str]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+    cookies: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+
+
+class ArgumentError(ValueError):
+    """Tool arguments that do not fit the tool's input schema; the message names the argument."""
+
+
+@dataclass(slots=True, eq=False)
+class Tool:
+    name: str
+    upstream: str
+    method: str  # upper case
+    path: str  # the templated path from the spec, e.g. /pets/{petId}
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None
+    annotations: dict[str, Any]
+    # Raises ArgumentError naming the argument and the problem.
+    validate: Callable[[Mapping[str, Any]], None]
+    # Turns validated arguments into an HttpRequest.
+    build_request: Callable[[Mapping[str, Any]], HttpRequest]
+    operation_id: str | None = None
+    tags: tuple[str, ...] = ()
+    wraps_result: bool = False  # the 2xx JSON is not an object: structuredContent is {"result": ...}
+    auth_required: bool = True  # False: `x-mcp-auth-required: false`, no outbound credentials
+    definition: dict[str, Any] = field(default_factory=dict)
