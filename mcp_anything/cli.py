@@ -1,0 +1,132 @@
+"""`mcp-anything serve | validate | tools`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import orjson
+import uvicorn
+
+from mcp_anything.config import Config, ConfigError, load_config
+from mcp_anything.logs import configure_logging
+
+EXIT_CONFIG = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="mcp-anything", description="Serve HTTP APIs described by OpenAPI as MCP tools."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the configured groups (with no --config: the bundled demo)")
+    serve.add_argument("--config", help="YAML config file; omit to serve the bundled demo")
+    serve.add_argument("--host", help="override server.host")
+    serve.add_argument("--port", type=int, help="override server.port")
+    serve.add_argument("--log-format", choices=["json", "console"], default="json")
+    serve.add_argument("--log-level", default="info")
+
+    validate = commands.add_parser("validate", help="load the config and every spec; exit 2 on any problem")
+    validate.add_argument("--config", required=True)
+
+    tools = commands.add_parser("tools", help="print each group's tools without serving")
+    tools.add_argument("--config", required=True)
+    tools.add_argument("--group", help="only this group")
+    tools.add_argument("--json", action="store_true", help="machine-readable output, full tool definitions")
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "validate":
+            return _validate(args)
+        return _tools(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"config error: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from mcp_anything.server import create_app
+
+    configure_logging(args.log_format, args.log_level)
+    mounts: dict[str, Any] = {}
+    if args.config:
+        config = load_config(args.config)
+        overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+        if overrides:
+            config = config.model_copy(update={"server": config.server.model_copy(update=overrides)})
+    else:
+        from mcp_anything.demo import MOUNT, demo_api, demo_config
+
+        config = demo_config(args.host or "127.0.0.1", args.port or 8080)
+        mounts[MOUNT] = demo_api()
+        print(f"No --config given: serving the bundled demo bookshop at {config.server.base_url}/mcp", file=sys.stderr)
+    app = create_app(config, mounts=mounts)
+    uvicorn.run(
+        app,
+        host=config.server.host,
+        port=config.server.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        loop="uvloop",
+        http="httptools",
+    )
+    return 0
+
+
+def _load(path: str) -> tuple[Config, Any]:
+    from mcp_anything.server import load_tools
+
+    config = load_config(path)
+    return config, load_tools(config)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from mcp_anything.server import build_gateway
+
+    config = load_config(args.config)
+    gateway = build_gateway(config)
+    for name, spec in gateway.specs.items():
+        skipped = f", {len(spec.skipped)} skipped" if spec.skipped else ""
+        print(f"upstream {name}: {len(spec.tools)} tools from {spec.operations} operations{skipped} -> {spec.base_url}")
+        for operation, reason in spec.skipped:
+            print(f"  skipped {operation}: {reason}")
+    for group in gateway.groups:
+        print(f"group {group.config.name}: {len(group.tools)} tools at {group.resource_url}")
+    print("config OK")
+    return 0
+
+
+def _tools(args: argparse.Namespace) -> int:
+    config, specs = _load(args.config)
+    groups = [g for g in config.groups if args.group in (None, g.name)]
+    if not groups:
+        print(f"no group named {args.group!r}; groups: {[g.name for g in config.groups]}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.json:
+        out = {
+            g.name: [
+                {**t.definition, "x-mcp-upstream": t.upstream, "x-mcp-method": t.method, "x-mcp-path": t.path}
+                for u in g.upstreams
+                for t in specs[u].tools
+            ]
+            for g in groups
+        }
+        sys.stdout.write(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    for group in groups:
+        print(f"{group.name} ({group.endpoint}):")
+        for upstream in group.upstreams:
+            for tool in specs[upstream].tools:
+                summary = tool.description.splitlines()[0] if tool.description else ""
+                print(f"  {tool.name:<40} {tool.method:<6} {tool.path:<30} {summary[:80]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,337 @@
+"""The gateway: built once from a config, served as one ASGI app.
+
+`build_gateway` loads every spec and builds every tool, authenticator and
+authorizer before anything is served; a request only looks things up.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mcp_anything import __version__
+from mcp_anything.authz import Authorizer, Forbidden, Grant, create_authorizer
+from mcp_anything.config import Config, ConfigError, GroupConfig
+from mcp_anything.identity import Identity
+from mcp_anything.inbound import Authenticator, AuthError, InboundRequest, create_authenticator
+from mcp_anything.openapi import UpstreamTools, load_upstream_tools
+from mcp_anything.outbound import create_outbound_auth
+from mcp_anything.protocol import INVALID_PARAMS, HttpError, McpTransport, RequestContext, RpcError, SessionStore
+from mcp_anything.tools import ArgumentError, Tool
+from mcp_anything.upstream import Upstream, close_all, error_result
+
+logger = logging.getLogger("mcp_anything")
+call_log = logging.getLogger("mcp_anything.calls")
+
+PRM_PREFIX = "/.well-known/oauth-protected-resource"
+
+
+def _locate(problems: list[str], location: str) -> list[str]:
+    """Prefix strategy-relative problems (`lua.source: ...`) with where the strategy is configured."""
+    return [p if p.startswith(("groups[", "upstreams[")) else f"{location}.{p}" for p in problems]
+
+
+@dataclass
+class Group:
+    """One MCP endpoint: its tools (built once), auth and authorization."""
+
+    config: GroupConfig
+    tools: dict[str, Tool]
+    upstreams: Mapping[str, Upstream]
+    authenticator: Authenticator
+    authorizer: Authorizer
+    public_url: str  # the server's public base URL
+    # Each tool's `tools/list` entry, serialised once.
+    listings: dict[str, orjson.Fragment] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.listings = {name: orjson.Fragment(orjson.dumps(t.definition)) for name, t in self.tools.items()}
+
+    @property
+    def resource_url(self) -> str:
+        return self.public_url + self.config.endpoint
+
+    @property
+    def metadata_url(self) -> str | None:
+        """Where this group's RFC 9728 protected resource metadata is served, if it has any."""
+        if not self.authenticator.authorization_servers:
+            return None
+        return self.public_url + PRM_PREFIX + self.config.endpoint
+
+    @property
+    def personalised(self) -> bool:
+        """Whether what a caller sees can depend on who the caller is."""
+        authorization = self.config.authorization
+        return (
+            self.config.inbound_auth.strategy != "none"
+            or authorization.capabilities is not None
+            or bool(authorization.rules)
+            or authorization.default == "deny"
+        )
+
+    def protected_resource_metadata(self) -> dict[str, Any]:
+        metadata: dict[str, Any] = {
+            "resource": self.resource_url,
+            "authorization_servers": self.authenticator.authorization_servers,
+            "bearer_methods_supported": ["header"],
+        }
+        scopes = getattr(self.authenticator, "scopes_supported", None)
+        if scopes:
+            metadata["scopes_supported"] = scopes
+        return metadata
+
+
+class GroupHandler:
+    """Serves one group's MCP methods; `protocol.McpTransport` does the wire."""
+
+    capabilities = {"tools": {"listChanged": True}}
+    instructions = None
+
+    def __init__(self, group: Group) -> None:
+        self.group = group
+        self.server_info = {"name": f"mcp-anything/{group.config.name}", "version": __version__}
+        self.cache_scope = "private" if group.personalised else "public"
+        self.methods = {"tools/list": self.list_tools, "tools/call": self.call_tool}
+
+    async def authenticate(self, method: str, path: str, headers: Headers) -> Identity:
+        try:
+            return await self.group.authenticator.authenticate(InboundRequest(method, path, headers))
+        except AuthError as exc:
+            raise self._challenge(exc) from None
+
+    def _challenge(self, exc: AuthError) -> HttpError:
+        logger.info("authentication failed", extra={"fields": {"group": self.group.config.name, "reason": exc.error}})
+        body = {"error": exc.error, "error_description": exc.description}
+        if exc.status == 503:
+            return HttpError(503, body, {"Retry-After": "5"})
+        params = [f'error="{exc.error}"', f'error_description="{_quoted(exc.description)}"']
+        if exc.scope:
+            params.append(f'scope="{_quoted(exc.scope)}"')
+        metadata_url = self.group.metadata_url
+        if metadata_url:
+            params.insert(0, f'resource_metadata="{metadata_url}"')
+        return HttpError(exc.status, body, {"WWW-Authenticate": "Bearer " + ", ".join(params)})
+
+    def _grant(self, ctx: RequestContext) -> Grant:
+        grant: Grant | None = ctx.state.get("grant")
+        if grant is None:
+            try:
+                grant = self.group.authorizer.grant(self.group.config.name, ctx.identity, ctx.headers)
+            except Forbidden as exc:
+                raise HttpError(403, {"error": "forbidden", "error_description": str(exc)}) from None
+            ctx.state["grant"] = grant
+        return grant
+
+    async def admit(self, ctx: RequestContext) -> None:
+        self._grant(ctx)
+
+    async def list_tools(self, ctx: RequestContext, params: Mapping[str, Any]) -> dict[str, Any]:
+        grant = self._grant(ctx)
+        listings = self.group.listings
+        return {"tools": [listings[name] for name, tool in self.group.tools.items() if grant.can_list(tool)]}
+
+    async def call_tool(self, ctx: RequestContext, params: Mapping[str, Any]) -> dict[str, Any]:
+        name = params.get("name")
+        arguments = params.get("arguments") or {}
+        if not isinstance(name, str):
+            raise RpcError(INVALID_PARAMS, "tools/call needs `name`, a string")
+        if not isinstance(arguments, dict):
+            raise RpcError(INVALID_PARAMS, f"tools/call `arguments` for tool '{name[:64]}' must be an object")
+        tool = self.group.tools.get(name)
+        # A tool the caller may not call answers exactly like a tool that does not exist.
+        if tool is None or not self._grant(ctx).can_call(tool, arguments):
+            raise RpcError(INVALID_PARAMS, f"Unknown tool: {name[:64]}")
+        started = time.perf_counter()
+        result, status, outcome = await self._invoke(tool, arguments)
+        call_log.info(
+            "tool call",
+            extra={
+                "fields": {
+                    "group": self.group.config.name,
+                    "subject": ctx.identity.subject,
+                    "tool": name,
+                    "upstream": tool.upstream,
+                    "upstream_status": status,
+                    "outcome": outcome,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                }
+            },
+        )
+        return result
+
+    async def _invoke(self, tool: Tool, arguments: Mapping[str, Any]) -> tuple[dict[str, Any], int | None, str]:
+        """Validate, build, send: (MCP result, upstream status, outcome for the call log)."""
+        try:
+            tool.validate(arguments)
+            request = tool.build_request(arguments)
+            call = await self.group.upstreams[tool.upstream].call(tool, request)
+        except ArgumentError as exc:
+            return error_result(f"Invalid arguments for tool '{tool.name}': {exc}"), None, "invalid_arguments"
+        except Exception:
+            # Never let an internal error's text reach the caller; the log has the traceback.
+            fields = {"group": self.group.config.name, "tool": tool.name}
+            logger.exception("tool call failed", extra={"fields": fields})
+            return error_result(f"Internal error while calling tool '{tool.name}'; see the gateway log"), None, "error"
+        return call.result, call.status, "error" if call.result.get("isError") else "ok"
+
+
+def _quoted(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+@dataclass
+class Gateway:
+    config: Config
+    groups: list[Group]
+    upstreams: dict[str, Upstream]
+    specs: dict[str, UpstreamTools]
+
+    async def aclose(self) -> None:
+        await close_all(list(self.upstreams.values()))
+        for group in self.groups:
+            await group.authenticator.aclose()
+
+
+def load_tools(config: Config) -> dict[str, UpstreamTools]:
+    """Load every upstream's spec and build its tools; raise ConfigError listing every problem."""
+    problems: list[str] = []
+    loaded: dict[str, UpstreamTools] = {}
+    for i, upstream in enumerate(config.upstreams):
+        try:
+            loaded[upstream.name] = load_upstream_tools(upstream, config, f"upstreams[{i}]")
+        except ConfigError as exc:
+            problems += exc.problems
+    for i, group in enumerate(config.groups):
+        owner: dict[str, str] = {}
+        for name in group.upstreams:
+            for tool in loaded.get(name, UpstreamTools([], "", 0, [])).tools:
+                if tool.name in owner:
+                    problems.append(
+                        f"groups[{i}].upstreams: tool {tool.name!r} comes from both {owner[tool.name]!r} and"
+                        f" {name!r}; give one of them a different tool_prefix"
+                    )
+                owner[tool.name] = name
+    if problems:
+        raise ConfigError(problems)
+    return loaded
+
+
+def build_gateway(config: Config) -> Gateway:
+    specs = load_tools(config)
+    problems: list[str] = []
+    upstreams: dict[str, Upstream] = {}
+    for i, upstream_config in enumerate(config.upstreams):
+        try:
+            auth = create_outbound_auth(upstream_config.outbound_auth, config)
+        except ConfigError as exc:
+            problems += _locate(exc.problems, f"upstreams[{i}].outbound_auth")
+            continue
+        upstreams[upstream_config.name] = Upstream(upstream_config, specs[upstream_config.name].base_url, auth)
+    groups = []
+    for i, group_config in enumerate(config.groups):
+        try:
+            authenticator = create_authenticator(group_config.inbound_auth, config)
+            authorizer = create_authorizer(group_config.authorization, config)
+        except ConfigError as exc:
+            problems += _locate(exc.problems, f"groups[{i}]")
+            continue
+        tools = {t.name: t for name in group_config.upstreams for t in specs[name].tools}
+        groups.append(
+            Group(
+                group_config,
+                tools,
+                {name: upstreams[name] for name in group_config.upstreams if name in upstreams},
+                authenticator,
+                authorizer,
+                config.server.base_url,
+            )
+        )
+    if problems:
+        raise ConfigError(problems)
+    if config.server.host not in ("127.0.0.1", "localhost", "::1"):
+        for group in groups:
+            if group.config.inbound_auth.strategy == "none":
+                logger.warning(
+                    "group %r serves %s on %s with no inbound auth: anyone who can reach it can call its tools",
+                    group.config.name,
+                    group.config.endpoint,
+                    config.server.host,
+                )
+    return Gateway(config, groups, upstreams, specs)
+
+
+async def _send_json(send: Send, status: int, body: Any) -> None:
+    payload = orjson.dumps(body)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class GatewayApp:
+    """The ASGI app: group endpoints, health, readiness and metadata, matched by exact path."""
+
+    def __init__(self, gateway: Gateway, *, mounts: Mapping[str, ASGIApp] | None = None) -> None:
+        self.gateway = gateway
+        self.mounts = dict(mounts or {})
+        self.sessions = SessionStore()
+        self.routes: dict[str, ASGIApp] = {"/healthz": self._healthz, "/readyz": self._readyz}
+        metadata_groups = [g for g in gateway.groups if g.metadata_url]
+        for group in gateway.groups:
+            self.routes[group.config.endpoint] = McpTransport(GroupHandler(group), sessions=self.sessions)
+        for group in metadata_groups:
+            self.routes[PRM_PREFIX + group.config.endpoint] = _static_json(group.protected_resource_metadata())
+        if len(metadata_groups) == 1:
+            self.routes[PRM_PREFIX] = _static_json(metadata_groups[0].protected_resource_metadata())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        route = self.routes.get(path) or self.routes.get(path.rstrip("/"))
+        if route is not None:
+            await route(scope, receive, send)
+            return
+        for prefix, app in self.mounts.items():
+            if path.startswith(prefix + "/"):
+                await app({**scope, "path": path[len(prefix) :], "root_path": prefix}, receive, send)
+                return
+        await _send_json(send, 404, {"error": "not_found", "path": path})
+
+    async def _healthz(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _send_json(send, 200, {"status": "alive"})
+
+    async def _readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Every spec is loaded before the app exists, so a serving gateway is ready.
+        upstreams = {name: {"tools": len(spec.tools)} for name, spec in self.gateway.specs.items()}
+        await _send_json(send, 200, {"status": "ready", "upstreams": upstreams})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.gateway.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _static_json(body: Any) -> ASGIApp:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await _send_json(send, 200, body)
+
+    return app
+
+
+def create_app(config: Config, *, mounts: Mapping[str, ASGIApp] | None = None) -> GatewayApp:
+    return GatewayApp(build_gateway(config), mounts=mounts)
