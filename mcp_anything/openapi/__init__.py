@@ -1,0 +1,135 @@
+"""OpenAPI upstreams as MCP tools.
+
+`load_upstream_tools` reads an upstream's spec (file or URL, JSON or YAML), resolves its
+`$ref`s and turns every operation into a fully built `Tool`. Every problem is reported
+as a `ConfigError` line that starts with the config key it belongs to.
+
+Operation extensions honoured: `x-mcp-name`, `x-mcp-description`, `x-mcp-hidden: true`
+(no tool), `x-mcp-auth-required: false` (no outbound credentials), `x-mcp-annotations`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mcp_anything.config import Config, ConfigError, UpstreamConfig
+from mcp_anything.openapi.documents import Documents, SpecError, source_uri
+from mcp_anything.openapi.operations import (
+    METHODS,
+    RESERVED_HEADERS,
+    Operation,
+    UnsupportedOperation,
+    build_tool,
+    tool_name,
+)
+from mcp_anything.openapi.schemas import Schemas
+from mcp_anything.openapi.select import Selection
+from mcp_anything.openapi.servers import base_url
+from mcp_anything.tools import Tool
+
+__all__ = ["UpstreamTools", "load_upstream_tools"]
+
+
+@dataclass
+class UpstreamTools:
+    tools: list[Tool]
+    base_url: str
+    operations: int  # operations seen in the spec
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # ("GET /x", reason): operations without a tool
+
+
+def load_upstream_tools(upstream: UpstreamConfig, root: Config, location: str) -> UpstreamTools:
+    """Build the tools of one upstream; raise ConfigError naming every problem."""
+    source_key = f"{location}.openapi.source"
+    documents, spec = _load(upstream, root, source_key)
+    problems: list[str] = []
+    try:
+        url = base_url(spec, upstream, documents.root_uri)
+    except SpecError as exc:
+        problems.append(f"{location}.base_url: {exc}")
+        url = ""
+
+    operations = _operations(spec, documents, problems, source_key)
+    selection = Selection(upstream.include, upstream.exclude)
+    schemas = Schemas(documents)
+    reserved = RESERVED_HEADERS | {h.lower() for h in upstream.headers}
+    tools: list[Tool] = []
+    skipped: list[tuple[str, str]] = []
+    owner: dict[str, Operation] = {}
+    for operation in operations:
+        reason = selection.reason_to_skip(operation)
+        if reason is None and operation.node.get("x-mcp-hidden") is True:
+            reason = "x-mcp-hidden"
+        if reason is not None:
+            skipped.append((operation.label, reason))
+            continue
+        try:
+            name = tool_name(operation, upstream.prefix)
+            if name in owner:
+                problems.append(
+                    f"{location}: operations {owner[name].label} and {operation.label} both become tool {name}"
+                )
+                continue
+            owner[name] = operation
+            tools.append(build_tool(operation, name, upstream.name, schemas, reserved))
+        except UnsupportedOperation as exc:
+            skipped.append((operation.label, str(exc)))
+        except SpecError as exc:
+            problems.append(f"{source_key}: {operation.label}: {exc}")
+    problems += [f"{location}.{key}: {message}" for key, message in selection.unused()]
+    if problems:
+        raise ConfigError(problems)
+    return UpstreamTools(tools=tools, base_url=url, operations=len(operations), skipped=skipped)
+
+
+def _load(upstream: UpstreamConfig, root: Config, key: str) -> tuple[Documents, dict[str, Any]]:
+    source = upstream.openapi.source
+    uri = source_uri(source, root.resolve_path)
+    if uri.startswith("file:") and not Path(root.resolve_path(source)).is_file():
+        raise ConfigError([f"{key}: file not found: {source}"])
+    headers = {name: value.get_secret_value() for name, value in upstream.openapi.headers.items()}
+    documents = Documents(uri, headers)
+    try:
+        spec = documents.load(uri)
+    except SpecError as exc:
+        raise ConfigError([f"{key}: {exc}"]) from None
+    problem = _not_openapi(spec)
+    if problem:
+        raise ConfigError([f"{key}: not a valid OpenAPI document: {problem}"])
+    return documents, spec
+
+
+def _not_openapi(spec: Any) -> str | None:
+    if not isinstance(spec, dict):
+        return f"expected a mapping at the top level, got {type(spec).__name__}"
+    version = spec.get("openapi")
+    if version is None and "swagger" in spec:
+        return "Swagger 2.0 is not supported yet"
+    if not isinstance(version, str) or not version.startswith("3."):
+        return "missing `openapi: 3.x` version field"
+    if not isinstance(spec.get("paths", {}), dict):
+        return "`paths` must be a mapping"
+    return None
+
+
+def _operations(spec: dict[str, Any], documents: Documents, problems: list[str], key: str) -> list[Operation]:
+    operations = []
+    for path, item in (spec.get("paths") or {}).items():
+        uri = documents.root_uri
+        if isinstance(item, dict) and "$ref" in item:  # a path item kept in another file
+            try:
+                item, uri, _ = documents.resolve(item["$ref"], uri)
+            except SpecError as exc:
+                problems.append(f"{key}: paths.{path}: {exc}")
+                continue
+        if not isinstance(item, dict):
+            problems.append(f"{key}: paths.{path}: expected a mapping")
+            continue
+        shared = item.get("parameters") or []
+        for method in METHODS:
+            node = item.get(method)
+            if isinstance(node, dict):
+                operations.append(Operation(method.upper(), str(path), node, uri, shared))
+    return operations

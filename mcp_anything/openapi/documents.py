@@ -1,0 +1,150 @@
+"""Reading OpenAPI documents and resolving `$ref`s across them.
+
+Every document is identified by an absolute URI (`file:///...` or `https://...`) and parsed
+once. A `$ref` is resolved against the URI of the document that contains it, so
+multi-file specs work as written (`$ref: ../common/pet.yaml#/Pet`). Fragments are JSON
+pointers (RFC 6901: `~1` is `/`, `~0` is `~`, after percent-decoding).
+
+Trust boundaries: a document fetched over HTTP may only reference other http(s)
+documents, never local files; the configured `openapi.headers` (often credentials)
+are only sent to the origin of the configured source URL.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urldefrag, urljoin, urlsplit
+
+import yaml
+
+FETCH_TIMEOUT = 10.0
+MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
+
+
+class SpecError(Exception):
+    """A problem with the spec itself; the message is shown to the user after the config key."""
+
+
+def source_uri(source: str, resolve_path: Any) -> str:
+    """The absolute URI of a configured `openapi.source` (an http(s) URL or a path from the config dir)."""
+    if source.startswith(("http://", "https://")):
+        return source
+    return Path(resolve_path(source)).as_uri()
+
+
+def _origin(uri: str) -> tuple[str, str]:
+    parts = urlsplit(uri)
+    return parts.scheme, parts.netloc
+
+
+class Documents:
+    """The parsed documents of one spec, keyed by URI, and `$ref` resolution between them."""
+
+    def __init__(self, root_uri: str, headers: Mapping[str, str] | None = None) -> None:
+        self.root_uri = root_uri
+        self._headers = dict(headers or {})
+        self._origin = _origin(root_uri)
+        self._cache: dict[str, Any] = {}
+
+    def set(self, uri: str, document: Any) -> None:
+        """Replace a parsed document (after overlays or Swagger 2.0 conversion)."""
+        self._cache[uri] = document
+
+    def load(self, uri: str) -> Any:
+        document = self._cache.get(uri)
+        if document is None:
+            document = self._cache[uri] = parse(self._read(uri), uri)
+        return document
+
+    def _read(self, uri: str) -> bytes:
+        scheme = urlsplit(uri).scheme
+        if scheme == "file":
+            path = Path(unquote(urlsplit(uri).path))
+            try:
+                return path.read_bytes()
+            except FileNotFoundError:
+                raise SpecError(f"file not found: {path}") from None
+            except OSError as exc:
+                raise SpecError(f"cannot read {path}: {exc.strerror}") from None
+        if scheme in ("http", "https"):
+            return self._fetch(uri)
+        raise SpecError(f"unsupported reference scheme {scheme!r} in {uri}")
+
+    def _fetch(self, uri: str) -> bytes:
+        headers = {"Accept": "application/json, application/yaml;q=0.9, */*;q=0.5"}
+        if _origin(uri) == self._origin:
+            headers.update(self._headers)
+        request = urllib.request.Request(uri, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:
+                data: bytes = response.read(MAX_DOCUMENT_BYTES + 1)
+        except urllib.error.HTTPError as exc:
+            raise SpecError(f"fetching {uri} failed: HTTP {exc.code}") from None
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise SpecError(f"fetching {uri} failed: {reason}") from None
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise SpecError(f"{uri} is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB")
+        return data
+
+    def resolve(self, ref: str, base_uri: str) -> tuple[Any, str, str]:
+        """Resolve `ref` found in the document at `base_uri`: (target node, its document URI, canonical key)."""
+        if not isinstance(ref, str):
+            raise SpecError(f"$ref must be a string, got {type(ref).__name__}")
+        target = urljoin(base_uri, ref)
+        doc_uri, fragment = urldefrag(target)
+        if urlsplit(doc_uri).scheme == "file" and urlsplit(base_uri).scheme != "file":
+            raise SpecError(f"$ref {ref!r} in {base_uri} points to a local file; remote specs may only reference URLs")
+        document = self.load(doc_uri)
+        return pointer(document, fragment, ref), doc_uri, f"{doc_uri}#{fragment}"
+
+
+def parse(data: bytes, uri: str) -> Any:
+    """JSON or YAML, whatever the file is called."""
+    text = data.decode("utf-8-sig", errors="replace")
+    if text.lstrip()[:1] in ("{", "["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass  # YAML flow style also starts with `{`
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{_short(uri)} is neither valid JSON nor YAML: {exc}") from None
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML, but timestamps stay strings: a spec's `example: 2020-01-01` must not become a date."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def pointer(document: Any, fragment: str, ref: str) -> Any:
+    """Follow a JSON pointer fragment (`/components/schemas/a~1b`) into `document`."""
+    if not fragment:
+        return document
+    if not fragment.startswith("/"):
+        raise SpecError(f"$ref {ref!r}: only JSON pointer fragments are supported")
+    node = document
+    for raw in fragment[1:].split("/"):
+        token = unquote(raw).replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            raise SpecError(f"$ref {ref!r} does not resolve: no {token!r}")
+    return node
+
+
+def _short(uri: str) -> str:
+    return unquote(urlsplit(uri).path) if uri.startswith("file:") else uri

@@ -1,0 +1,434 @@
+"""One OpenAPI operation to one `Tool`: its input schema, output schema, annotations and request builder.
+
+Input schema: one object whose properties are the operation's path, query, header and
+cookie parameters under their own names (see `naming.argument_name`), followed by the
+properties of an object request body, flattened. Names are resolved in that order and
+the first comer keeps its name: a later parameter whose name is taken becomes
+`<in>_<name>` (`query_id`), a body property whose name is taken becomes `body_<name>`.
+A body that is not a plain object (an array, a map, a `oneOf`) is one `body` argument.
+When the body is optional, its required properties are required only once any body
+property is given (`dependentRequired`). The top level forbids unknown arguments so a
+misspelt argument fails instead of being dropped.
+
+Header parameters named like the headers the gateway owns (`Host`, `Authorization`,
+`Content-Type`, hop-by-hop headers, the upstream's configured headers...) are not
+arguments: the spec cannot make a caller-controlled value override them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+import orjson
+
+from mcp_anything.openapi import bodies
+from mcp_anything.openapi.documents import SpecError
+from mcp_anything.openapi.naming import TOOL_NAME, argument_name, path_slug, shorten, snake_case, with_prefix
+from mcp_anything.openapi.params import cookie_value, header_value, path_value, query_pairs
+from mcp_anything.openapi.schemas import INPUT, OUTPUT, Schemas
+from mcp_anything.openapi.validation import ArgumentValidator
+from mcp_anything.tools import ArgumentError, HttpRequest, Tool
+
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+LOCATIONS = ("path", "query", "header", "cookie")
+RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "content-type",
+        "accept",
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "upgrade",
+        "mcp-session-id",
+        "x-mcp-authorized",
+    }
+)
+ANNOTATION_KEYS = frozenset({"title", "readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"})
+_TEMPLATE = re.compile(r"\{([^{}]+)\}")
+_DEFAULT_STYLE = {"path": "simple", "query": "form", "header": "simple", "cookie": "form"}
+
+
+@dataclass(slots=True)
+class Operation:
+    method: str  # upper case
+    path: str
+    node: dict[str, Any]
+    base: str  # URI of the document holding the operation
+    shared_parameters: list[Any]  # the path item's parameters
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass(slots=True)
+class _Param:
+    argument: str
+    name: str
+    location: str
+    style: str
+    explode: bool
+    as_json: bool  # declared with `content` instead of `schema`: the value is sent as JSON text
+
+
+def tool_name(operation: Operation, prefix: str) -> str:
+    explicit = operation.node.get("x-mcp-name")
+    if explicit is not None:
+        name = with_prefix(prefix, str(explicit))
+        if not TOOL_NAME.match(name):
+            raise SpecError(
+                f"x-mcp-name {explicit!r} gives tool name {name!r}, which does not match ^[a-zA-Z0-9_-]{{1,64}}$"
+            )
+        return name
+    operation_id = operation.node.get("operationId")
+    base = snake_case(str(operation_id)) if operation_id else ""
+    return shorten(with_prefix(prefix, base or path_slug(operation.method, operation.path)))
+
+
+def build_tool(
+    operation: Operation, name: str, upstream: str, schemas: Schemas, reserved_headers: frozenset[str]
+) -> Tool:
+    node = operation.node
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    params = _parameters(operation, schemas)
+    declared_path = {p["name"] for p, _ in params if p["in"] == "path"}
+    for placeholder in _TEMPLATE.findall(operation.path):
+        if placeholder not in declared_path:  # a common spec slip; the call still needs the value
+            params.append(({"name": placeholder, "in": "path", "required": True}, {"type": "string"}))
+    placeholders = set(_TEMPLATE.findall(operation.path))
+
+    built: list[_Param] = []
+    for location in LOCATIONS:
+        for param, schema in params:
+            if param["in"] != location:
+                continue
+            if location == "header" and param["name"].lower() in reserved_headers:
+                continue
+            if location == "path" and param["name"] not in placeholders:
+                continue
+            argument = _unique(argument_name(param["name"]), properties, f"{location}_")
+            properties[argument] = _describe(schema, param)
+            if location == "path" or param.get("required") is True:
+                required.append(argument)
+            style = param.get("style") or _DEFAULT_STYLE[location]
+            explode = param.get("explode", style == "form")
+            built.append(_Param(argument, param["name"], location, style, bool(explode), "content" in param))
+
+    body = _request_body(operation, schemas, properties, required)
+    input_schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        input_schema["required"] = required
+    if body is not None and body.dependent_required:
+        input_schema["dependentRequired"] = body.dependent_required
+
+    output_schema, wraps_result = _output_schema(operation, schemas)
+    description = _description(operation)
+    annotations = _annotations(operation)
+    definition: dict[str, Any] = {
+        "name": name,
+        "description": description,
+        "inputSchema": input_schema,
+        "annotations": annotations,
+    }
+    if output_schema is not None:
+        definition["outputSchema"] = output_schema
+    try:
+        validator = ArgumentValidator(input_schema)
+    except ValueError as exc:
+        raise SpecError(f"the input schema does not compile: {exc}") from None
+    tags = node.get("tags")
+    return Tool(
+        name=name,
+        upstream=upstream,
+        method=operation.method,
+        path=operation.path,
+        description=description,
+        input_schema=input_schema,
+        output_schema=output_schema,
+        annotations=annotations,
+        validate=validator,
+        build_request=RequestBuilder(operation.method, operation.path, built, body),
+        operation_id=node.get("operationId"),
+        tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
+        wraps_result=wraps_result,
+        auth_required=node.get("x-mcp-auth-required", True) is not False,
+        definition=definition,
+    )
+
+
+def _unique(name: str, taken: Mapping[str, Any], prefix: str) -> str:
+    while name in taken:
+        name = prefix + name
+    return name
+
+
+def _parameters(operation: Operation, schemas: Schemas) -> list[tuple[dict[str, Any], Any]]:
+    """Path-item and operation parameters, resolved; the operation's win on (name, in)."""
+    merged: dict[tuple[str, str], tuple[dict[str, Any], Any]] = {}
+    for raw in [*operation.shared_parameters, *(operation.node.get("parameters") or [])]:
+        param, base = schemas.resolve(raw, operation.base)
+        if not isinstance(param, dict) or not isinstance(param.get("name"), str) or param.get("in") not in LOCATIONS:
+            continue
+        if "content" in param and isinstance(param["content"], dict) and param["content"]:
+            media = next(iter(param["content"].values())) or {}
+            raw_schema = media.get("schema", {})
+        else:
+            raw_schema = param.get("schema", {})
+        merged[(param["name"], param["in"])] = (param, schemas.convert(raw_schema, base, INPUT))
+    return list(merged.values())
+
+
+def _describe(schema: Any, param: dict[str, Any]) -> Any:
+    """The parameter's own description (and deprecation) on top of its (shared) schema."""
+    extra = {}
+    if isinstance(param.get("description"), str) and param["description"]:
+        extra["description"] = param["description"]
+    if param.get("deprecated") is True:
+        extra["deprecated"] = True
+    if "example" in param:
+        extra["examples"] = [param["example"]]
+    if not extra:
+        return schema
+    return {**schema, **extra} if isinstance(schema, dict) else {"allOf": [schema], **extra}
+
+
+# --- request body ---------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Body:
+    encoder: bodies.JsonBody
+    fields: list[tuple[str, str]] | None  # (argument, property) when flattened; None: one `body` argument
+    argument: str
+    required: bool
+    dependent_required: dict[str, list[str]]
+
+
+def _flattenable(schema: Any) -> bool:
+    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict) or not schema["properties"]:
+        return False
+    if schema.get("type", "object") != "object":
+        return False
+    extra = schema.get("additionalProperties", False)
+    return extra is False and not any(
+        k in schema for k in ("allOf", "oneOf", "anyOf", "not", "if", "patternProperties", "dependentSchemas")
+    )
+
+
+def _request_body(
+    operation: Operation, schemas: Schemas, properties: dict[str, Any], required: list[str]
+) -> _Body | None:
+    raw = operation.node.get("requestBody")
+    if raw is None:
+        return None
+    request_body, base = schemas.resolve(raw, operation.base)
+    content = request_body.get("content") if isinstance(request_body, dict) else None
+    if not isinstance(content, dict) or not content:
+        return None
+    body_required = request_body.get("required") is True
+    media_type = bodies.choose_media_type(content)
+    if media_type is None:
+        raise UnsupportedOperation(f"request body media types {sorted(content)} are not supported")
+    media = content[media_type] or {}
+    schema = schemas.convert(media.get("schema", {}), base, INPUT)
+    encoder = bodies.JsonBody(media_type)
+    if not _flattenable(schema):
+        argument = _unique("body", properties, "request_")
+        described = schema
+        if isinstance(request_body.get("description"), str) and isinstance(schema, dict):
+            described = {**schema, "description": request_body["description"]}
+        properties[argument] = described
+        if body_required:
+            required.append(argument)
+        return _Body(encoder, None, argument, body_required, {})
+    fields = []
+    for prop, prop_schema in schema["properties"].items():
+        argument = _unique(argument_name(prop), properties, "body_")
+        properties[argument] = prop_schema
+        fields.append((argument, prop))
+    argument_of = dict((p, a) for a, p in fields)
+    inner_required = [argument_of[r] for r in schema.get("required", []) if r in argument_of]
+    dependent: dict[str, list[str]] = {}
+    if body_required:
+        required += inner_required
+    elif inner_required:
+        dependent = {a: [r for r in inner_required if r != a] for a, _ in fields}
+        dependent = {a: rs for a, rs in dependent.items() if rs}
+    return _Body(encoder, fields, "", body_required, dependent)
+
+
+class UnsupportedOperation(Exception):
+    """The operation cannot become a tool; the message is the reason listed in `skipped`."""
+
+
+# --- output schema, description, annotations ----------------------------------------------
+
+
+def _output_schema(operation: Operation, schemas: Schemas) -> tuple[dict[str, Any] | None, bool]:
+    """An outputSchema only when every 2xx response is the same JSON schema of a known type.
+
+    Clients validate structuredContent against it, so anything uncertain (no schema, a
+    204 next to a 200, a `oneOf` at the top) gets no outputSchema at all.
+    """
+    responses = operation.node.get("responses")
+    if not isinstance(responses, dict):
+        return None, False
+    found: list[Any] = []
+    for code, raw in responses.items():
+        if not str(code).startswith("2"):
+            continue
+        response, base = schemas.resolve(raw, operation.base)
+        content = response.get("content") if isinstance(response, dict) else None
+        if not isinstance(content, dict):
+            return None, False
+        media_type = bodies.choose_media_type(content)
+        if media_type is None or not isinstance(content[media_type], dict) or "schema" not in content[media_type]:
+            return None, False
+        found.append(schemas.convert(content[media_type]["schema"], base, OUTPUT))
+    if not found or any(schema != found[0] for schema in found[1:]) or not isinstance(found[0], dict):
+        return None, False
+    schema = found[0]
+    kind = schema.get("type")
+    if kind == "object":
+        return schema, False
+    if isinstance(kind, str):
+        return {"type": "object", "properties": {"result": schema}, "required": ["result"]}, True
+    return None, False
+
+
+def _description(operation: Operation) -> str:
+    node = operation.node
+    override = node.get("x-mcp-description")
+    if isinstance(override, str) and override.strip():
+        return override.strip()
+    parts = [str(node[k]).strip() for k in ("summary", "description") if isinstance(node.get(k), str)]
+    parts = [p for p in parts if p]
+    if len(parts) == 2 and parts[1].startswith(parts[0]):
+        parts = parts[1:]
+    return "\n\n".join(parts) or operation.label
+
+
+def _annotations(operation: Operation) -> dict[str, Any]:
+    annotations: dict[str, Any] = {}
+    if operation.method in ("GET", "HEAD"):
+        annotations["readOnlyHint"] = True
+    if operation.method == "DELETE":
+        annotations["destructiveHint"] = True
+    if operation.method in ("PUT", "DELETE"):
+        annotations["idempotentHint"] = True
+    override = operation.node.get("x-mcp-annotations")
+    if override is not None:
+        if not isinstance(override, dict):
+            raise SpecError("x-mcp-annotations must be a mapping")
+        unknown = sorted(set(override) - ANNOTATION_KEYS)
+        if unknown:
+            raise SpecError(f"x-mcp-annotations: unknown key(s) {unknown}; expected some of {sorted(ANNOTATION_KEYS)}")
+        annotations.update(override)
+    return annotations
+
+
+# --- arguments to an HTTP request -------------------------------------------------------------
+
+
+class RequestBuilder:
+    """Turns validated arguments into an HttpRequest; everything about the operation is precomputed."""
+
+    __slots__ = ("_body", "_cookie", "_header", "_method", "_path_params", "_query", "_segments")
+
+    def __init__(self, method: str, path: str, params: list[_Param], body: _Body | None) -> None:
+        self._method = method
+        self._path_params = {p.name: p for p in params if p.location == "path"}
+        self._query = [p for p in params if p.location == "query"]
+        self._header = [p for p in params if p.location == "header"]
+        self._cookie = [p for p in params if p.location == "cookie"]
+        self._body = body
+        # literal segments as str, templated ones as the list of literal/param parts
+        self._segments: list[str | list[str | _Param]] = []
+        for segment in path.split("/"):
+            if "{" not in segment:
+                self._segments.append(segment)
+                continue
+            parts: list[str | _Param] = []
+            for i, piece in enumerate(_TEMPLATE.split(segment)):
+                parts.append(self._path_params[piece] if i % 2 else piece)
+            self._segments.append(parts)
+
+    def __call__(self, arguments: Mapping[str, Any]) -> HttpRequest:
+        request = HttpRequest(method=self._method, path=self._build_path(arguments))
+        for param in self._query:
+            if param.argument in arguments:
+                value = _json_text(arguments[param.argument]) if param.as_json else arguments[param.argument]
+                request.query += query_pairs(param.name, value, param.style, param.explode)
+        for param in self._header:
+            if param.argument in arguments:
+                value = arguments[param.argument]
+                text = _json_text(value) if param.as_json else header_value(value, param.explode)
+                if any(c in text for c in "\r\n\0"):
+                    raise ArgumentError(f"argument {param.argument!r}: header values cannot contain line breaks")
+                request.headers[param.name] = text
+        for param in self._cookie:
+            if param.argument in arguments:
+                value = arguments[param.argument]
+                request.cookies[param.name] = cookie_value(_json_text(value) if param.as_json else value)
+        if self._body is not None:
+            self._add_body(request, arguments)
+        return request
+
+    def _build_path(self, arguments: Mapping[str, Any]) -> str:
+        out = []
+        for segment in self._segments:
+            if isinstance(segment, str):
+                out.append(segment)
+                continue
+            text = ""
+            for part in segment:
+                if isinstance(part, str):
+                    text += part
+                    continue
+                value = arguments.get(part.argument)
+                if value is None or value == "" or value == [] or value == {}:
+                    raise ArgumentError(f"argument {part.argument!r}: a path parameter cannot be empty")
+                if part.as_json:
+                    value = _json_text(value)
+                text += path_value(part.name, value, part.style, part.explode)
+            if unquote(text) in (".", ".."):
+                raise ArgumentError(f"argument {segment_argument(segment)!r}: '.' and '..' are not valid path values")
+            out.append(text)
+        return "/".join(out)
+
+    def _add_body(self, request: HttpRequest, arguments: Mapping[str, Any]) -> None:
+        body = self._body
+        assert body is not None
+        if body.fields is None:
+            if body.argument not in arguments:
+                return
+            value = arguments[body.argument]
+        else:
+            value = {prop: arguments[arg] for arg, prop in body.fields if arg in arguments}
+            if not value and not body.required:
+                return
+        request.body = body.encoder.encode(value)
+        request.headers["Content-Type"] = body.encoder.content_type
+
+
+def segment_argument(segment: list[str | _Param]) -> str:
+    return next(p.argument for p in segment if isinstance(p, _Param))
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()

@@ -1,0 +1,115 @@
+"""OpenAPI parameter serialization (the `style` / `explode` table of the specification).
+
+Path values are percent-encoded here with no safe characters, item by item, so a value
+can never leave its path segment (`../admin`, `a/b`, `x?y=1#z`); delimiters the style
+adds (`,` `.` `;` `=`) stay literal. Query values are returned raw, as (name, value)
+pairs: the HTTP client percent-encodes them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+
+def primitive(value: Any) -> str:
+    """One scalar as OpenAPI writes it: booleans `true`/`false`, null empty, nested values as JSON."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return str(value)
+    return orjson.dumps(value).decode()
+
+
+def _encode(value: Any) -> str:
+    return quote(primitive(value), safe="")
+
+
+def path_value(name: str, value: Any, style: str, explode: bool) -> str:
+    """The encoded text that replaces `{name}` in the path template."""
+    if style == "label":
+        prefix, separator = ".", "." if explode else ","
+    elif style == "matrix":
+        return _matrix(name, value, explode)
+    else:  # simple
+        prefix, separator = "", ","
+    if isinstance(value, list):
+        return prefix + separator.join(_encode(v) for v in value)
+    if isinstance(value, dict):
+        if explode:
+            return prefix + separator.join(f"{_encode(k)}={_encode(v)}" for k, v in value.items())
+        return prefix + ",".join(f"{_encode(k)},{_encode(v)}" for k, v in value.items())
+    return prefix + _encode(value)
+
+
+def _matrix(name: str, value: Any, explode: bool) -> str:
+    key = quote(name, safe="")
+    if isinstance(value, list):
+        if explode:
+            return "".join(f";{key}={_encode(v)}" for v in value)
+        return f";{key}=" + ",".join(_encode(v) for v in value)
+    if isinstance(value, dict):
+        if explode:
+            return "".join(f";{_encode(k)}={_encode(v)}" for k, v in value.items())
+        return f";{key}=" + ",".join(f"{_encode(k)},{_encode(v)}" for k, v in value.items())
+    return f";{key}={_encode(value)}" if value != "" else f";{key}"
+
+
+_DELIMITERS = {"form": ",", "spaceDelimited": " ", "pipeDelimited": "|"}
+
+
+def query_pairs(name: str, value: Any, style: str, explode: bool) -> list[tuple[str, str]]:
+    """Raw (name, value) pairs for one query parameter (or one form-urlencoded property)."""
+    if value is None:
+        return []
+    if style == "deepObject" and isinstance(value, dict):
+        return _deep_object(name, value)
+    if isinstance(value, list):
+        if explode:
+            return [(name, primitive(v)) for v in value]
+        return [(name, _DELIMITERS.get(style, ",").join(primitive(v) for v in value))]
+    if isinstance(value, dict):
+        if explode:
+            return [(k, primitive(v)) for k, v in value.items()]
+        return [(name, ",".join(f"{k},{primitive(v)}" for k, v in value.items()))]
+    return [(name, primitive(value))]
+
+
+def _deep_object(name: str, value: dict[str, Any]) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    for key, item in value.items():
+        if isinstance(item, dict):
+            pairs += _deep_object(f"{name}[{key}]", item)
+        elif isinstance(item, list):
+            pairs += [(f"{name}[{key}]", primitive(v)) for v in item]
+        else:
+            pairs.append((f"{name}[{key}]", primitive(item)))
+    return pairs
+
+
+def header_value(value: Any, explode: bool) -> str:
+    """Header style `simple`: arrays `a,b`, objects `k,v` or exploded `k=v`."""
+    if isinstance(value, list):
+        return ",".join(primitive(v) for v in value)
+    if isinstance(value, dict):
+        if explode:
+            return ",".join(f"{k}={primitive(v)}" for k, v in value.items())
+        return ",".join(f"{k},{primitive(v)}" for k, v in value.items())
+    return primitive(value)
+
+
+_COOKIE_SAFE = "!#$&'()*+-./:<=>?@[]^_`{|}~"
+
+
+def cookie_value(value: Any) -> str:
+    """Cookie style `form`; characters a cookie value cannot hold (`;`, `,`, space, quotes) are percent-encoded."""
+    text = ",".join(primitive(v) for v in value) if isinstance(value, list) else header_value(value, False)
+    return quote(text, safe=_COOKIE_SAFE)

@@ -1,0 +1,72 @@
+"""Argument validation against a tool's input schema, with messages that name the argument."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jsonschema_rs
+import orjson
+
+from mcp_anything.tools import ArgumentError
+
+MAX_ERRORS = 5
+MAX_VALUE_CHARS = 80
+
+
+class ArgumentValidator:
+    """Compiled once per tool; calling it raises ArgumentError listing up to MAX_ERRORS problems."""
+
+    __slots__ = ("_validator",)
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        # Formats stay annotations: the upstream decides what a valid date or e-mail is.
+        self._validator = jsonschema_rs.validator_for(schema)
+
+    def __call__(self, arguments: Mapping[str, Any]) -> None:
+        if not isinstance(arguments, Mapping):
+            raise ArgumentError(f"arguments must be an object, got {type(arguments).__name__}")
+        if self._validator.is_valid(arguments):
+            return
+        problems = []
+        for error in self._validator.iter_errors(arguments):
+            problems.append(_describe(error))
+            if len(problems) == MAX_ERRORS:
+                break
+        raise ArgumentError("; ".join(dict.fromkeys(problems)))
+
+
+def _describe(error: jsonschema_rs.ValidationError) -> str:
+    path = list(error.instance_path)
+    kind = error.kind
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
+        if not path:
+            return f"missing required argument {kind.property!r}"
+        return f"argument {_where(path)!r}: missing required property {kind.property!r}"
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties):
+        names = ", ".join(repr(name) for name in kind.unexpected)
+        if not path:
+            return f"unknown argument {names}" if len(kind.unexpected) == 1 else f"unknown arguments {names}"
+        return f"argument {_where(path)!r}: unknown property {names}"
+    if not path:
+        return f"arguments: {_shorten_message(error)}"
+    return f"argument {_where(path)!r}: {_shorten_message(error)}"
+
+
+def _where(path: list[str | int]) -> str:
+    where = str(path[0])
+    for part in path[1:]:
+        where += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return where
+
+
+def _shorten_message(error: jsonschema_rs.ValidationError) -> str:
+    """The validator's message, with the offending value cut short: it may be huge or sensitive."""
+    message = error.message
+    rendered = orjson.dumps(error.instance).decode() if error.instance is not None else "null"
+    if len(rendered) > MAX_VALUE_CHARS and rendered in message:
+        message = message.replace(rendered, rendered[:MAX_VALUE_CHARS] + "...")
+    message = message.replace('"', "'")
+    if len(message) > 300:
+        message = message[:300] + "..."
+    return message
