@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from openapi_support import SPECS, load, minimal_spec
 
 from mcp_anything.config import ConfigError
+from tests.support.openapi import SPECS, load, minimal_spec
 
 OK = {"200": {"description": "ok"}}
 

@@ -1,10 +1,10 @@
 import re
 
 import pytest
-from openapi_support import minimal_spec, tools_by_name
 
 from mcp_anything.config import ConfigError
 from mcp_anything.openapi.naming import argument_name, path_slug, shorten, snake_case
+from tests.support.openapi import minimal_spec, tools_by_name
 
 OK = {"200": {"description": "ok"}}
 

@@ -1,8 +1,8 @@
 import orjson
 import pytest
-from openapi_support import SPECS, load, minimal_spec, tools_by_name
 
 from mcp_anything.tools import ArgumentError
+from tests.support.openapi import SPECS, load, minimal_spec, tools_by_name
 
 OK = {"200": {"description": "ok"}}
 

@@ -2,9 +2,9 @@ import json
 
 import jsonschema_rs
 import pytest
-from openapi_support import SHARED_SPECS, SPECS, load, minimal_spec, tools_by_name
 
 from mcp_anything.config import ConfigError
+from tests.support.openapi import SHARED_SPECS, SPECS, load, minimal_spec, tools_by_name
 
 OK = {"200": {"description": "ok"}}
 

@@ -10,8 +10,8 @@ import yaml
 from mcp_anything.config import parse_config
 from mcp_anything.openapi import UpstreamTools, load_upstream_tools
 
-SPECS = Path(__file__).parent / "specs"
-SHARED_SPECS = Path(__file__).resolve().parents[1].parent / "shared" / "specs"
+SPECS = Path(__file__).resolve().parents[1] / "specs"
+SHARED_SPECS = Path(__file__).resolve().parents[3] / "shared" / "specs"
 
 
 def load(spec: str | Path | dict[str, Any], tmp_path: Path | None = None, **upstream: Any) -> UpstreamTools:
