@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -60,6 +61,12 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 """Seconds, written in the config as `30s`, `100ms`, `2m` or a number."""
 
 _NAME = r"^[a-zA-Z0-9_-]+$"
+
+
+def _require_http_url(url: str) -> str:
+    if not re.match(r"^https?://[^/?#]+", url):
+        raise ValueError(f"expected an http(s) URL, got {url!r}")
+    return url
 
 
 class StrictModel(BaseModel):
@@ -185,14 +192,35 @@ class GroupConfig(StrictModel):
 # --- outbound auth (per upstream) ----------------------------------------------
 
 
+_PRINTABLE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 field name
+_FRAMING_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
+
+
+def _header_value_secret(secret: SecretStr) -> SecretStr:
+    """A credential sent as (part of) a header value: a stray newline from a secret file fails here, not per call."""
+    if not _PRINTABLE.fullmatch(secret.get_secret_value()):
+        raise ValueError("must be printable ASCII, no line breaks or surrounding spaces (check its ${ENV} variable)")
+    return secret
+
+
 class BearerConfig(StrictModel):
-    token: SecretStr
+    token: Annotated[SecretStr, AfterValidator(_header_value_secret)]
 
 
 class OutboundApiKeyConfig(StrictModel):
     header: str | None = None
-    query: str | None = None
-    value: SecretStr
+    query: str | None = Field(default=None, min_length=1)
+    value: Annotated[SecretStr, AfterValidator(_header_value_secret)]
+
+    @field_validator("header")
+    @classmethod
+    def _header_name(cls, header: str | None) -> str | None:
+        if header is not None and not _HEADER_NAME.fullmatch(header):
+            raise ValueError(f"not a valid HTTP header name: {header!r}")
+        if header is not None and header.lower() in _FRAMING_HEADERS:
+            raise ValueError(f"{header!r} is set by the gateway; name the header the upstream reads the key from")
+        return header
 
     @model_validator(mode="after")
     def _one_place(self) -> OutboundApiKeyConfig:
@@ -203,13 +231,33 @@ class OutboundApiKeyConfig(StrictModel):
 
 class ClientCredentialsConfig(StrictModel):
     token_url: str
-    client_id: str
+    client_id: str = Field(min_length=1)
     client_secret: SecretStr
     scopes: list[str] = []
-    audience: str | None = None
+    audience: str | None = None  # sent as both `audience` and `resource` (RFC 8707)
     auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
-    refresh_skew: Duration = 30.0
+    refresh_skew: Duration = 30.0  # fetch a new token this long before the current one expires
     timeout: Duration = 10.0
+
+    @field_validator("token_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        return _require_http_url(url)
+
+    @field_validator("scopes")
+    @classmethod
+    def _scope_tokens(cls, scopes: list[str]) -> list[str]:
+        for i, scope in enumerate(scopes):
+            if not re.fullmatch(r"[\x21\x23-\x5b\x5d-\x7e]+", scope):  # RFC 6749 §3.3 scope-token
+                raise ValueError(f"item {i}, {scope!r}, is not one scope; list each scope as its own item")
+        return scopes
+
+    @field_validator("timeout")
+    @classmethod
+    def _positive(cls, timeout: float) -> float:
+        if timeout <= 0:
+            raise ValueError("must be more than 0")
+        return timeout
 
 
 class OutboundLuaConfig(StrictModel):
@@ -257,9 +305,7 @@ class UpstreamConfig(StrictModel):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, url: str | None) -> str | None:
-        if url is not None and not re.match(r"^https?://[^/?#]+", url):
-            raise ValueError(f"expected an http(s) URL, got {url!r}")
-        return url
+        return None if url is None else _require_http_url(url)
 
 
 class ServerConfig(StrictModel):

@@ -40,6 +40,24 @@ class OutboundAuth(Protocol):
     async def aclose(self) -> None: ...
 
 
+def set_header(request: HttpRequest, name: str, value: str) -> None:
+    """Set a credential header, replacing any header of that name in any case.
+
+    Header names are case-insensitive, and a header parameter declared in the
+    spec (an `X-API-Key` argument, say) must never override the configured credential.
+    """
+    lowered = name.lower()
+    for existing in [key for key in request.headers if key.lower() == lowered]:
+        del request.headers[existing]
+    request.headers[name] = value
+
+
+def set_query(request: HttpRequest, name: str, value: str) -> None:
+    """Set a credential query parameter, replacing any parameter of that name the arguments produced."""
+    request.query[:] = [(key, item) for key, item in request.query if key != name]
+    request.query.append((name, value))
+
+
 def create_outbound_auth(config: OutboundAuthConfig, root: Config) -> OutboundAuth:
     module = importlib.import_module(STRATEGIES[config.strategy])
     auth: OutboundAuth = module.create(config, root)

@@ -1,0 +1,216 @@
+"""`strategy: oauth2_client_credentials`: the client credentials grant, RFC 6749 §4.4.
+
+The gateway authenticates to the token endpoint as itself (`client_secret_basic`,
+§2.3.1, or `client_secret_post`), caches the access token (§5.1) until
+`refresh_skew` before `expires_in` runs out, and turns error responses (§5.2)
+into an OutboundAuthError carrying `error` and `error_description`.
+
+One token request at a time: callers that find no usable token all wait on
+the same fetch. While the endpoint keeps failing, fetches back off
+exponentially and callers in between fail at once with the last error.
+
+Why not authlib's `AsyncOAuth2Client`: its `client_secret_basic` puts the raw
+client id and secret into the Basic credentials, where §2.3.1 requires them to
+be form-urlencoded first, so a secret containing `%`, `+` or `:` is refused by
+servers that decode them (oauth2-mock-server, Keycloak, authlib's own server;
+the tests use such a secret). Beyond that it would only build a three-field
+form and parse the JSON answer: caching with a skew, single-flight, backoff and
+secret-free errors are ours either way, because its token lock guards only
+requests sent through its own httpx2 client, while upstream calls go out
+through aiohttp. So the grant stays here, on the aiohttp the gateway already
+uses, without authlib and joserfc as extra dependencies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import math
+import re
+import time
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+import orjson
+
+from mcp_anything.config import ClientCredentialsConfig, Config, OutboundAuthConfig
+from mcp_anything.outbound import OutboundAuthError, set_header
+from mcp_anything.tools import HttpRequest
+
+log = logging.getLogger(__name__)
+
+BACKOFF_FIRST = 0.5  # seconds of fail-fast after the first failed token request
+BACKOFF_MAX = 30.0  # doubling stops here
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
+_DESCRIPTION_MAX = 300
+_REDACTED = "**********"
+
+
+class ClientCredentialsAuth:
+    def __init__(self, config: ClientCredentialsConfig) -> None:
+        self._config = config
+        self._endpoint = _without_userinfo_and_query(config.token_url)
+        self._form, self._headers = _token_request(config)
+        secret = config.client_secret.get_secret_value()
+        # Whatever the endpoint or a library echoes back, none of these reach a message.
+        basic = self._headers.get("Authorization", "").removeprefix("Basic ")
+        self._secrets = [s for s in (secret, quote(secret, safe=""), basic) if s]
+        self._session: aiohttp.ClientSession | None = None
+        self._authorization = ""
+        self._refresh_at = 0.0  # time.monotonic() from which the cached token is not used; 0: no token
+        self._fetch: asyncio.Task[str] | None = None
+        self._failures = 0
+        self._retry_at = 0.0
+        self._last_error = ""
+
+    def __repr__(self) -> str:
+        return f"ClientCredentialsAuth(token_url={self._endpoint!r}, client_id={self._config.client_id!r})"
+
+    async def apply(self, request: HttpRequest) -> None:
+        authorization = self._authorization
+        if time.monotonic() >= self._refresh_at:
+            authorization = await self._renew()
+        set_header(request, "Authorization", authorization)
+
+    async def refresh(self) -> bool:
+        # A token being fetched right now is newer than the one the upstream refused.
+        if self._fetch is None:
+            self._refresh_at = 0.0
+        return True
+
+    async def aclose(self) -> None:
+        if self._fetch is not None:
+            self._fetch.cancel()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _renew(self) -> str:
+        if self._fetch is None:
+            now = time.monotonic()
+            if now < self._retry_at:
+                raise OutboundAuthError(f"{self._last_error} (next attempt in {self._retry_at - now:.1f}s)")
+            self._fetch = asyncio.create_task(self._fetch_token())
+            # Mark the outcome as seen even if every waiter was cancelled meanwhile.
+            self._fetch.add_done_callback(lambda task: task.cancelled() or task.exception())
+        # A caller that gives up must not cancel the fetch the others are waiting on.
+        return await asyncio.shield(self._fetch)
+
+    async def _fetch_token(self) -> str:
+        started = time.monotonic()
+        try:
+            token, lifetime = await self._request_token()
+        except OutboundAuthError as error:
+            self._failures += 1
+            delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** min(self._failures - 1, 16))
+            self._retry_at = time.monotonic() + delay
+            self._last_error = str(error)
+            log.warning("%s; next attempt in %.1fs", error, delay)
+            raise
+        finally:
+            self._fetch = None
+        self._failures = 0
+        self._authorization = f"Bearer {token}"
+        # A token shorter-lived than twice the skew is still used for half its life.
+        skew = min(self._config.refresh_skew, lifetime / 2) if lifetime is not None else 0.0
+        self._refresh_at = started + lifetime - skew if lifetime is not None else math.inf
+        log.info(
+            "OAuth2 token for client %r from %s, %s",
+            self._config.client_id,
+            self._endpoint,
+            f"valid for {lifetime:g}s" if lifetime is not None else "no expires_in: used until the upstream refuses it",
+        )
+        return self._authorization
+
+    async def _request_token(self) -> tuple[str, float | None]:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._config.timeout))
+        try:
+            # A redirect would resend the client credentials somewhere else: treated as an error.
+            async with self._session.post(
+                self._config.token_url, data=self._form, headers=self._headers, allow_redirects=False
+            ) as response:
+                status, body = response.status, await response.read()
+        except TimeoutError:
+            raise self._error(f"no answer within {self._config.timeout:g}s") from None
+        except aiohttp.ClientError as exc:
+            raise self._error(f"{type(exc).__name__}: {exc}") from None
+        try:
+            payload: Any = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            payload = None
+        if not isinstance(payload, dict):
+            raise self._error(f"HTTP {status}, and the body is not a JSON object")
+        if status != 200 or "error" in payload:
+            raise self._error(_oauth_error(status, payload))
+        return self._parse_token(payload)
+
+    def _parse_token(self, payload: dict[str, Any]) -> tuple[str, float | None]:
+        """The §5.1 success response: a Bearer `access_token` and, usually, `expires_in`."""
+        token = payload.get("access_token")
+        if not isinstance(token, str) or not _HEADER_SAFE.fullmatch(token):
+            raise self._error("the response has no usable access_token")
+        token_type = payload.get("token_type", "Bearer")
+        if not isinstance(token_type, str) or token_type.lower() != "bearer":
+            raise self._error(f"token_type {str(token_type)[:40]!r} is not supported; expected Bearer")
+        expires_in = payload.get("expires_in")
+        if expires_in is None:
+            return token, None
+        try:
+            lifetime = float(expires_in)  # some servers send it as a string
+        except (TypeError, ValueError):
+            lifetime = math.nan
+        if not lifetime > 0 or math.isinf(lifetime):
+            raise self._error(f"expires_in {str(expires_in)[:40]!r} is not a positive number of seconds")
+        return token, lifetime
+
+    def _error(self, detail: str) -> OutboundAuthError:
+        message = f"OAuth2 token request to {self._endpoint} for client {self._config.client_id!r} failed: {detail}"
+        for secret in self._secrets:
+            message = message.replace(secret, _REDACTED)
+        return OutboundAuthError(message)
+
+
+def _token_request(config: ClientCredentialsConfig) -> tuple[dict[str, str], dict[str, str]]:
+    """The §4.4.2 form and headers, built once: the same request is sent for every token."""
+    form = {"grant_type": "client_credentials"}
+    if config.scopes:
+        form["scope"] = " ".join(config.scopes)
+    if config.audience is not None:
+        # Auth0 and Okta read `audience`; RFC 8707 servers read `resource`.
+        form["audience"] = config.audience
+        form["resource"] = config.audience
+    headers = {"Accept": "application/json"}
+    secret = config.client_secret.get_secret_value()
+    if config.auth_method == "client_secret_basic":
+        # §2.3.1: form-urlencode both parts before joining them; quote() writes a space as %20,
+        # which decoders that do not map `+` to a space read correctly too.
+        credentials = f"{quote(config.client_id, safe='')}:{quote(secret, safe='')}"
+        headers["Authorization"] = f"Basic {base64.b64encode(credentials.encode()).decode()}"
+    else:
+        form["client_id"] = config.client_id
+        form["client_secret"] = secret
+    return form, headers
+
+
+def _oauth_error(status: int, payload: dict[str, Any]) -> str:
+    """`error: error_description` from a §5.2 error response; the description is cut and made printable."""
+    error = payload.get("error")
+    if not isinstance(error, str):
+        return f"HTTP {status} without an OAuth error code"
+    description = payload.get("error_description")
+    detail = f"{error}: {description}" if isinstance(description, str) and description else error
+    detail = "".join(c if c.isprintable() else " " for c in detail)
+    return f"{detail[:_DESCRIPTION_MAX]} (HTTP {status})"
+
+
+def _without_userinfo_and_query(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+
+
+def create(config: OutboundAuthConfig, root: Config) -> ClientCredentialsAuth:
+    assert config.oauth2_client_credentials is not None  # guaranteed by OutboundAuthConfig validation
+    return ClientCredentialsAuth(config.oauth2_client_credentials)
