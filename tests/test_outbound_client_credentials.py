@@ -136,6 +136,35 @@ async def test_a_token_is_refreshed_before_it_expires(idp: IdP, make_auth: Facto
     assert await authorization(auth) == second
 
 
+async def test_a_token_due_for_renewal_is_used_while_the_endpoint_fails_until_it_expires(
+    idp: IdP, make_auth: Factory
+) -> None:
+    idp.configure(expires_in=2)
+    auth = make_auth(refresh_skew="1s")
+    first = await authorization(auth)
+    idp.fail("/token", 503, {"error": "temporarily_unavailable"})
+
+    await asyncio.sleep(1.1)  # due for renewal, not yet expired
+    assert await authorization(auth) == first
+    assert len(idp.requests("/token")) == 2  # the renewal was tried
+
+    await asyncio.sleep(1.0)  # expired
+    with pytest.raises(OutboundAuthError, match="temporarily_unavailable"):
+        await authorization(auth)
+
+
+async def test_refresh_drops_a_token_the_upstream_refused_even_while_the_endpoint_fails(
+    idp: IdP, make_auth: Factory
+) -> None:
+    auth = make_auth()
+    await authorization(auth)
+    idp.fail("/token", 503, {"error": "temporarily_unavailable"})
+
+    assert await auth.refresh() is True
+    with pytest.raises(OutboundAuthError, match="temporarily_unavailable"):
+        await authorization(auth)
+
+
 async def test_100_concurrent_calls_without_a_token_make_one_token_request(idp: IdP, make_auth: Factory) -> None:
     idp.configure(faults={"/token": {"delay_ms": 300}})  # the real answer, late: every caller arrives first
     auth = make_auth()

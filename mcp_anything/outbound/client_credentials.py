@@ -7,7 +7,9 @@ into an OutboundAuthError carrying `error` and `error_description`.
 
 One token request at a time: callers that find no usable token all wait on
 the same fetch. While the endpoint keeps failing, fetches back off
-exponentially and callers in between fail at once with the last error.
+exponentially and callers in between fail at once with the last error; a
+token that is due for renewal but not yet expired is still used meanwhile, so
+a short outage of the token endpoint within the skew costs no call.
 
 Why not authlib's `AsyncOAuth2Client`: its `client_secret_basic` puts the raw
 client id and secret into the Basic credentials, where §2.3.1 requires them to
@@ -59,7 +61,8 @@ class ClientCredentialsAuth:
         self._secrets = [s for s in (secret, quote(secret, safe=""), basic) if s]
         self._session: aiohttp.ClientSession | None = None
         self._authorization = ""
-        self._refresh_at = 0.0  # time.monotonic() from which the cached token is not used; 0: no token
+        self._refresh_at = 0.0  # time.monotonic() from which a new token is fetched; 0: no token
+        self._expires_at = 0.0  # ... and from which the cached one is no longer used even if that fails
         self._fetch: asyncio.Task[str] | None = None
         self._failures = 0
         self._retry_at = 0.0
@@ -71,13 +74,17 @@ class ClientCredentialsAuth:
     async def apply(self, request: HttpRequest) -> None:
         authorization = self._authorization
         if time.monotonic() >= self._refresh_at:
-            authorization = await self._renew()
+            try:
+                authorization = await self._renew()
+            except OutboundAuthError:
+                if time.monotonic() >= self._expires_at:
+                    raise
         set_header(request, "Authorization", authorization)
 
     async def refresh(self) -> bool:
         # A token being fetched right now is newer than the one the upstream refused.
         if self._fetch is None:
-            self._refresh_at = 0.0
+            self._refresh_at = self._expires_at = 0.0
         return True
 
     async def aclose(self) -> None:
@@ -113,9 +120,12 @@ class ClientCredentialsAuth:
             self._fetch = None
         self._failures = 0
         self._authorization = f"Bearer {token}"
-        # A token shorter-lived than twice the skew is still used for half its life.
-        skew = min(self._config.refresh_skew, lifetime / 2) if lifetime is not None else 0.0
-        self._refresh_at = started + lifetime - skew if lifetime is not None else math.inf
+        # A token shorter-lived than twice the skew is still used for half its life before renewal.
+        if lifetime is None:
+            self._refresh_at = self._expires_at = math.inf
+        else:
+            self._expires_at = started + lifetime
+            self._refresh_at = self._expires_at - min(self._config.refresh_skew, lifetime / 2)
         log.info(
             "OAuth2 token for client %r from %s, %s",
             self._config.client_id,
