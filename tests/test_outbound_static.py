@@ -10,6 +10,8 @@ from mcp_anything.config import Config, ConfigError, parse_config
 from mcp_anything.outbound import OutboundAuth, create_outbound_auth
 from mcp_anything.tools import HttpRequest
 
+pytestmark = pytest.mark.anyio
+
 SECRET = "k3y-Value_0123456789"
 
 
