@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.conftest import SPECS, GatewayFactory, echo_config, mcp_client
-from tests.support.upstream import Recorded, RecordingUpstream
 
+from tests.conftest import SPECS, GatewayFactory, echo_config, mcp_client
 from tests.support.idp import IdP
+from tests.support.upstream import Recorded, RecordingUpstream
 
 pytestmark = pytest.mark.anyio
 
