@@ -15,6 +15,7 @@ import yaml
 from tests.conftest import SPECS, GatewayFactory, echo_config, mcp_client
 from tests.support.idp import IdP
 from tests.support.upstream import Recorded, RecordingUpstream
+from tests.test_cli import run_cli, write_config
 
 pytestmark = pytest.mark.anyio
 
@@ -196,3 +197,38 @@ async def test_an_operation_marked_auth_not_required_is_called_without_credentia
     assert unauthenticated.header("authorization") is None
     assert_nothing_from_the_caller(unauthenticated)
     assert jwt_issuer(authenticated.header("authorization")) == idp.issuer
+
+
+@pytest.mark.parametrize(
+    "outbound_auth",
+    [
+        {"strategy": "bearer", "bearer": {"token": "${UPSTREAM_SECRET}"}},
+        {"strategy": "api_key", "api_key": {"query": "api_key", "value": "${UPSTREAM_SECRET}"}},
+        {
+            "strategy": "oauth2_client_credentials",
+            "oauth2_client_credentials": {
+                "token_url": "https://auth.example.com/token",
+                "client_id": "gateway",
+                "client_secret": "${UPSTREAM_SECRET}",
+            },
+        },
+    ],
+    ids=["bearer", "api_key", "oauth2_client_credentials"],
+)
+@pytest.mark.parametrize("command", [["validate"], ["tools"], ["tools", "--json"]])
+def test_validate_and_tools_never_print_the_secret(
+    tmp_path: Path, outbound_auth: dict[str, Any], command: list[str]
+) -> None:
+    path = write_config(tmp_path, echo_config("http://127.0.0.1:9", outbound_auth=outbound_auth))
+    run = run_cli(*command, "--config", str(path), env=ENV)
+    assert run.returncode == 0, run.stderr
+    assert SECRET not in run.stdout + run.stderr
+
+
+def test_a_malformed_secret_is_reported_by_key_without_its_value(tmp_path: Path) -> None:
+    bearer = {"strategy": "bearer", "bearer": {"token": "${UPSTREAM_SECRET}"}}
+    path = write_config(tmp_path, echo_config("http://127.0.0.1:9", outbound_auth=bearer))
+    run = run_cli("validate", "--config", str(path), env={"UPSTREAM_SECRET": SECRET + "\n"})
+    assert run.returncode == 2
+    assert "upstreams[0].outbound_auth.bearer.token: must be printable ASCII" in run.stderr
+    assert SECRET not in run.stdout + run.stderr
