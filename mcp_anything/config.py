@@ -274,6 +274,13 @@ class OutboundAuthConfig(_StrategyBlock):
     oauth2_client_credentials: ClientCredentialsConfig | None = None
     lua: OutboundLuaConfig | None = None
 
+    @property
+    def header(self) -> str | None:
+        """The header this strategy always sets, if it is known from the config alone."""
+        if self.strategy in ("bearer", "oauth2_client_credentials"):
+            return "Authorization"
+        return self.api_key.header if self.api_key is not None else None
+
 
 # --- upstreams -------------------------------------------------------------------
 
@@ -306,6 +313,16 @@ class UpstreamConfig(StrictModel):
     @classmethod
     def _http_url(cls, url: str | None) -> str | None:
         return None if url is None else _require_http_url(url)
+
+    @model_validator(mode="after")
+    def _one_source_per_credential_header(self) -> UpstreamConfig:
+        credential = self.outbound_auth.header
+        if credential is not None and any(name.lower() == credential.lower() for name in self.headers):
+            raise ValueError(
+                f"`headers` sets {credential!r}, which outbound_auth ({self.outbound_auth.strategy}) also sets;"
+                " keep the credential in outbound_auth only"
+            )
+        return self
 
 
 class ServerConfig(StrictModel):

@@ -15,8 +15,8 @@ pytestmark = pytest.mark.anyio
 SECRET = "k3y-Value_0123456789"
 
 
-def config_with(outbound_auth: dict[str, Any], secret: str = SECRET) -> Config:
-    upstream = {"name": "api", "openapi": {"source": "api.yaml"}, "outbound_auth": outbound_auth}
+def config_with(outbound_auth: dict[str, Any], secret: str = SECRET, **upstream_settings: Any) -> Config:
+    upstream = {"name": "api", "openapi": {"source": "api.yaml"}, "outbound_auth": outbound_auth, **upstream_settings}
     return parse_config(
         {"groups": [{"name": "g", "upstreams": ["api"]}], "upstreams": [upstream]}, env={"UPSTREAM_SECRET": secret}
     )
@@ -157,3 +157,20 @@ def test_config_mistakes_name_the_key_and_never_echo_the_secret(
     assert any(line.startswith(problem) or problem in line for line in error.value.problems), error.value.problems
     if secret:
         assert secret.strip() not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("outbound_auth", "headers"),
+    [
+        ({"strategy": "bearer", "bearer": {"token": "${UPSTREAM_SECRET}"}}, {"authorization": "Basic x"}),
+        ({"strategy": "api_key", "api_key": {"header": "X-Key", "value": "${UPSTREAM_SECRET}"}}, {"x-key": "k"}),
+    ],
+)
+def test_a_static_header_may_not_also_carry_the_outbound_credential(
+    outbound_auth: dict[str, Any], headers: dict[str, str]
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        config_with(outbound_auth, headers=headers)
+    [problem] = error.value.problems
+    assert problem.startswith("upstreams[0]: `headers` sets ")
+    assert "which outbound_auth" in problem and "keep the credential in outbound_auth only" in problem
