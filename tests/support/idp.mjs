@@ -22,6 +22,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Buffer } from "node:buffer";
+import { randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
 
 const nodeModules = process.argv[2];
@@ -92,6 +93,7 @@ service.on(Events.BeforeTokenSigning, (token, req) => {
   const credentials = clientCredentials(req, form);
   const now = Math.floor(Date.now() / 1000);
   token.payload.exp = now + state.expiresIn;
+  token.payload.jti = randomUUID(); // as real providers do: no two tokens are the same string
   if (credentials.id !== undefined) {
     token.payload.client_id ??= credentials.id;
     token.payload.sub ??= credentials.id;
