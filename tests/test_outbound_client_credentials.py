@@ -134,6 +134,7 @@ async def test_a_token_is_refreshed_before_it_expires(idp: IdP, make_auth: Facto
     await asyncio.sleep(1.1)
     second = await authorization(auth)
 
+    assert second != first
     assert len(idp.requests("/token")) == 2
     assert await authorization(auth) == second
 
@@ -192,12 +193,13 @@ async def test_a_cancelled_caller_does_not_cancel_the_fetch_others_wait_on(idp: 
 
 async def test_refresh_after_an_upstream_401_fetches_a_new_token_for_the_retry(idp: IdP, make_auth: Factory) -> None:
     auth = make_auth()
-    await authorization(auth)
+    refused = await authorization(auth)
 
     assert await auth.refresh() is True
     retried = await authorization(auth)
 
-    assert len(idp.requests("/token")) == 2  # (the mock signs the same claims in the same second identically)
+    assert retried != refused
+    assert len(idp.requests("/token")) == 2
     assert await authorization(auth) == retried  # the new token is cached in turn
 
 

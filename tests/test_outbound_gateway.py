@@ -141,8 +141,10 @@ async def test_an_upstream_401_refreshes_the_token_and_retries_once(
             result = await client.call_tool("echo_get_status", {"code": 401})
     assert result.is_error is True
     assert "returned HTTP 401" in result.content[0].text
-    assert [r.path for r in upstream.requests] == ["/status/401", "/status/401"]  # one retry, no more
-    assert len(idp.requests("/token")) == 2  # the retry carried a freshly fetched token
+    refused, retried = upstream.requests  # one retry, no more
+    assert refused.path == retried.path == "/status/401"
+    assert retried.header("authorization") != refused.header("authorization")  # a freshly fetched token
+    assert len(idp.requests("/token")) == 2
 
 
 async def test_a_static_credential_refused_with_401_is_not_retried(
