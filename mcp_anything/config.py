@@ -84,6 +84,9 @@ class JwtConfig(StrictModel):
     leeway: Duration = 30.0
     required_claims: list[str] = ["exp"]
     required_scopes: list[str] = []
+    # An unknown `kid` refetches the JWKS at most once per this interval.
+    min_refresh_interval: Duration = 30.0
+    timeout: Duration = 5.0  # for fetching the discovery document and the JWKS
 
     @field_validator("algorithms")
     @classmethod
@@ -117,7 +120,21 @@ class ApiKeyConfig(StrictModel):
     def _exactly_one(self) -> ApiKeyConfig:
         if (self.value is None) == (self.values is None):
             raise ValueError("set exactly one of `value` or `values`")
+        secrets = [key.get_secret_value() for key in self.named_keys().values()]
+        if not secrets:
+            raise ValueError("`values` needs at least one key")
+        if "" in secrets:
+            raise ValueError("an API key cannot be empty (is its environment variable set?)")
+        if len(set(secrets)) != len(secrets):
+            raise ValueError("two API keys are the same; give each caller its own key")
         return self
+
+    def named_keys(self) -> dict[str, SecretStr]:
+        """Caller name -> key: the map's names, else `apikey-1`, `apikey-2`, ... in order."""
+        if isinstance(self.values, dict):
+            return dict(self.values)
+        keys = [self.value] if self.value is not None else list(self.values or [])
+        return {f"apikey-{i}": key for i, key in enumerate(keys, start=1)}
 
 
 class InboundLuaConfig(StrictModel):

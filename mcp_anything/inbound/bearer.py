@@ -1,0 +1,58 @@
+"""What the bearer-token strategies (jwt, introspection) share: RFC 6750 token
+extraction, OAuth scopes and the claims → Identity step."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from mcp_anything.identity import Identity
+from mcp_anything.inbound import AuthError, InboundRequest
+
+# Real access tokens are a few KB at most; anything bigger is refused before it
+# is decoded, so an attacker cannot make the gateway parse megabytes per request.
+MAX_TOKEN_BYTES = 16 * 1024
+
+
+def bearer_token(request: InboundRequest) -> str:
+    """The token from `Authorization: Bearer <token>` (RFC 6750 section 2.1, the only place read)."""
+    header = request.headers.get("authorization")
+    if not header:
+        raise AuthError("missing bearer token: send `Authorization: Bearer <token>`")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise AuthError("the Authorization header must be `Bearer <token>`")
+    if len(token) > MAX_TOKEN_BYTES:
+        raise AuthError(f"token is larger than {MAX_TOKEN_BYTES} bytes")
+    return token
+
+
+def scopes_of(claims: Mapping[str, Any]) -> frozenset[str]:
+    """OAuth scopes: `scope` as a space-separated string (RFC 8693/9068), or `scp` as a list or string."""
+    value = claims.get("scope", claims.get("scp"))
+    if isinstance(value, str):
+        return frozenset(value.split())
+    if isinstance(value, list):
+        return frozenset(item for item in value if isinstance(item, str))
+    return frozenset()
+
+
+def check_scopes(scopes: frozenset[str], required: Iterable[str]) -> None:
+    """403 `insufficient_scope` naming every required scope (RFC 6750 section 3.1)."""
+    required = list(required)
+    missing = [scope for scope in required if scope not in scopes]
+    if missing:
+        raise AuthError(
+            f"token lacks required scope(s): {' '.join(missing)}",
+            status=403,
+            error="insufficient_scope",
+            scope=" ".join(required),
+        )
+
+
+def identity_from_claims(strategy: str, claims: dict[str, Any], subject_claims: Iterable[str] = ("sub",)) -> Identity:
+    """An Identity whose subject is the first string among `subject_claims`."""
+    subject = next((claims[c] for c in subject_claims if isinstance(claims.get(c), str)), None)
+    return Identity(strategy=strategy, subject=subject, scopes=scopes_of(claims), claims=MappingProxyType(claims))

@@ -1,0 +1,127 @@
+"""`strategy: introspection`: ask the authorization server about the token (RFC 7662).
+
+Active results are cached by the token's SHA-256 for min(cache_ttl, exp - now),
+never longer; inactive ones are not cached, so a token becomes usable the
+moment it is. Concurrent requests with one token share one introspection call.
+An unreachable or failing endpoint fails closed with 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import logging
+import time
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from mcp_anything.config import Config, InboundAuthConfig, IntrospectionConfig
+from mcp_anything.identity import Identity
+from mcp_anything.inbound import AuthError, InboundRequest
+from mcp_anything.inbound.bearer import bearer_token, check_scopes, identity_from_claims
+
+log = logging.getLogger(__name__)
+
+_MAX_CACHED = 10_000
+_MAX_RESPONSE_BYTES = 256 * 1024
+_UNAVAILABLE = "the token introspection endpoint is unavailable"
+
+
+class IntrospectionAuthenticator:
+    def __init__(self, config: IntrospectionConfig) -> None:
+        self._config = config
+        self.authorization_servers = [config.issuer] if config.issuer else []
+        self._cache: dict[bytes, tuple[float, Identity]] = {}  # token hash -> (monotonic expiry, identity)
+        self._inflight: dict[bytes, asyncio.Task[Identity]] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._form_credentials: dict[str, str] = {}
+        self._headers = {"Accept": "application/json"}
+        secret = config.client_secret.get_secret_value()
+        if config.auth_method == "client_secret_basic":
+            # RFC 6749 section 2.3.1: id and secret are form-urlencoded before base64.
+            pair = f"{quote(config.client_id, safe='')}:{quote(secret, safe='')}".encode()
+            self._headers["Authorization"] = f"Basic {base64.b64encode(pair).decode()}"
+        else:
+            self._form_credentials = {"client_id": config.client_id, "client_secret": secret}
+
+    async def authenticate(self, request: InboundRequest) -> Identity:
+        token = bearer_token(request)
+        digest = hashlib.sha256(token.encode()).digest()
+        cached = self._cache.get(digest)
+        if cached is not None and cached[0] > time.monotonic():
+            identity = cached[1]
+        else:
+            identity = await self._introspect_once(digest, token)
+        check_scopes(identity.scopes, self._config.required_scopes)
+        return identity
+
+    async def _introspect_once(self, digest: bytes, token: str) -> Identity:
+        task = self._inflight.get(digest)
+        if task is None:
+            task = asyncio.create_task(self._introspect(digest, token))
+            self._inflight[digest] = task
+            task.add_done_callback(lambda _: self._inflight.pop(digest, None))
+        # Shielded: one caller giving up must not cancel the call the others wait on.
+        return await asyncio.shield(task)
+
+    def _remember(self, digest: bytes, identity: Identity, expires_at: float) -> None:
+        if len(self._cache) >= _MAX_CACHED:
+            now = time.monotonic()
+            self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+            while len(self._cache) >= _MAX_CACHED:  # still full of live entries: drop the oldest
+                del self._cache[next(iter(self._cache))]
+        self._cache[digest] = (expires_at, identity)
+
+    async def _introspect(self, digest: bytes, token: str) -> Identity:
+        response = await self._post(token)
+        if response.get("active") is not True:
+            raise AuthError("token is not active")
+        now = time.time()
+        exp = response.get("exp")
+        if isinstance(exp, int | float) and not isinstance(exp, bool) and exp <= now:
+            raise AuthError("token has expired")
+        issuer = response.get("iss")
+        if self._config.issuer and issuer is not None and issuer != self._config.issuer:
+            raise AuthError("token issuer is not the configured issuer")
+        identity = identity_from_claims("introspection", response, subject_claims=("sub", "username"))
+        ttl = self._config.cache_ttl
+        if isinstance(exp, int | float) and not isinstance(exp, bool):
+            ttl = min(ttl, exp - now)
+        if ttl > 0:
+            self._remember(digest, identity, time.monotonic() + ttl)
+        return identity
+
+    async def _post(self, token: str) -> dict[str, Any]:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._config.timeout))
+        form = {"token": token, "token_type_hint": "access_token", **self._form_credentials}
+        endpoint = self._config.endpoint
+        try:
+            async with self._session.post(endpoint, data=form, headers=self._headers) as response:
+                if response.status != 200:
+                    # 401/403 here means the gateway's own client credentials were refused.
+                    log.error("introspection: POST %s answered HTTP %d", endpoint, response.status)
+                    raise AuthError(_UNAVAILABLE, status=503)
+                body = await response.content.read(_MAX_RESPONSE_BYTES + 1)
+            document = json.loads(body) if len(body) <= _MAX_RESPONSE_BYTES else None
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.error("introspection: POST %s failed: %s %s", endpoint, exc.__class__.__name__, exc)
+            raise AuthError(_UNAVAILABLE, status=503) from None
+        if not isinstance(document, dict):
+            log.error("introspection: POST %s did not return a JSON object", endpoint)
+            raise AuthError(_UNAVAILABLE, status=503)
+        return document
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def create(config: InboundAuthConfig, root: Config) -> IntrospectionAuthenticator:
+    assert config.introspection is not None
+    return IntrospectionAuthenticator(config.introspection)

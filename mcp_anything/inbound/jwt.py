@@ -1,0 +1,217 @@
+"""`strategy: jwt`: a bearer JWT (RFC 7519) signed by the issuer's keys (RFC 7515, RFC 7517).
+
+The JWKS is fetched on first use (from `jwks_url`, or the issuer's OpenID
+discovery document) and kept. A token whose `kid` is not in it causes one
+refetch, shared by every request waiting on it and at most one per
+`min_refresh_interval`: rotation works without a restart, and made-up kids
+cannot hammer the identity provider. When a refetch fails, the keys already
+held keep working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+import aiohttp
+from joserfc.errors import ClaimError, ExpiredTokenError, JoseError, MissingClaimError
+from joserfc.jwk import JWKRegistry, Key
+from joserfc.jws import JWSRegistry, extract_compact, validate_compact
+from joserfc.jwt import JWTClaimsRegistry
+
+from mcp_anything.config import Config, InboundAuthConfig, JwtConfig
+from mcp_anything.identity import Identity
+from mcp_anything.inbound import AuthError, InboundRequest
+from mcp_anything.inbound.bearer import bearer_token, check_scopes, identity_from_claims
+
+log = logging.getLogger(__name__)
+
+# Without any key every request fails, so retry sooner than the refetch interval.
+_RETRY_WITHOUT_KEYS = 2.0
+_MAX_DOCUMENT_BYTES = 1024 * 1024
+
+_CLAIM_PROBLEMS = {
+    "iss": "token issuer is not the configured issuer",
+    "aud": "token audience does not include this server",
+    "nbf": "token is not valid yet (nbf)",
+    "iat": "token is issued in the future (iat)",
+}
+
+
+class _FetchError(Exception):
+    """The discovery document or JWKS could not be fetched or understood (logged, never shown to callers)."""
+
+
+class JwtAuthenticator:
+    def __init__(self, config: JwtConfig) -> None:
+        self._config = config
+        self.authorization_servers = [config.issuer]
+        # JWSRegistry checks `crit` and the algorithm allow-list; other header
+        # parameters are left alone, as identity providers add their own.
+        self._registry = JWSRegistry(algorithms=config.algorithms, strict_check_header=False)
+        options: dict[str, Any] = {"iss": {"essential": True, "value": config.issuer}}
+        if config.audience is not None:
+            audiences = [config.audience] if isinstance(config.audience, str) else config.audience
+            options["aud"] = {"essential": True, "values": audiences}
+        for claim in config.required_claims:
+            options.setdefault(claim, {}).update(essential=True)
+        self._claims = JWTClaimsRegistry(leeway=int(config.leeway), **options)
+        self._jwks_url = config.jwks_url
+        self._keys: dict[str, Key] = {}
+        self._sole_key: Key | None = None  # what a token without `kid` may be checked against
+        self._lock = asyncio.Lock()
+        self._last_fetch: float | None = None
+        self._last_fetch_failed = False
+        self._session: aiohttp.ClientSession | None = None
+
+    async def authenticate(self, request: InboundRequest) -> Identity:
+        token = bearer_token(request)
+        try:
+            signed = extract_compact(token.encode())
+            header = signed.headers()
+        except (JoseError, ValueError, TypeError):
+            raise AuthError("token is not a well-formed JWT") from None
+        if header.get("alg") not in self._config.algorithms:
+            raise AuthError(f"token signing algorithm is not accepted; expected one of {self._config.algorithms}")
+        key = await self._key_for(header.get("kid"))
+        if key.alg is not None and key.alg != header["alg"]:
+            raise AuthError("token signing algorithm does not match its key")
+        try:
+            valid = validate_compact(signed, key, registry=self._registry)
+        except JoseError:
+            valid = False
+        if not valid:
+            raise AuthError("token signature is invalid")
+        claims = _json_object(signed.payload)
+        if claims is None:
+            raise AuthError("token payload is not a JSON object")
+        self._validate_claims(claims)
+        identity = identity_from_claims("jwt", claims)
+        check_scopes(identity.scopes, self._config.required_scopes)
+        return identity
+
+    def _validate_claims(self, claims: dict[str, Any]) -> None:
+        try:
+            self._claims.validate(claims)
+        except ExpiredTokenError:
+            raise AuthError("token has expired") from None
+        except MissingClaimError as exc:
+            raise AuthError(f"token lacks required claim(s): {exc.claim}") from None
+        except ClaimError as exc:
+            raise AuthError(_CLAIM_PROBLEMS.get(exc.claim, f"token claim {exc.claim!r} is invalid")) from None
+
+    async def _key_for(self, kid: Any) -> Key:
+        if kid is not None and not isinstance(kid, str):
+            raise AuthError("token is not a well-formed JWT")
+        key = self._lookup(kid)
+        if key is None:
+            await self._refresh()
+            key = self._lookup(kid)
+        if key is not None:
+            return key
+        if self._last_fetch_failed:
+            raise AuthError("the identity provider's signing keys could not be fetched", status=503)
+        if kid is None:
+            raise AuthError("token has no `kid` and the issuer publishes several keys")
+        raise AuthError("token is signed with an unknown key")
+
+    def _lookup(self, kid: str | None) -> Key | None:
+        return self._sole_key if kid is None else self._keys.get(kid)
+
+    async def _refresh(self) -> None:
+        """Refetch the JWKS unless it was fetched recently; concurrent callers share one fetch."""
+        async with self._lock:
+            interval = self._config.min_refresh_interval if self._keys else _RETRY_WITHOUT_KEYS
+            if self._last_fetch is not None and time.monotonic() - self._last_fetch < interval:
+                return
+            self._last_fetch = time.monotonic()
+            try:
+                keys = await self._fetch_keys()
+            except _FetchError as exc:
+                self._last_fetch_failed = True
+                held = f"keeping the {len(self._keys)} key(s) already fetched" if self._keys else "no keys yet"
+                log.error("jwt: cannot refresh signing keys for issuer %s: %s (%s)", self._config.issuer, exc, held)
+                return
+            self._last_fetch_failed = False
+            self._keys = {key.kid: key for key in keys if key.kid is not None}
+            self._sole_key = keys[0] if len(keys) == 1 else None
+            log.info("jwt: fetched %d signing key(s) for issuer %s", len(keys), self._config.issuer)
+
+    async def _fetch_keys(self) -> list[Key]:
+        if self._jwks_url is None:
+            self._jwks_url = await self._discover_jwks_url()
+        document = await self._get_json(self._jwks_url)
+        entries = document.get("keys")
+        if not isinstance(entries, list):
+            raise _FetchError(f"{self._jwks_url} is not a JWK Set (no `keys` list)")
+        keys = [key for entry in entries if (key := self._usable_key(entry)) is not None]
+        if not keys:
+            raise _FetchError(f"{self._jwks_url} has no signature key for algorithms {self._config.algorithms}")
+        return keys
+
+    def _usable_key(self, entry: Any) -> Key | None:
+        """A public signature key for one of the configured algorithms, or None (RFC 7517: skip what is not)."""
+        if not isinstance(entry, dict) or entry.get("use", "sig") != "sig" or entry.get("kty") == "oct":
+            return None
+        if "alg" in entry and entry["alg"] not in self._config.algorithms:
+            return None
+        try:
+            return JWKRegistry.import_key(entry)
+        except (JoseError, ValueError, TypeError) as exc:
+            log.warning("jwt: ignoring unusable key %r from %s: %s", entry.get("kid"), self._jwks_url, exc)
+            return None
+
+    async def _discover_jwks_url(self) -> str:
+        url = f"{self._config.issuer.rstrip('/')}/.well-known/openid-configuration"
+        document = await self._get_json(url)
+        # OpenID Connect Discovery 1.0 section 4.3: the document must name the issuer asked for.
+        if document.get("issuer") != self._config.issuer:
+            raise _FetchError(f"{url} names issuer {document.get('issuer')!r}, not {self._config.issuer!r}")
+        jwks_uri = document.get("jwks_uri")
+        if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://")):
+            raise _FetchError(f"{url} has no usable `jwks_uri`")
+        return jwks_uri
+
+    async def _get_json(self, url: str) -> dict[str, Any]:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._config.timeout))
+        try:
+            async with self._session.get(url, headers={"Accept": "application/json"}) as response:
+                if response.status != 200:
+                    raise _FetchError(f"GET {url} answered HTTP {response.status}")
+                body = await response.content.read(_MAX_DOCUMENT_BYTES + 1)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _FetchError(f"GET {url} failed: {exc.__class__.__name__} {exc}") from None
+        if len(body) > _MAX_DOCUMENT_BYTES:
+            raise _FetchError(f"GET {url} returned more than {_MAX_DOCUMENT_BYTES} bytes")
+        document = _json_object(body)
+        if document is None:
+            raise _FetchError(f"GET {url} did not return a JSON object")
+        return document
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _json_object(raw: bytes | None) -> dict[str, Any] | None:
+    try:
+        value = json.loads(raw or b"")
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def create(config: InboundAuthConfig, root: Config) -> JwtAuthenticator:
+    assert config.jwt is not None
+    if config.jwt.audience is None:
+        log.warning(
+            "jwt: no `audience` configured for issuer %s: ANY token this issuer signs for ANY service "
+            "will be accepted. Set inbound_auth.jwt.audience to this gateway's audience.",
+            config.jwt.issuer,
+        )
+    return JwtAuthenticator(config.jwt)

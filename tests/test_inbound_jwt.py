@@ -1,0 +1,266 @@
+"""The jwt strategy against a real identity provider (oauth2-mock-server)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from starlette.datastructures import Headers
+
+from mcp_anything.config import InboundAuthConfig, parse_config
+from mcp_anything.inbound import AuthError, InboundRequest, create_authenticator
+from mcp_anything.inbound.jwt import JwtAuthenticator
+from tests.support.bad_tokens import BAD_TOKENS, bad_tokens
+from tests.support.idp import IdP
+
+AUDIENCE = "mcp-gateway"
+
+
+@pytest.fixture(scope="module")
+def idp() -> Iterator[IdP]:
+    with IdP() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _reset(idp: IdP) -> None:
+    idp.reset()
+
+
+def make(idp: IdP, **jwt: Any) -> JwtAuthenticator:
+    settings = {"issuer": idp.issuer, "jwks_url": idp.jwks_url, "audience": AUDIENCE, **jwt}
+    settings = {k: v for k, v in settings.items() if v is not None}
+    config = parse_config(
+        {
+            "groups": [{"name": "g", "upstreams": ["u"], "inbound_auth": {"strategy": "jwt", "jwt": settings}}],
+            "upstreams": [{"name": "u", "openapi": {"source": "spec.yaml"}}],
+        }
+    )
+    authenticator = create_authenticator(config.groups[0].inbound_auth, config)
+    assert isinstance(authenticator, JwtAuthenticator)
+    return authenticator
+
+
+@pytest.fixture
+async def auth(idp: IdP) -> AsyncIterator[JwtAuthenticator]:
+    authenticator = make(idp)
+    yield authenticator
+    await authenticator.aclose()
+
+
+def bearer(token: str) -> InboundRequest:
+    return InboundRequest("POST", "/mcp", Headers({"authorization": f"Bearer {token}"}))
+
+
+async def refused(auth: JwtAuthenticator, request: InboundRequest) -> AuthError:
+    with pytest.raises(AuthError) as caught:
+        await auth.authenticate(request)
+    return caught.value
+
+
+async def test_token_from_the_idp_gives_identity_with_claims_and_scopes(idp: IdP, auth: JwtAuthenticator) -> None:
+    identity = await auth.authenticate(bearer(idp.token(scope="read write", aud=AUDIENCE, sub="alice", team="a")))
+    assert identity.strategy == "jwt"
+    assert identity.subject == "alice"
+    assert identity.scopes == {"read", "write"}
+    assert identity.claims["team"] == "a"
+    assert identity.claims["iss"] == idp.issuer
+    assert auth.authorization_servers == [idp.issuer]
+
+
+async def test_scp_list_gives_scopes(idp: IdP, auth: JwtAuthenticator) -> None:
+    identity = await auth.authenticate(bearer(idp.token(aud=AUDIENCE, scp=["a", "b"])))
+    assert identity.scopes == {"a", "b"}
+
+
+async def test_audience_list_in_token_and_in_config(idp: IdP) -> None:
+    auth = make(idp, audience=["other", AUDIENCE])
+    try:
+        await auth.authenticate(bearer(idp.token(aud=["x", AUDIENCE])))
+        assert "audience" in (await refused(auth, bearer(idp.token(aud=["x", "y"])))).description
+    finally:
+        await auth.aclose()
+
+
+async def test_oidc_discovery_finds_the_jwks(idp: IdP) -> None:
+    auth = make(idp, jwks_url=None)
+    try:
+        identity = await auth.authenticate(bearer(idp.token(aud=AUDIENCE)))
+        assert identity.subject == "test-client"
+        assert [r["path"] for r in idp.requests()] == ["/token", "/.well-known/openid-configuration", "/jwks"]
+    finally:
+        await auth.aclose()
+
+
+@pytest.fixture(scope="module")
+def corpus(idp: IdP) -> dict[str, str]:
+    return bad_tokens(idp, AUDIENCE)
+
+
+@pytest.mark.parametrize("name", BAD_TOKENS)
+async def test_bad_token_is_refused_with_401(
+    idp: IdP, auth: JwtAuthenticator, corpus: dict[str, str], name: str
+) -> None:
+    await auth.authenticate(bearer(idp.token(aud=AUDIENCE)))  # keys fetched: an unknown kid is a real miss
+    error = await refused(auth, bearer(corpus[name]))
+    assert (error.status, error.error) == (401, "invalid_token")
+    assert corpus[name] not in error.description
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({}, "missing bearer token"),
+        ({"authorization": "Basic dXNlcjpwYXNz"}, "Bearer <token>"),
+        ({"authorization": "Bearer "}, "Bearer <token>"),
+        ({"x-access-token": "whatever"}, "missing bearer token"),
+    ],
+)
+async def test_token_only_from_authorization_bearer(
+    auth: JwtAuthenticator, headers: dict[str, str], message: str
+) -> None:
+    error = await refused(auth, InboundRequest("POST", "/mcp", Headers(headers)))
+    assert message in error.description
+
+
+async def test_scheme_is_case_insensitive(idp: IdP, auth: JwtAuthenticator) -> None:
+    request = InboundRequest("POST", "/mcp", Headers({"authorization": f"bearer {idp.token(aud=AUDIENCE)}"}))
+    assert (await auth.authenticate(request)).subject == "test-client"
+
+
+async def test_leeway_accepts_recent_expiry_and_refuses_older(idp: IdP) -> None:
+    auth = make(idp, leeway="60s")
+    now = int(time.time())
+    try:
+        await auth.authenticate(bearer(idp.token(aud=AUDIENCE, iat=now - 600, exp=now - 30)))
+        error = await refused(auth, bearer(idp.token(aud=AUDIENCE, iat=now - 600, exp=now - 90)))
+        assert error.description == "token has expired"
+    finally:
+        await auth.aclose()
+
+
+async def test_required_claims(idp: IdP) -> None:
+    auth = make(idp, required_claims=["exp", "sub", "tenant"])
+    try:
+        await auth.authenticate(bearer(idp.token(aud=AUDIENCE, tenant="t1")))
+        assert "tenant" in (await refused(auth, bearer(idp.token(aud=AUDIENCE)))).description
+        assert "exp" in (await refused(auth, bearer(idp.token(aud=AUDIENCE, exp=None, tenant="t1")))).description
+    finally:
+        await auth.aclose()
+
+
+async def test_missing_required_scope_is_403_insufficient_scope(idp: IdP) -> None:
+    auth = make(idp, required_scopes=["mcp:tools", "mcp:read"])
+    try:
+        await auth.authenticate(bearer(idp.token(aud=AUDIENCE, scope="mcp:read mcp:tools extra")))
+        error = await refused(auth, bearer(idp.token(aud=AUDIENCE, scope="mcp:read")))
+        assert (error.status, error.error, error.scope) == (403, "insufficient_scope", "mcp:tools mcp:read")
+        assert "mcp:tools" in error.description
+    finally:
+        await auth.aclose()
+
+
+async def test_only_configured_algorithms(idp: IdP) -> None:
+    es_kid = idp.rotate_key("ES256")
+    es_token = idp.token(aud=AUDIENCE)
+    rs_only = make(idp)
+    both = make(idp, algorithms=["RS256", "ES256"])
+    try:
+        assert "algorithm" in (await refused(rs_only, bearer(es_token))).description
+        assert (await both.authenticate(bearer(es_token))).claims["aud"] == AUDIENCE
+        assert es_kid in both._keys
+    finally:
+        idp.rotate_key("RS256")
+        await rs_only.aclose()
+        await both.aclose()
+
+
+async def test_rotated_key_is_fetched_once_without_restart(idp: IdP) -> None:
+    auth = make(idp, min_refresh_interval="0s")
+    try:
+        old = idp.token(aud=AUDIENCE)
+        await auth.authenticate(bearer(old))
+        idp.rotate_key()
+        new = idp.token(aud=AUDIENCE)
+        await auth.authenticate(bearer(new))
+        await auth.authenticate(bearer(new))
+        await auth.authenticate(bearer(old))
+        assert len(idp.requests("/jwks")) == 2
+    finally:
+        await auth.aclose()
+
+
+async def test_unknown_kids_refetch_single_flight_and_rate_limited(
+    idp: IdP, auth: JwtAuthenticator, corpus: dict[str, str]
+) -> None:
+    forged = corpus["unknown kid"]
+    idp.reset()
+    await auth.authenticate(bearer(idp.token(aud=AUDIENCE)))
+    assert len(idp.requests("/jwks")) == 1
+    auth._last_fetch = time.monotonic() - 60  # as if the last fetch was long ago
+    idp.configure(faults={"/jwks": {"delay_ms": 200}})
+    errors = await asyncio.gather(*(refused(auth, bearer(forged)) for _ in range(20)))
+    assert {e.description for e in errors} == {"token is signed with an unknown key"}
+    for _ in range(20):
+        await refused(auth, bearer(forged))
+    assert len(idp.requests("/jwks")) == 2  # one refetch for 40 attempts
+
+
+async def test_cached_keys_keep_working_when_jwks_is_down(
+    idp: IdP, auth: JwtAuthenticator, corpus: dict[str, str]
+) -> None:
+    await auth.authenticate(bearer(idp.token(aud=AUDIENCE)))
+    token = idp.token(aud=AUDIENCE)
+    forged = corpus["unknown kid"]
+    auth._last_fetch = time.monotonic() - 60
+    with idp.outage():
+        await auth.authenticate(bearer(token))
+        error = await refused(auth, bearer(forged))  # the refetch it triggers fails
+        assert error.status == 503
+        await auth.authenticate(bearer(token))
+
+
+async def test_jwks_unreachable_at_first_use_is_503_then_recovers(idp: IdP, auth: JwtAuthenticator) -> None:
+    token = idp.token(aud=AUDIENCE)
+    with idp.outage():
+        error = await refused(auth, bearer(token))
+    assert error.status == 503
+    assert "signing keys could not be fetched" in error.description
+    auth._last_fetch = time.monotonic() - 60
+    assert (await auth.authenticate(bearer(token))).subject == "test-client"
+
+
+async def test_jwks_error_status_and_garbage_fail_closed(idp: IdP, auth: JwtAuthenticator) -> None:
+    token = idp.token(aud=AUDIENCE)
+    idp.fail("/jwks", 500)
+    assert (await refused(auth, bearer(token))).status == 503
+    auth._last_fetch = time.monotonic() - 60
+    idp.fail("/jwks", 200, {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]})  # a symmetric key is never used
+    assert (await refused(auth, bearer(token))).status == 503
+
+
+async def test_discovery_with_wrong_issuer_is_refused(idp: IdP) -> None:
+    auth = make(idp, jwks_url=None, issuer=idp.issuer + "/")
+    try:
+        token = idp.token(aud=AUDIENCE, iss=idp.issuer + "/")
+        assert (await refused(auth, bearer(token))).status == 503
+    finally:
+        await auth.aclose()
+
+
+def test_missing_audience_warns_loudly(idp: IdP, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="mcp_anything.inbound.jwt"):
+        make(idp, audience=None)
+    assert "no `audience` configured" in caplog.text
+
+
+def test_config_refuses_hmac_and_none_algorithms() -> None:
+    for algorithm in ("HS256", "none"):
+        with pytest.raises(Exception, match="unsupported algorithm"):
+            InboundAuthConfig.model_validate(
+                {"strategy": "jwt", "jwt": {"issuer": "https://idp.example", "algorithms": [algorithm]}}
+            )
