@@ -1,0 +1,110 @@
+"""Micro-benchmark: the cost of inbound authentication per request.
+
+Times `authenticate()` for `none`, `apikey` and `jwt` (keys already fetched,
+RS256 and ES256), and `introspection` served from its cache. The JWKS and
+introspection endpoint are a small aiohttp app on 127.0.0.1, so nothing but
+the strategy itself is on the clock. Target: well under 0.2 ms per call.
+
+    python scripts/bench_inbound.py [--calls 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from typing import Any
+
+from aiohttp import web
+from joserfc import jwt
+from joserfc.jwk import ECKey, RSAKey
+from starlette.datastructures import Headers
+
+from mcp_anything.config import parse_config
+from mcp_anything.inbound import Authenticator, InboundRequest, create_authenticator
+
+AUDIENCE = "bench-gateway"
+
+
+def authenticator(inbound_auth: dict[str, Any]) -> Authenticator:
+    config = parse_config(
+        {
+            "groups": [{"name": "bench", "upstreams": ["u"], "inbound_auth": inbound_auth}],
+            "upstreams": [{"name": "u", "openapi": {"source": "unused.yaml"}}],
+        }
+    )
+    return create_authenticator(config.groups[0].inbound_auth, config)
+
+
+async def idp(keys: list[RSAKey | ECKey], claims: dict[str, Any]) -> tuple[web.AppRunner, str]:
+    async def jwks(_: web.Request) -> web.Response:
+        return web.json_response({"keys": [key.as_dict(private=False) for key in keys]})
+
+    async def introspect(_: web.Request) -> web.Response:
+        return web.json_response({"active": True, **claims})
+
+    app = web.Application()
+    app.router.add_get("/jwks", jwks)
+    app.router.add_post("/introspect", introspect)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+async def measure(auth: Authenticator, request: InboundRequest, calls: int) -> list[float]:
+    for _ in range(200):  # warm-up; also fetches keys / fills caches
+        await auth.authenticate(request)
+    samples = []
+    for _ in range(calls):
+        start = time.perf_counter_ns()
+        await auth.authenticate(request)
+        samples.append((time.perf_counter_ns() - start) / 1000)
+    return samples
+
+
+async def main(calls: int) -> None:
+    rsa = RSAKey.generate_key(2048, parameters={"kid": "rsa-1", "alg": "RS256"})
+    ec = ECKey.generate_key("P-256", parameters={"kid": "ec-1", "alg": "ES256"})
+    now = int(time.time())
+    claims = {"iss": "", "aud": AUDIENCE, "sub": "alice", "scope": "read write", "iat": now, "exp": now + 3600}
+    runner, base = await idp([rsa, ec], claims)
+    claims["iss"] = base
+    rs256 = jwt.encode({"alg": "RS256", "kid": "rsa-1"}, claims, rsa)
+    es256 = jwt.encode({"alg": "ES256", "kid": "ec-1"}, claims, ec)
+    jwt_auth = {
+        "strategy": "jwt",
+        "jwt": {"issuer": base, "jwks_url": f"{base}/jwks", "audience": AUDIENCE, "algorithms": ["RS256", "ES256"]},
+    }
+    keys = {"a": "key-a-0123456789", "b": "key-b-0123456789", "c": "key-c-0123456789"}
+    introspection = {"endpoint": f"{base}/introspect", "client_id": "bench", "client_secret": "bench-secret"}
+    cases = [
+        ("none", {"strategy": "none"}, {}),
+        ("apikey (3 keys)", {"strategy": "apikey", "apikey": {"values": keys}}, {"x-api-key": keys["c"]}),
+        ("jwt RS256, cached keys", jwt_auth, {"authorization": f"Bearer {rs256}"}),
+        ("jwt ES256, cached keys", jwt_auth, {"authorization": f"Bearer {es256}"}),
+        (
+            "introspection, cached",
+            {"strategy": "introspection", "introspection": introspection},
+            {"authorization": f"Bearer {rs256}"},
+        ),
+    ]
+    print(f"{'strategy':28} {'p50 µs':>8} {'p99 µs':>8} {'mean µs':>8}   ({calls} calls each)")
+    try:
+        for name, inbound_auth, headers in cases:
+            auth = authenticator(inbound_auth)
+            samples = await measure(auth, InboundRequest("POST", "/mcp", Headers(headers)), calls)
+            p99 = statistics.quantiles(samples, n=100)[98]
+            print(f"{name:28} {statistics.median(samples):8.1f} {p99:8.1f} {statistics.fmean(samples):8.1f}")
+            await auth.aclose()
+    finally:
+        await runner.cleanup()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=20_000)
+    asyncio.run(main(parser.parse_args().calls))
