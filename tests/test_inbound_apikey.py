@@ -11,6 +11,8 @@ from starlette.datastructures import Headers
 from mcp_anything.config import ConfigError, parse_config
 from mcp_anything.inbound import Authenticator, AuthError, InboundRequest, create_authenticator
 
+pytestmark = pytest.mark.anyio
+
 
 def make(apikey: dict[str, Any], env: dict[str, str] | None = None) -> Authenticator:
     config = parse_config(

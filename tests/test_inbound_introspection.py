@@ -18,6 +18,8 @@ from tests.support.idp import IdP
 CLIENT_ID = "gateway"
 CLIENT_SECRET = "introspection s3cret/with:odd&chars"
 
+pytestmark = pytest.mark.anyio
+
 
 @pytest.fixture(scope="module")
 def idp() -> Iterator[IdP]:

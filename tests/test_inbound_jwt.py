@@ -19,6 +19,8 @@ from tests.support.idp import IdP
 
 AUDIENCE = "mcp-gateway"
 
+pytestmark = pytest.mark.anyio
+
 
 @pytest.fixture(scope="module")
 def idp() -> Iterator[IdP]:
