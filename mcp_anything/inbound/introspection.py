@@ -35,6 +35,7 @@ class IntrospectionAuthenticator:
     def __init__(self, config: IntrospectionConfig) -> None:
         self._config = config
         self.authorization_servers = [config.issuer] if config.issuer else []
+        self.scopes_supported = list(config.required_scopes)  # advertised in protected resource metadata
         self._cache: dict[bytes, tuple[float, Identity]] = {}  # token hash -> (monotonic expiry, identity)
         self._inflight: dict[bytes, asyncio.Task[Identity]] = {}
         self._session: aiohttp.ClientSession | None = None

@@ -49,6 +49,7 @@ class JwtAuthenticator:
     def __init__(self, config: JwtConfig) -> None:
         self._config = config
         self.authorization_servers = [config.issuer]
+        self.scopes_supported = list(config.required_scopes)  # advertised in protected resource metadata
         # JWSRegistry checks `crit` and the algorithm allow-list; other header
         # parameters are left alone, as identity providers add their own.
         self._registry = JWSRegistry(algorithms=config.algorithms, strict_check_header=False)
