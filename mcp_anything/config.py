@@ -99,6 +99,23 @@ class JwtConfig(StrictModel):
             raise ValueError("at least one algorithm is required")
         return algorithms
 
+    @field_validator("audience")
+    @classmethod
+    def _some_audience(cls, audience: str | list[str] | None) -> str | list[str] | None:
+        # An empty audience would silently turn the audience check off.
+        values = [audience] if isinstance(audience, str) else audience or []
+        if audience is not None and (not values or "" in values):
+            raise ValueError("audience cannot be empty; leave it out to accept any audience (not recommended)")
+        return audience
+
+    @model_validator(mode="after")
+    def _where_keys_come_from(self) -> JwtConfig:
+        if self.jwks_url is not None and not self.jwks_url.startswith(("https://", "http://")):
+            raise ValueError(f"jwks_url: expected an http(s) URL, got {self.jwks_url!r}")
+        if self.jwks_url is None and not self.issuer.startswith(("https://", "http://")):
+            raise ValueError("issuer: not an http(s) URL, so its keys cannot be discovered; set jwks_url")
+        return self
+
 
 class IntrospectionConfig(StrictModel):
     endpoint: str

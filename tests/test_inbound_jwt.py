@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from starlette.datastructures import Headers
 
-from mcp_anything.config import InboundAuthConfig, parse_config
+from mcp_anything.config import ConfigError, InboundAuthConfig, parse_config
 from mcp_anything.inbound import AuthError, InboundRequest, create_authenticator
 from mcp_anything.inbound.jwt import JwtAuthenticator
 from tests.support.bad_tokens import BAD_TOKENS, bad_tokens
@@ -266,3 +267,23 @@ def test_config_refuses_hmac_and_none_algorithms() -> None:
             InboundAuthConfig.model_validate(
                 {"strategy": "jwt", "jwt": {"issuer": "https://idp.example", "algorithms": [algorithm]}}
             )
+
+
+@pytest.mark.parametrize(
+    ("jwt", "problem"),
+    [
+        ({"issuer": "https://idp.example", "audience": []}, "audience cannot be empty"),
+        ({"issuer": "https://idp.example", "audience": ""}, "audience cannot be empty"),
+        ({"issuer": "authorino"}, "set jwks_url"),
+        ({"issuer": "https://idp.example", "jwks_url": "idp.example/jwks"}, "expected an http(s) URL"),
+        ({"issuer": "https://idp.example", "algorithms": []}, "at least one algorithm"),
+        ({"issuer": "https://idp.example", "audiance": "x"}, "unknown key"),
+    ],
+)
+def test_config_problems(jwt: dict[str, Any], problem: str) -> None:
+    raw = {
+        "groups": [{"name": "g", "upstreams": ["u"], "inbound_auth": {"strategy": "jwt", "jwt": jwt}}],
+        "upstreams": [{"name": "u", "openapi": {"source": "spec.yaml"}}],
+    }
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        parse_config(raw)
