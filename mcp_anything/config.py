@@ -127,6 +127,13 @@ class IntrospectionConfig(StrictModel):
     required_scopes: list[str] = []
     issuer: str | None = None  # advertised in protected resource metadata
 
+    @field_validator("endpoint")
+    @classmethod
+    def _http_url(cls, endpoint: str) -> str:
+        if not endpoint.startswith(("https://", "http://")):
+            raise ValueError(f"expected an http(s) URL, got {endpoint!r}")
+        return endpoint
+
 
 class ApiKeyConfig(StrictModel):
     header: str = "X-API-Key"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from starlette.datastructures import Headers
 
-from mcp_anything.config import parse_config
+from mcp_anything.config import ConfigError, parse_config
 from mcp_anything.inbound import AuthError, InboundRequest, create_authenticator
 from mcp_anything.inbound.introspection import IntrospectionAuthenticator
 from tests.support.idp import IdP
@@ -34,6 +34,14 @@ def _reset(idp: IdP) -> None:
     idp.configure(clients={CLIENT_ID: CLIENT_SECRET, "test-client": "test-secret"})
 
 
+def raw_config(introspection: dict[str, Any]) -> dict[str, Any]:
+    inbound_auth = {"strategy": "introspection", "introspection": introspection}
+    return {
+        "groups": [{"name": "g", "upstreams": ["u"], "inbound_auth": inbound_auth}],
+        "upstreams": [{"name": "u", "openapi": {"source": "spec.yaml"}}],
+    }
+
+
 def make(idp: IdP, **settings: Any) -> IntrospectionAuthenticator:
     block = {
         "endpoint": idp.introspection_url,
@@ -41,15 +49,7 @@ def make(idp: IdP, **settings: Any) -> IntrospectionAuthenticator:
         "client_secret": "${SECRET}",
         **settings,
     }
-    config = parse_config(
-        {
-            "groups": [
-                {"name": "g", "upstreams": ["u"], "inbound_auth": {"strategy": "introspection", "introspection": block}}
-            ],
-            "upstreams": [{"name": "u", "openapi": {"source": "spec.yaml"}}],
-        },
-        env={"SECRET": CLIENT_SECRET},
-    )
+    config = parse_config(raw_config(block), env={"SECRET": CLIENT_SECRET})
     authenticator = create_authenticator(config.groups[0].inbound_auth, config)
     assert isinstance(authenticator, IntrospectionAuthenticator)
     return authenticator
@@ -212,3 +212,9 @@ async def test_issuer_is_advertised_and_checked(idp: IdP) -> None:
         await auth.aclose()
     assert error.description == "token issuer is not the configured issuer"
     assert make(idp).authorization_servers == []
+
+
+def test_endpoint_must_be_an_http_url() -> None:
+    block = {"endpoint": "auth.example.com/introspect", "client_id": "c", "client_secret": "s"}
+    with pytest.raises(ConfigError, match=r"introspection\.endpoint: expected an http\(s\) URL"):
+        parse_config(raw_config(block))
