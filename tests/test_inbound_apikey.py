@@ -8,21 +8,15 @@ from typing import Any
 import pytest
 from starlette.datastructures import Headers
 
-from mcp_anything.config import ConfigError, parse_config
-from mcp_anything.inbound import Authenticator, AuthError, InboundRequest, create_authenticator
+from mcp_anything.config import ConfigError
+from mcp_anything.inbound import Authenticator, AuthError, InboundRequest
+from tests.support.inbound import authenticator
 
 pytestmark = pytest.mark.anyio
 
 
 def make(apikey: dict[str, Any], env: dict[str, str] | None = None) -> Authenticator:
-    config = parse_config(
-        {
-            "groups": [{"name": "g", "upstreams": ["u"], "inbound_auth": {"strategy": "apikey", "apikey": apikey}}],
-            "upstreams": [{"name": "u", "openapi": {"source": "spec.yaml"}}],
-        },
-        env=env or {},
-    )
-    return create_authenticator(config.groups[0].inbound_auth, config)
+    return authenticator({"strategy": "apikey", "apikey": apikey}, env=env)
 
 
 def request(headers: dict[str, str]) -> InboundRequest:

@@ -11,9 +11,11 @@ import pytest
 from starlette.datastructures import Headers
 
 from mcp_anything.config import ConfigError, parse_config
-from mcp_anything.inbound import AuthError, InboundRequest, create_authenticator
+from mcp_anything.inbound import AuthError, InboundRequest
 from mcp_anything.inbound.introspection import IntrospectionAuthenticator
 from tests.support.idp import IdP
+from tests.support.inbound import authenticator as build
+from tests.support.inbound import raw_config
 
 CLIENT_ID = "gateway"
 CLIENT_SECRET = "introspection s3cret/with:odd&chars"
@@ -34,14 +36,6 @@ def _reset(idp: IdP) -> None:
     idp.configure(clients={CLIENT_ID: CLIENT_SECRET, "test-client": "test-secret"})
 
 
-def raw_config(introspection: dict[str, Any]) -> dict[str, Any]:
-    inbound_auth = {"strategy": "introspection", "introspection": introspection}
-    return {
-        "groups": [{"name": "g", "upstreams": ["u"], "inbound_auth": inbound_auth}],
-        "upstreams": [{"name": "u", "openapi": {"source": "spec.yaml"}}],
-    }
-
-
 def make(idp: IdP, **settings: Any) -> IntrospectionAuthenticator:
     block = {
         "endpoint": idp.introspection_url,
@@ -49,8 +43,7 @@ def make(idp: IdP, **settings: Any) -> IntrospectionAuthenticator:
         "client_secret": "${SECRET}",
         **settings,
     }
-    config = parse_config(raw_config(block), env={"SECRET": CLIENT_SECRET})
-    authenticator = create_authenticator(config.groups[0].inbound_auth, config)
+    authenticator = build({"strategy": "introspection", "introspection": block}, env={"SECRET": CLIENT_SECRET})
     assert isinstance(authenticator, IntrospectionAuthenticator)
     return authenticator
 
@@ -217,4 +210,4 @@ async def test_issuer_is_advertised_and_checked(idp: IdP) -> None:
 def test_endpoint_must_be_an_http_url() -> None:
     block = {"endpoint": "auth.example.com/introspect", "client_id": "c", "client_secret": "s"}
     with pytest.raises(ConfigError, match=r"introspection\.endpoint: expected an http\(s\) URL"):
-        parse_config(raw_config(block))
+        parse_config(raw_config({"strategy": "introspection", "introspection": block}))
