@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.idp import IdP, IdPError
+from tests.support.idp import IdP, IdPError, urlopen
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def _introspect(idp: IdP, token: str) -> dict[str, object]:
         data=f"token={token}&token_type_hint=access_token".encode(),
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urlopen(request, timeout=10) as response:
         result: dict[str, object] = json.load(response)
         return result
 
@@ -52,7 +52,7 @@ def test_token_carries_custom_claims_and_removes_none(idp: IdP) -> None:
 
 
 def test_discovery_points_at_jwks(idp: IdP) -> None:
-    with urllib.request.urlopen(idp.discovery_url, timeout=10) as response:
+    with urlopen(idp.discovery_url, timeout=10) as response:
         document = json.load(response)
     assert document["issuer"] == idp.issuer
     assert document["jwks_uri"] == idp.jwks_url
@@ -95,5 +95,5 @@ def test_client_authentication_expiry_faults_and_request_log(idp: IdP) -> None:
 
 def test_outage_refuses_connections_until_up(idp: IdP) -> None:
     with idp.outage(), pytest.raises(urllib.error.URLError):
-        urllib.request.urlopen(idp.jwks_url, timeout=5)
+        urlopen(idp.jwks_url, timeout=5)
     assert idp.jwks()["keys"]

@@ -32,6 +32,9 @@ from tests.support import node
 
 _SCRIPT = Path(__file__).with_name("idp.mjs")
 
+# The IdP is on 127.0.0.1: never send its traffic through a proxy from the environment.
+urlopen = urllib.request.build_opener(urllib.request.ProxyHandler({})).open
+
 DEFAULT_CLIENT_ID = "test-client"
 DEFAULT_CLIENT_SECRET = "test-secret"
 
@@ -143,7 +146,7 @@ class IdP:
             headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with urlopen(request, timeout=10) as response:
                 return str(json.load(response)["access_token"])
         except urllib.error.HTTPError as exc:
             raise IdPError(exc.code, json.loads(exc.read() or b"{}")) from None
@@ -156,11 +159,11 @@ class IdP:
             data=urllib.parse.urlencode({"token": token}).encode(),
             headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
         )
-        with urllib.request.urlopen(request, timeout=10):
+        with urlopen(request, timeout=10):
             pass
 
     def jwks(self) -> dict[str, Any]:
-        with urllib.request.urlopen(self.jwks_url, timeout=10) as response:
+        with urlopen(self.jwks_url, timeout=10) as response:
             result: dict[str, Any] = json.load(response)
             return result
 
@@ -234,5 +237,5 @@ class IdP:
         request = urllib.request.Request(
             f"{self._control}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urlopen(request, timeout=10) as response:
             return json.load(response)
