@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
@@ -10,12 +11,15 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from joserfc.jwk import RSAKey
 from starlette.datastructures import Headers
 
 from mcp_anything.config import ConfigError, parse_config
 from mcp_anything.inbound import AuthError, InboundRequest
 from mcp_anything.inbound.jwt import JwtAuthenticator
-from tests.support.bad_tokens import BAD_TOKENS, bad_tokens
+from tests.support.bad_tokens import BAD_TOKENS, b64url, bad_tokens
 from tests.support.idp import IdP
 from tests.support.inbound import authenticator as build
 from tests.support.inbound import raw_config
@@ -273,3 +277,54 @@ def test_missing_audience_warns_loudly(idp: IdP, caplog: pytest.LogCaptureFixtur
 def test_config_problems(jwt: dict[str, Any], problem: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(problem)):
         parse_config(raw_config({"strategy": "jwt", "jwt": jwt}))
+
+
+def _segment(value: object) -> str:
+    return b64url(json.dumps(value).encode())
+
+
+MALFORMED = {
+    "empty segments": "..",
+    "four segments": "a.b.c.d",
+    "JWE shaped": "a.b.c.d.e",
+    "header is a list": f"{_segment(['RS256'])}.{_segment({})}.c2ln",
+    "header without alg": f"{_segment({'kid': 'k'})}.{_segment({})}.c2ln",
+    "alg is a list": f"{_segment({'alg': ['RS256']})}.{_segment({})}.c2ln",
+    "kid is a number": f"{_segment({'alg': 'RS256', 'kid': 7})}.{_segment({})}.c2ln",
+    "kid is an object": f"{_segment({'alg': 'RS256', 'kid': {'a': 1}})}.{_segment({})}.c2ln",
+    "header not JSON": f"{b64url(b'{nope')}.{_segment({})}.c2ln",
+    "non-ASCII": "\u00e9\u00e9.\u00e9\u00e9.\u00e9\u00e9",
+}
+
+
+@pytest.mark.parametrize("name", list(MALFORMED))
+async def test_malformed_tokens_are_401_never_a_crash(idp: IdP, auth: JwtAuthenticator, name: str) -> None:
+    await auth.authenticate(bearer(idp.token(aud=AUDIENCE)))
+    error = await refused(auth, bearer(MALFORMED[name]))
+    assert (error.status, error.error) == (401, "invalid_token")
+
+
+async def test_validly_signed_but_unacceptable_structure_is_401(idp: IdP, auth: JwtAuthenticator) -> None:
+    """Signed by a key the authenticator trusts (put in its key cache here), so only the structure is wrong."""
+    key = RSAKey.generate_key(2048, parameters={"kid": "test-owned"})
+    both_algorithms = make(idp, algorithms=["RS256", "ES256"])
+    for authenticator in (auth, both_algorithms):
+        await authenticator.authenticate(bearer(idp.token(aud=AUDIENCE)))
+        authenticator._keys["test-owned"] = RSAKey.import_key(key.as_dict(private=False))
+
+    def signed(header: dict[str, object], payload: bytes) -> str:
+        signing_input = f"{_segment(header)}.{b64url(payload)}".encode()
+        signature = key.private_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr]
+        return f"{signing_input.decode()}.{b64url(signature)}"
+
+    claims = json.dumps({"iss": idp.issuer, "aud": AUDIENCE, "exp": int(time.time()) + 60}).encode()
+    assert (await auth.authenticate(bearer(signed({"alg": "RS256", "kid": "test-owned"}, claims)))).claims
+    array_payload = signed({"alg": "RS256", "kid": "test-owned"}, b"[1, 2]")
+    assert (await refused(auth, bearer(array_payload))).description == "token payload is not a JSON object"
+    # RFC 7515 section 4.1.11: a critical extension the recipient does not understand makes the JWS invalid.
+    crit = signed({"alg": "RS256", "kid": "test-owned", "crit": ["x-unknown"], "x-unknown": 1}, claims)
+    assert (await refused(auth, bearer(crit))).description == "token cannot be verified (unsupported_header)"
+    # An ES256 token naming an RSA key.
+    confused = signed({"alg": "ES256", "kid": "test-owned"}, claims)
+    assert (await refused(both_algorithms, bearer(confused))).description.startswith("token cannot be verified")
+    await both_algorithms.aclose()

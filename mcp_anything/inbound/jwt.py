@@ -82,8 +82,8 @@ class JwtAuthenticator:
             raise AuthError("token signing algorithm does not match its key")
         try:
             valid = validate_compact(signed, key, registry=self._registry)
-        except JoseError:
-            valid = False
+        except JoseError as exc:  # e.g. an unknown `crit` extension, or a key of the wrong type for `alg`
+            raise AuthError(f"token cannot be verified ({exc.error})") from None
         if not valid:
             raise AuthError("token signature is invalid")
         claims = _json_object(signed.payload)
