@@ -17,6 +17,7 @@ from joserfc.jwk import RSAKey
 from starlette.datastructures import Headers
 
 from mcp_anything.config import ConfigError, parse_config
+from mcp_anything.identity import Identity
 from mcp_anything.inbound import AuthError, InboundRequest
 from mcp_anything.inbound.jwt import JwtAuthenticator
 from tests.support.bad_tokens import BAD_TOKENS, b64url, bad_tokens
@@ -328,3 +329,29 @@ async def test_validly_signed_but_unacceptable_structure_is_401(idp: IdP, auth: 
     confused = signed({"alg": "ES256", "kid": "test-owned"}, claims)
     assert (await refused(both_algorithms, bearer(confused))).description.startswith("token cannot be verified")
     await both_algorithms.aclose()
+
+
+async def test_a_verified_token_is_remembered_until_it_expires(
+    idp: IdP, monkeypatch: pytest.MonkeyPatch, corpus: dict[str, str]
+) -> None:
+    auth = make(idp, leeway="0s", min_refresh_interval="0s")
+    verifications: list[str] = []
+    verify = auth._verify
+
+    async def counting(token: str) -> Identity:
+        verifications.append(token)
+        return await verify(token)
+
+    monkeypatch.setattr(auth, "_verify", counting)
+    token = idp.token(aud=AUDIENCE, exp=int(time.time()) + 2)
+    try:
+        for _ in range(3):
+            await auth.authenticate(bearer(token))
+        assert len(verifications) == 1
+        await refused(auth, bearer(corpus["unknown kid"]))  # refetches the JWKS: what was verified is checked again
+        await auth.authenticate(bearer(token))
+        assert len(verifications) == 3
+        await asyncio.sleep(2.1)
+        assert (await refused(auth, bearer(token))).description == "token has expired"
+    finally:
+        await auth.aclose()

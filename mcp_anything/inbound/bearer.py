@@ -1,8 +1,10 @@
 """What the bearer-token strategies (jwt, introspection) share: RFC 6750 token
-extraction, OAuth scopes and the claims → Identity step."""
+extraction, OAuth scopes, the claims → Identity step and the cache of verified tokens."""
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -56,3 +58,42 @@ def identity_from_claims(strategy: str, claims: dict[str, Any], subject_claims: 
     """An Identity whose subject is the first string among `subject_claims`."""
     subject = next((claims[c] for c in subject_claims if isinstance(claims.get(c), str)), None)
     return Identity(strategy=strategy, subject=subject, scopes=scopes_of(claims), claims=MappingProxyType(claims))
+
+
+class IdentityCache:
+    """Identities of tokens already verified, by the token's SHA-256, each until its own deadline.
+
+    Bounded: when full, expired entries go first, then the oldest. The token
+    itself is never stored.
+    """
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._max_entries = max_entries
+        self._entries: dict[bytes, tuple[float, Identity]] = {}  # digest -> (monotonic deadline, identity)
+
+    @staticmethod
+    def digest(token: str) -> bytes:
+        return hashlib.sha256(token.encode()).digest()
+
+    def get(self, digest: bytes) -> Identity | None:
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        if entry[0] <= time.monotonic():
+            del self._entries[digest]
+            return None
+        return entry[1]
+
+    def put(self, digest: bytes, identity: Identity, ttl: float) -> None:
+        """Keep `identity` for `ttl` seconds; nothing is kept when `ttl` is not positive."""
+        if ttl <= 0:
+            return
+        now = time.monotonic()
+        if len(self._entries) >= self._max_entries:
+            self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+            while len(self._entries) >= self._max_entries:
+                del self._entries[next(iter(self._entries))]
+        self._entries[digest] = (now + ttl, identity)
+
+    def clear(self) -> None:
+        self._entries.clear()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import json
 import logging
 import time
@@ -22,11 +21,10 @@ import aiohttp
 from mcp_anything.config import Config, InboundAuthConfig, IntrospectionConfig
 from mcp_anything.identity import Identity
 from mcp_anything.inbound import AuthError, InboundRequest
-from mcp_anything.inbound.bearer import bearer_token, check_scopes, identity_from_claims
+from mcp_anything.inbound.bearer import IdentityCache, bearer_token, check_scopes, identity_from_claims
 
 log = logging.getLogger(__name__)
 
-_MAX_CACHED = 10_000
 _MAX_RESPONSE_BYTES = 256 * 1024
 _UNAVAILABLE = "the token introspection endpoint is unavailable"
 
@@ -36,7 +34,7 @@ class IntrospectionAuthenticator:
         self._config = config
         self.authorization_servers = [config.issuer] if config.issuer else []
         self.scopes_supported = list(config.required_scopes)  # advertised in protected resource metadata
-        self._cache: dict[bytes, tuple[float, Identity]] = {}  # token hash -> (monotonic expiry, identity)
+        self._cache = IdentityCache()
         self._inflight: dict[bytes, asyncio.Task[Identity]] = {}
         self._session: aiohttp.ClientSession | None = None
         self._form_credentials: dict[str, str] = {}
@@ -51,12 +49,8 @@ class IntrospectionAuthenticator:
 
     async def authenticate(self, request: InboundRequest) -> Identity:
         token = bearer_token(request)
-        digest = hashlib.sha256(token.encode()).digest()
-        cached = self._cache.get(digest)
-        if cached is not None and cached[0] > time.monotonic():
-            identity = cached[1]
-        else:
-            identity = await self._introspect_once(digest, token)
+        digest = self._cache.digest(token)
+        identity = self._cache.get(digest) or await self._introspect_once(digest, token)
         check_scopes(identity.scopes, self._config.required_scopes)
         return identity
 
@@ -68,14 +62,6 @@ class IntrospectionAuthenticator:
             task.add_done_callback(lambda _: self._inflight.pop(digest, None))
         # Shielded: one caller giving up must not cancel the call the others wait on.
         return await asyncio.shield(task)
-
-    def _remember(self, digest: bytes, identity: Identity, expires_at: float) -> None:
-        if len(self._cache) >= _MAX_CACHED:
-            now = time.monotonic()
-            self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
-            while len(self._cache) >= _MAX_CACHED:  # still full of live entries: drop the oldest
-                del self._cache[next(iter(self._cache))]
-        self._cache[digest] = (expires_at, identity)
 
     async def _introspect(self, digest: bytes, token: str) -> Identity:
         response = await self._post(token)
@@ -92,8 +78,7 @@ class IntrospectionAuthenticator:
         ttl = self._config.cache_ttl
         if isinstance(exp, int | float) and not isinstance(exp, bool):
             ttl = min(ttl, exp - now)
-        if ttl > 0:
-            self._remember(digest, identity, time.monotonic() + ttl)
+        self._cache.put(digest, identity, ttl)
         return identity
 
     async def _post(self, token: str) -> dict[str, Any]:

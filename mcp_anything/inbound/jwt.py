@@ -1,5 +1,8 @@
 """`strategy: jwt`: a bearer JWT (RFC 7519) signed by the issuer's keys (RFC 7515, RFC 7517).
 
+A token that verified is remembered (by its SHA-256) until it expires, at most
+five minutes, so a client repeating its token pays for one signature check.
+
 The JWKS is fetched on first use (from `jwks_url`, or the issuer's OpenID
 discovery document) and kept. A token whose `kid` is not in it causes one
 refetch, shared by every request waiting on it and at most one per
@@ -14,6 +17,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -25,13 +29,14 @@ from joserfc.jwt import JWTClaimsRegistry
 from mcp_anything.config import Config, InboundAuthConfig, JwtConfig
 from mcp_anything.identity import Identity
 from mcp_anything.inbound import AuthError, InboundRequest
-from mcp_anything.inbound.bearer import bearer_token, check_scopes, identity_from_claims
+from mcp_anything.inbound.bearer import IdentityCache, bearer_token, check_scopes, identity_from_claims
 
 log = logging.getLogger(__name__)
 
 # Without any key every request fails, so retry sooner than the refetch interval.
 _RETRY_WITHOUT_KEYS = 2.0
 _MAX_DOCUMENT_BYTES = 1024 * 1024
+_REMEMBER_MAX = 300.0
 
 _CLAIM_PROBLEMS = {
     "iss": "token issuer is not the configured issuer",
@@ -67,9 +72,20 @@ class JwtAuthenticator:
         self._last_fetch: float | None = None
         self._last_fetch_failed = False
         self._session: aiohttp.ClientSession | None = None
+        # Verifying a signature is most of the cost of a request; a client sends the same token many times.
+        self._verified = IdentityCache()
 
     async def authenticate(self, request: InboundRequest) -> Identity:
         token = bearer_token(request)
+        digest = self._verified.digest(token)
+        identity = self._verified.get(digest)
+        if identity is None:
+            identity = await self._verify(token)
+            self._verified.put(digest, identity, self._remember_for(identity.claims))
+        check_scopes(identity.scopes, self._config.required_scopes)
+        return identity
+
+    async def _verify(self, token: str) -> Identity:
         try:
             signed = extract_compact(token.encode())
             header = signed.headers()
@@ -90,9 +106,14 @@ class JwtAuthenticator:
         if claims is None:
             raise AuthError("token payload is not a JSON object")
         self._validate_claims(claims)
-        identity = identity_from_claims("jwt", claims)
-        check_scopes(identity.scopes, self._config.required_scopes)
-        return identity
+        return identity_from_claims("jwt", claims)
+
+    def _remember_for(self, claims: Mapping[str, Any]) -> float:
+        """Seconds a verified token stays verified: until `exp` (plus leeway), at most _REMEMBER_MAX."""
+        exp = claims.get("exp")
+        if isinstance(exp, int | float) and not isinstance(exp, bool):
+            return min(exp + self._config.leeway - time.time(), _REMEMBER_MAX)
+        return _REMEMBER_MAX
 
     def _validate_claims(self, claims: dict[str, Any]) -> None:
         try:
@@ -137,6 +158,7 @@ class JwtAuthenticator:
                 log.error("jwt: cannot refresh signing keys for issuer %s: %s (%s)", self._config.issuer, exc, held)
                 return
             self._last_fetch_failed = False
+            self._verified.clear()  # a key the issuer withdrew must stop vouching for tokens
             self._keys = {key.kid: key for key in keys if key.kid is not None}
             self._sole_key = keys[0] if len(keys) == 1 else None
             log.info("jwt: fetched %d signing key(s) for issuer %s", len(keys), self._config.issuer)
