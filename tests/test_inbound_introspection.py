@@ -211,3 +211,12 @@ def test_endpoint_must_be_an_http_url() -> None:
     block = {"endpoint": "auth.example.com/introspect", "client_id": "c", "client_secret": "s"}
     with pytest.raises(ConfigError, match=r"introspection\.endpoint: expected an http\(s\) URL"):
         parse_config(raw_config({"strategy": "introspection", "introspection": block}))
+
+
+async def test_large_introspection_response_is_read_whole(idp: IdP) -> None:
+    auth = make(idp)
+    idp.configure(faults={"/introspect": {"status": 200, "body": {"active": True, "sub": "eve", "x": "A" * 200_000}}})
+    try:
+        assert (await auth.authenticate(bearer("any"))).subject == "eve"
+    finally:
+        await auth.aclose()

@@ -355,3 +355,10 @@ async def test_a_verified_token_is_remembered_until_it_expires(
         assert (await refused(auth, bearer(token))).description == "token has expired"
     finally:
         await auth.aclose()
+
+
+async def test_large_jwks_is_read_whole(idp: IdP, auth: JwtAuthenticator) -> None:
+    """Hundreds of KB arrive in several chunks; keys of unknown types are skipped (RFC 7517 section 5)."""
+    padding = [{"kty": "post-quantum", "kid": f"pq-{i}", "x": "A" * 1000} for i in range(300)]
+    idp.fail("/jwks", 200, {"keys": [*padding, *idp.jwks()["keys"]]})
+    assert (await auth.authenticate(bearer(idp.token(aud=AUDIENCE)))).subject == "test-client"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 import time
 from typing import Any
@@ -22,6 +21,7 @@ from mcp_anything.config import Config, InboundAuthConfig, IntrospectionConfig
 from mcp_anything.identity import Identity
 from mcp_anything.inbound import AuthError, InboundRequest
 from mcp_anything.inbound.bearer import IdentityCache, bearer_token, check_scopes, identity_from_claims
+from mcp_anything.inbound.provider import read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +92,14 @@ class IntrospectionAuthenticator:
                     # 401/403 here means the gateway's own client credentials were refused.
                     log.error("introspection: POST %s answered HTTP %d", endpoint, response.status)
                     raise AuthError(_UNAVAILABLE, status=503)
-                body = await response.content.read(_MAX_RESPONSE_BYTES + 1)
-            document = json.loads(body) if len(body) <= _MAX_RESPONSE_BYTES else None
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                document = await read_json_object(response, _MAX_RESPONSE_BYTES)
+        except (aiohttp.ClientError, TimeoutError) as exc:
             log.error("introspection: POST %s failed: %s %s", endpoint, exc.__class__.__name__, exc)
             raise AuthError(_UNAVAILABLE, status=503) from None
-        if not isinstance(document, dict):
-            log.error("introspection: POST %s did not return a JSON object", endpoint)
+        if document is None:
+            log.error(
+                "introspection: POST %s did not return a JSON object of at most %d bytes", endpoint, _MAX_RESPONSE_BYTES
+            )
             raise AuthError(_UNAVAILABLE, status=503)
         return document
 

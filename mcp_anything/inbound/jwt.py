@@ -14,7 +14,6 @@ held keep working.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -30,6 +29,7 @@ from mcp_anything.config import Config, InboundAuthConfig, JwtConfig
 from mcp_anything.identity import Identity
 from mcp_anything.inbound import AuthError, InboundRequest
 from mcp_anything.inbound.bearer import IdentityCache, bearer_token, check_scopes, identity_from_claims
+from mcp_anything.inbound.provider import json_object, read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class JwtAuthenticator:
             raise AuthError(f"token cannot be verified ({exc.error})") from None
         if not valid:
             raise AuthError("token signature is invalid")
-        claims = _json_object(signed.payload)
+        claims = json_object(signed.payload)
         if claims is None:
             raise AuthError("token payload is not a JSON object")
         self._validate_claims(claims)
@@ -205,28 +205,17 @@ class JwtAuthenticator:
             async with self._session.get(url, headers={"Accept": "application/json"}) as response:
                 if response.status != 200:
                     raise _FetchError(f"GET {url} answered HTTP {response.status}")
-                body = await response.content.read(_MAX_DOCUMENT_BYTES + 1)
+                document = await read_json_object(response, _MAX_DOCUMENT_BYTES)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _FetchError(f"GET {url} failed: {exc.__class__.__name__} {exc}") from None
-        if len(body) > _MAX_DOCUMENT_BYTES:
-            raise _FetchError(f"GET {url} returned more than {_MAX_DOCUMENT_BYTES} bytes")
-        document = _json_object(body)
         if document is None:
-            raise _FetchError(f"GET {url} did not return a JSON object")
+            raise _FetchError(f"GET {url} did not return a JSON object of at most {_MAX_DOCUMENT_BYTES} bytes")
         return document
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-
-def _json_object(raw: bytes | None) -> dict[str, Any] | None:
-    try:
-        value = json.loads(raw or b"")
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def create(config: InboundAuthConfig, root: Config) -> JwtAuthenticator:
