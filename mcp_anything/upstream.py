@@ -110,10 +110,7 @@ class Upstream:
         async with self._client().request(
             request.method, URL(url, encoded=True), headers=headers, data=request.body, allow_redirects=False
         ) as response:
-            body = await response.content.read(MAX_RESPONSE_BYTES + 1)
-            if len(body) > MAX_RESPONSE_BYTES:
-                raise ResponseTooLarge
-            return response.status, response.headers, body
+            return response.status, response.headers, await _read_capped(response)
 
     def _to_result(self, tool: Tool, status: int, content_type: str, body: bytes) -> dict[str, Any]:
         media_type = content_type.split(";", 1)[0].strip().lower()
@@ -144,6 +141,21 @@ class Upstream:
 
 class ResponseTooLarge(Exception):
     pass
+
+
+async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
+    """The whole body, refusing one over MAX_RESPONSE_BYTES without buffering past the cap."""
+    length = response.content_length
+    if length is not None:
+        if length > MAX_RESPONSE_BYTES:
+            raise ResponseTooLarge
+        return await response.read()  # aiohttp stops at Content-Length
+    body = bytearray()
+    async for chunk in response.content.iter_any():
+        body += chunk
+        if len(body) > MAX_RESPONSE_BYTES:
+            raise ResponseTooLarge
+    return bytes(body)
 
 
 def _copy(request: HttpRequest) -> HttpRequest:

@@ -245,3 +245,17 @@ async def test_health_readiness_and_sessions(gateway: GatewayFactory, upstream_u
             assert (await http.post("/mcp", content=b"{not json", headers=accept)).json()["error"]["code"] == -32700
             assert (await http.post("/mcp", json=[ping], headers=accept)).status_code == 400
             assert (await http.put("/mcp", json=ping)).status_code == 405
+
+
+@pytest.mark.parametrize("chunked", [0, 1])
+async def test_large_responses_arrive_whole_and_oversized_ones_are_refused(
+    gateway: GatewayFactory, upstream_url: str, chunked: int
+) -> None:
+    from mcp_anything.upstream import MAX_RESPONSE_BYTES
+
+    with gateway(echo_config(upstream_url)) as url:
+        async with mcp_client(url + "/mcp") as client:
+            big = await client.call_tool("echo_get_big", {"bytes": 3_000_000, "chunked": chunked})
+            huge = await client.call_tool("echo_get_big", {"bytes": MAX_RESPONSE_BYTES + 1, "chunked": chunked})
+    assert big.is_error is False and len(big.content[0].text) == 3_000_000
+    assert huge.is_error is True and "exceeds" in huge.content[0].text

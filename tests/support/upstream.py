@@ -2,7 +2,7 @@
 
 Served by uvicorn (see servers.ServerThread). Besides echoing, a few paths
 misbehave on purpose: `/status/{code}`, `/slow`, `/text`, `/binary`,
-`/numbers`, `/problem`.
+`/numbers`, `/problem`, `/big`.
 """
 
 from __future__ import annotations
@@ -59,10 +59,27 @@ class RecordingUpstream:
             body=body,
         )
         self.requests.append(recorded)
+        if recorded.path == "/big":
+            await self._stream_big(recorded, send)
+            return
         status, content_type, payload = await self._respond(recorded)
         headers = [(b"content-type", content_type.encode())] if content_type else []
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+
+    @staticmethod
+    async def _stream_big(request: Recorded, send: Send) -> None:
+        """`/big?bytes=N[&chunked=1]`: N bytes of text, with Content-Length or chunked in 64 KiB pieces."""
+        query = dict(request.query)
+        size = int(query.get("bytes", "0"))
+        headers = [(b"content-type", b"text/plain")]
+        if query.get("chunked") != "1":
+            headers.append((b"content-length", str(size).encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        piece = 64 * 1024
+        for offset in range(0, size, piece):
+            await send({"type": "http.response.body", "body": b"x" * min(piece, size - offset), "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
 
     async def _respond(self, request: Recorded) -> tuple[int, str, bytes]:
         parts = request.path.strip("/").split("/")
