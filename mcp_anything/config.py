@@ -165,6 +165,8 @@ class InboundLuaConfig(StrictModel):
     source: Path
     timeout: Duration = 0.1
     memory_limit_mb: int = Field(default=16, ge=1, le=1024)
+    # The script's `params` table: values for the script, secrets through ${ENV} (never os.getenv in Lua).
+    params: dict[str, SecretStr] = {}
 
 
 class _StrategyBlock(StrictModel):
@@ -303,9 +305,21 @@ class ClientCredentialsConfig(StrictModel):
 
 class OutboundLuaConfig(StrictModel):
     source: Path
-    allowed_hosts: list[str] = []
-    timeout: Duration = 2.0
+    allowed_hosts: list[str] = []  # exact host names the script's fetch() may call
+    timeout: Duration = 2.0  # bounds the whole script run, fetch() calls included
     memory_limit_mb: int = Field(default=16, ge=1, le=1024)
+    # The script's `params` table: values for the script, secrets through ${ENV} (never os.getenv in Lua).
+    params: dict[str, SecretStr] = {}
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _bare_hosts(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            if not host or any(c in host for c in "/@ \t") or host.count(":") == 1:
+                raise ValueError(
+                    f"expected a bare host name such as auth.example.com (no scheme, port or path), got {host!r}"
+                )
+        return [host.lower() for host in hosts]
 
 
 class OutboundAuthConfig(_StrategyBlock):
