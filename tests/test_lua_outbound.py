@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import socket
-import threading
+import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -23,6 +24,8 @@ from mcp_anything.config import ConfigError, parse_config
 from mcp_anything.outbound import OutboundAuthError, create_outbound_auth
 from mcp_anything.outbound.lua import LuaOutboundAuth
 from mcp_anything.tools import HttpRequest
+from tests.support import node
+from tests.support.servers import ServerThread, free_port
 
 SCRIPTS = Path(__file__).parent.parent / "scripts"
 CLIENT_SECRET = "s3cr3t-client-secret"
@@ -73,18 +76,35 @@ class TokenServer:
 
 @pytest.fixture(scope="module")
 def token_server() -> Iterator[tuple[TokenServer, str]]:
-    server = TokenServer()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    uv = uvicorn.Server(uvicorn.Config(server.app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not uv.started:
-        time.sleep(0.01)
-    yield server, f"http://127.0.0.1:{sock.getsockname()[1]}"
-    uv.should_exit = True
-    thread.join(5)
-    sock.close()
+    app = TokenServer()
+    with ServerThread(app.app, lifespan="off") as server:
+        yield app, server.url
+
+
+@pytest.fixture(scope="module")
+def oauth2_mock_server() -> Iterator[str]:
+    """oauth2-mock-server (npm) on 127.0.0.1: a real OAuth2 token endpoint."""
+    port = free_port()
+    process = subprocess.Popen(
+        node.command("oauth2-mock-server", "-a", "127.0.0.1", "-p", str(port)),
+        env=node.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("oauth2-mock-server did not start") from None
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 @pytest.fixture
@@ -96,27 +116,37 @@ def endpoint(token_server: tuple[TokenServer, str]) -> Iterator[tuple[TokenServe
     yield server, url
 
 
-def outbound(tmp_path: Path, source: str | None = None, **lua: Any) -> LuaOutboundAuth:
-    if source is not None:
-        (tmp_path / "token.lua").write_text(source)
-    config = parse_config(
-        {
-            "groups": [{"name": "g", "upstreams": ["other", "api"]}],
-            "upstreams": [
-                {"name": "other", "openapi": {"source": "spec.yaml"}},
-                {
-                    "name": "api",
-                    "openapi": {"source": "spec.yaml"},
-                    "outbound_auth": {"strategy": "lua", "lua": {"source": "token.lua", **lua}},
-                },
-            ],
-        },
-        base_dir=tmp_path,
-        env={"CLIENT_SECRET": CLIENT_SECRET},
-    )
-    auth = create_outbound_auth(config.upstreams[1].outbound_auth, config)
-    assert isinstance(auth, LuaOutboundAuth)
-    return auth
+@pytest.fixture
+async def outbound(tmp_path: Path) -> AsyncIterator[Callable[..., LuaOutboundAuth]]:
+    """`outbound(source, **lua)`: the Lua outbound auth of upstream `api` for a script (closed after the test)."""
+    made: list[LuaOutboundAuth] = []
+
+    def make(source: str | None = None, **lua: Any) -> LuaOutboundAuth:
+        if source is not None:
+            (tmp_path / "token.lua").write_text(source)
+        config = parse_config(
+            {
+                "groups": [{"name": "g", "upstreams": ["other", "api"]}],
+                "upstreams": [
+                    {"name": "other", "openapi": {"source": "spec.yaml"}},
+                    {
+                        "name": "api",
+                        "openapi": {"source": "spec.yaml"},
+                        "outbound_auth": {"strategy": "lua", "lua": {"source": "token.lua", **lua}},
+                    },
+                ],
+            },
+            base_dir=tmp_path,
+            env={"CLIENT_SECRET": CLIENT_SECRET},
+        )
+        auth = create_outbound_auth(config.upstreams[1].outbound_auth, config)
+        assert isinstance(auth, LuaOutboundAuth)
+        made.append(auth)
+        return auth
+
+    yield make
+    for auth in made:
+        await auth.aclose()
 
 
 async def applied(auth: LuaOutboundAuth, headers: dict[str, str] | None = None) -> dict[str, str]:
@@ -135,19 +165,33 @@ async def failure(auth: LuaOutboundAuth) -> str:
 
 class TestShippedExample:
     @pytest.fixture
-    def auth(self, tmp_path: Path, endpoint: tuple[TokenServer, str]) -> Iterator[LuaOutboundAuth]:
+    def example(self, tmp_path: Path, outbound) -> Callable[[str], LuaOutboundAuth]:
         shutil.copy(SCRIPTS / "get_token.lua", tmp_path / "token.lua")
-        auth = outbound(
-            tmp_path,
-            allowed_hosts=["127.0.0.1"],
-            params={
-                "token_url": f"{endpoint[1]}/token",
+
+        def make(token_url: str) -> LuaOutboundAuth:
+            params = {
+                "token_url": token_url,
                 "client_id": "gateway",
                 "client_secret": "${CLIENT_SECRET}",
                 "scope": "read:data write:data",
-            },
-        )
-        yield auth
+            }
+            return outbound(allowed_hosts=["127.0.0.1"], params=params)
+
+        return make
+
+    @pytest.fixture
+    def auth(self, example, endpoint: tuple[TokenServer, str]) -> LuaOutboundAuth:
+        return example(f"{endpoint[1]}/token")
+
+    async def test_gets_a_token_from_oauth2_mock_server(self, example, oauth2_mock_server: str) -> None:
+        auth = example(f"{oauth2_mock_server}/token")
+        headers = await applied(auth)
+        scheme, token = headers["Authorization"].split(" ")
+        payload = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+        assert scheme == "Bearer"
+        assert payload["iss"] == httpx2.get(f"{oauth2_mock_server}/.well-known/openid-configuration").json()["issuer"]
+        assert payload["scope"] == "read:data write:data"
+        assert await applied(auth) == headers  # cached: the mock server grants 3600 s
 
     async def test_fetches_a_token_with_client_credentials(self, auth, endpoint) -> None:
         server, _ = endpoint
@@ -200,10 +244,9 @@ class TestShippedExample:
         }
 
 
-async def test_host_outside_allowed_hosts_is_an_error(tmp_path: Path, endpoint) -> None:
+async def test_host_outside_allowed_hosts_is_an_error(outbound, endpoint) -> None:
     server, url = endpoint
     auth = outbound(
-        tmp_path,
         f'return fetch("{url.replace("127.0.0.1", "localhost")}/token", {{method = "POST"}}).body',
         allowed_hosts=["127.0.0.1"],
     )
@@ -212,60 +255,64 @@ async def test_host_outside_allowed_hosts_is_an_error(tmp_path: Path, endpoint) 
     assert server.requests == []
 
 
-async def test_no_allowed_hosts_means_no_fetch(tmp_path: Path, endpoint) -> None:
+async def test_no_allowed_hosts_means_no_fetch(outbound, endpoint) -> None:
     server, url = endpoint
-    message = await failure(outbound(tmp_path, f'return fetch("{url}/token").body'))
+    message = await failure(outbound(f'return fetch("{url}/token").body'))
     assert "fetch: host '127.0.0.1' is not in allowed_hosts" in message
     assert server.requests == []
 
 
-async def test_redirects_are_not_followed(tmp_path: Path, endpoint) -> None:
+async def test_redirects_are_not_followed(outbound, endpoint) -> None:
     _, url = endpoint
     auth = outbound(
-        tmp_path,
         f'local r = fetch("{url}/redirect") return "Bearer " .. r.status .. " " .. r.headers["Location"]',
         allowed_hosts=["127.0.0.1"],
     )
     assert await applied(auth) == {"Authorization": "Bearer 302 http://localhost:1/elsewhere"}
 
 
-async def test_fetch_response_headers_are_case_insensitive(tmp_path: Path, endpoint) -> None:
+async def test_fetch_response_headers_are_case_insensitive(outbound, endpoint) -> None:
     _, url = endpoint
     auth = outbound(
-        tmp_path,
-        f'local r = fetch("{url}/token", {{method = "POST", body = "grant_type=client_credentials&client_secret={CLIENT_SECRET}",'
-        ' headers = {["Content-Type"] = "application/x-www-form-urlencoded"}})\n'
-        'return {["X-Token"] = json_decode(r.body).access_token, ["X-N"] = r.headers["x-token-number"] .. r.headers["X-Token-Number"]}',
+        f"""
+        local r = fetch("{url}/token", {{
+          method = "POST",
+          headers = {{["Content-Type"] = "application/x-www-form-urlencoded"}},
+          body = "grant_type=client_credentials&client_secret={CLIENT_SECRET}",
+        }})
+        return {{["X-Token"] = json_decode(r.body).access_token,
+                 ["X-N"] = r.headers["x-token-number"] .. r.headers["X-Token-Number"]}}
+        """,
         allowed_hosts=["127.0.0.1"],
     )
     assert await applied(auth) == {"X-Token": "token-1", "X-N": "11"}
 
 
-async def test_a_slow_endpoint_ends_at_the_timeout(tmp_path: Path, endpoint) -> None:
+async def test_a_slow_endpoint_ends_at_the_timeout(outbound, endpoint) -> None:
     _, url = endpoint
-    auth = outbound(tmp_path, f'return fetch("{url}/slow").body', allowed_hosts=["127.0.0.1"], timeout="300ms")
+    auth = outbound(f'return fetch("{url}/slow").body', allowed_hosts=["127.0.0.1"], timeout="300ms")
     started = time.monotonic()
     message = await failure(auth)
     assert time.monotonic() - started < 0.6
     assert "did not answer within the script's timeout" in message
 
 
-async def test_an_infinite_loop_ends_at_the_timeout(tmp_path: Path) -> None:
-    auth = outbound(tmp_path, "while true do end", timeout="200ms")
+async def test_an_infinite_loop_ends_at_the_timeout(outbound) -> None:
+    auth = outbound("while true do end", timeout="200ms")
     started = time.monotonic()
     assert "failed (timeout)" in await failure(auth)
     assert time.monotonic() - started < 0.4
 
 
-async def test_a_response_larger_than_the_memory_limit_is_refused(tmp_path: Path, endpoint) -> None:
+async def test_a_response_larger_than_the_memory_limit_is_refused(outbound, endpoint) -> None:
     _, url = endpoint
-    auth = outbound(tmp_path, f'return fetch("{url}/big").body', allowed_hosts=["127.0.0.1"], memory_limit_mb=2)
+    auth = outbound(f'return fetch("{url}/big").body', allowed_hosts=["127.0.0.1"], memory_limit_mb=2)
     assert "larger than memory_limit_mb" in await failure(auth)
 
 
-async def test_the_event_loop_keeps_running_during_a_fetch(tmp_path: Path, endpoint) -> None:
+async def test_the_event_loop_keeps_running_during_a_fetch(outbound, endpoint) -> None:
     _, url = endpoint
-    auth = outbound(tmp_path, f'return fetch("{url}/slow").body', allowed_hosts=["127.0.0.1"], timeout="300ms")
+    auth = outbound(f'return fetch("{url}/slow").body', allowed_hosts=["127.0.0.1"], timeout="300ms")
     ticks = 0
 
     async def tick() -> None:
@@ -298,22 +345,21 @@ async def test_the_event_loop_keeps_running_during_a_fetch(tmp_path: Path, endpo
         ("return os.getenv('CLIENT_SECRET')", "attempt to index a nil value (global 'os')"),
     ],
 )
-async def test_bad_scripts_give_clear_errors(tmp_path: Path, source: str, message: str) -> None:
-    error = await failure(outbound(tmp_path, source, allowed_hosts=["127.0.0.1"]))
+async def test_bad_scripts_give_clear_errors(outbound, source: str, message: str) -> None:
+    error = await failure(outbound(source, allowed_hosts=["127.0.0.1"]))
     assert message in error
     assert error.startswith("outbound auth script token.lua failed (")
 
 
-async def test_without_a_lifetime_the_script_runs_every_call(tmp_path: Path) -> None:
-    auth = outbound(tmp_path, 'counter = (counter or 0) + 1 return {["X-Api-Key"] = "k" .. counter}')
+async def test_without_a_lifetime_the_script_runs_every_call(outbound) -> None:
+    auth = outbound('counter = (counter or 0) + 1 return {["X-Api-Key"] = "k" .. counter}')
     # A fresh environment per run: globals never carry over, so every run says k1.
     assert await applied(auth) == {"X-Api-Key": "k1"}
     assert await applied(auth) == {"X-Api-Key": "k1"}
 
 
-async def test_json_round_trip(tmp_path: Path) -> None:
+async def test_json_round_trip(outbound) -> None:
     auth = outbound(
-        tmp_path,
         'local v = json_decode(\'{"a": [1, 2, {"b": null}], "c": "\\\\u00e9"}\')\n'
         'return {["X-Json"] = json_encode(v), ["X-C"] = v.c}',
     )
@@ -322,14 +368,14 @@ async def test_json_round_trip(tmp_path: Path) -> None:
     assert headers["X-C"] == "é"
 
 
-def test_syntax_error_names_the_config_key(tmp_path: Path) -> None:
+async def test_syntax_error_names_the_config_key(outbound) -> None:
     with pytest.raises(ConfigError) as caught:
-        outbound(tmp_path, "return 'unterminated")
+        outbound("return 'unterminated")
     (problem,) = caught.value.problems
     assert problem.startswith("upstreams[1].outbound_auth.lua.source: Lua syntax error: token.lua:1:")
 
 
 @pytest.mark.parametrize("host", ["https://auth.example.com", "auth.example.com:443", "auth.example.com/token", ""])
-def test_allowed_hosts_must_be_bare_host_names(tmp_path: Path, host: str) -> None:
+async def test_allowed_hosts_must_be_bare_host_names(outbound, host: str) -> None:
     with pytest.raises(ConfigError, match=r"upstreams\[1\]\.outbound_auth\.lua\.allowed_hosts: expected a bare host"):
-        outbound(tmp_path, "return 'x'", allowed_hosts=[host])
+        outbound("return 'x'", allowed_hosts=[host])
