@@ -7,17 +7,18 @@ global environment holding only copies of the safe standard library, so a
 script can neither reach the host (no `os`, `io`, `load`, `debug`, Python
 objects) nor leave state behind for the next caller.
 
-Limits: a count hook compares the wall clock with the call's deadline every
-`HOOK_INTERVAL` VM instructions and raises an error the script's `pcall`
-cannot swallow; lupa's `max_memory` bounds allocations. A single C library
-call (say, a pathological pattern match) cannot be interrupted by the hook;
-the awaiting request still gives up at the deadline and the worker finishes
-in the background.
+Limits: a hook that runs on every function call and every `HOOK_INTERVAL` VM
+instructions compares the wall clock with the call's deadline and raises an
+error the script's `pcall` cannot swallow; lupa's `max_memory` bounds
+allocations. One long C library call (a pathological pattern match on a long
+string) cannot be interrupted: the awaiting request still gives up at the
+deadline, and the worker thread finishes in the background.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -34,7 +35,8 @@ from mcp_anything.config import ConfigError
 log = logging.getLogger(__name__)
 
 POOL_SIZE = 4
-HOOK_INTERVAL = 1000  # VM instructions between two deadline checks
+HOOK_INTERVAL = 1000  # VM instructions between two runs of the deadline hook
+CHECK_EVERY = 0.001  # seconds of process CPU time between two wall-clock checks in the hook
 # How long the awaiting side waits past the deadline for the hook to end the script itself.
 GRACE = 0.05
 MAX_DEPTH = 32  # nesting limit when converting Lua tables to Python
@@ -62,12 +64,12 @@ class CaseInsensitive(dict[str, Any]):
 # code exists. Everything the script may touch is built from locals captured
 # here; the script itself only ever sees `new_env(...)`.
 _HOST = """
-local source, chunkname, clock, interval, bridges, constants = ...
+local source, chunkname, expired, interval, check_every, bridges, constants = ...
 local debug_sethook, debug_setupvalue = debug.sethook, debug.setupvalue
 local lib_string, lib_table, lib_math, lib_utf8 = string, table, math, utf8
 local assert, error, ipairs, next, pairs, pcall, rawget, select, setmetatable, tonumber, tostring, type =
       assert, error, ipairs, next, pairs, pcall, rawget, select, setmetatable, tonumber, tostring, type
-local pack, unpack, huge = table.pack, table.unpack, math.huge
+local pack, unpack = table.pack, table.unpack
 
 -- Every string's metatable indexes this very table, copies or not.
 lib_string.dump = nil
@@ -77,10 +79,18 @@ if not chunk then return nil, syntax_error end
 
 local TIMEOUT = {}
 local MEMORY = "not enough memory"
-local deadline = huge
-debug_sethook(function()
-  if clock() > deadline then error(TIMEOUT, 0) end
-end, "", interval)
+-- The deadline hook runs on every function call (a C function such as string.rep can take
+-- long) and every `interval` instructions (loops without calls), only while the script runs.
+-- Asking Python for the time takes the GIL, so it asks only after `check_every` seconds of
+-- CPU time (os.clock) since the last answer.
+local cpu_clock, next_check = os.clock, 0
+local function deadline_hook()
+  local now = cpu_clock()
+  if now >= next_check then
+    next_check = now + check_every
+    if expired() then error(TIMEOUT, 0) end
+  end
+end
 
 -- The script's pcall: a timeout or memory error always ends the script.
 local function safe_pcall(f, ...)
@@ -123,11 +133,17 @@ local function new_env(inputs)
   return env
 end
 
-local function run(inputs, deadline_at)
+local function invoke(inputs)
   debug_setupvalue(chunk, 1, new_env(inputs))  -- a main chunk's only upvalue is _ENV
-  deadline = deadline_at
-  local result = pack(pcall(chunk))
-  deadline = huge
+  next_check = 0
+  debug_sethook(deadline_hook, "c", interval)
+  return chunk()
+end
+
+local function run(inputs)
+  local result = pack(pcall(invoke, inputs))
+  debug_sethook()
+  debug_setupvalue(chunk, 1, nil)  -- the script's globals (and inputs) are garbage now
   if result[1] then return "ok", unpack(result, 2, result.n) end
   local err = result[2]
   if err == TIMEOUT then return "timeout" end
@@ -139,13 +155,17 @@ end
 return run, case_insensitive
 """
 
-_local = threading.local()
+_local = threading.local()  # .deadline: time.monotonic() at which the script call on this thread ends
 
 
 def time_left() -> float:
     """Seconds left in the script call running on this thread (for host functions such as `fetch`)."""
-    deadline: float = _local.deadline
+    deadline: float = getattr(_local, "deadline", math.inf)
     return deadline - time.monotonic()
+
+
+def _expired() -> bool:
+    return time_left() < 0
 
 
 def _deny_attribute(obj: object, name: object, is_setting: bool) -> NoReturn:
@@ -173,7 +193,7 @@ class _Runtime:
         )
         bridges = self.lua.table_from({name: self._bridge(fn) for name, fn in functions.items()})
         host = self.lua.execute(
-            _HOST, source, chunkname, time.monotonic, HOOK_INTERVAL, bridges, self.to_lua(constants)
+            _HOST, source, chunkname, _expired, HOOK_INTERVAL, CHECK_EVERY, bridges, self.to_lua(constants)
         )
         run, detail = host
         if run is None:
@@ -220,12 +240,12 @@ def lua_type(value: Any) -> str:
 
 def to_python(value: Any, depth: int = 0) -> Any:
     """A Lua value as plain Python: a table is a list (keys 1..n) or a dict (string keys; `{}` is a dict)."""
-    kind = lupa.lua_type(value)
     if isinstance(value, bytes):  # lupa hands over strings that are not valid UTF-8 as bytes
         try:
             return value.decode()
         except UnicodeDecodeError:
             raise ScriptError("result", "a string is not valid UTF-8") from None
+    kind = lupa.lua_type(value)
     if kind is None:
         return value
     if kind != "table":
@@ -282,27 +302,32 @@ class Sandbox:
         deadline = time.monotonic() + self.timeout
         with anyio.move_on_after(self.timeout + GRACE):
             return await anyio.to_thread.run_sync(
-                self.call, inputs, deadline, abandon_on_cancel=True, limiter=self._limiter
+                self._call, inputs, deadline, abandon_on_cancel=True, limiter=self._limiter
             )
         # The worker may still be inside a C call; it returns its runtime to the pool when done.
         raise ScriptError("timeout", f"no result within {self.timeout:g}s")
 
-    def call(self, inputs: Mapping[str, Any], deadline: float) -> tuple[Any, ...]:
-        """The synchronous call, for a worker thread."""
+    def _call(self, inputs: Mapping[str, Any], deadline: float) -> tuple[Any, ...]:
+        # Runs in a worker thread.
         try:
             runtime = self._pool.get(timeout=max(deadline - time.monotonic(), 0))
         except queue.Empty:
             raise ScriptError("timeout", "every Lua runtime stayed busy until the deadline") from None
         _local.deadline = deadline
         try:
-            status, *values = _as_tuple(runtime.run(runtime.to_lua(inputs), deadline))
+            status, *values = _as_tuple(runtime.run(runtime.to_lua(inputs)))
             if status == "ok":
                 return tuple(to_python(v) for v in values)
         except UnicodeDecodeError:
             raise ScriptError("result", "the script returned a string that is not valid UTF-8") from None
         except lupa.LuaMemoryError:
             status = "memory"
+        except lupa.LuaError as exc:  # raised in host code, outside the script's pcall
+            if not _expired():
+                raise ScriptError("runtime", f"sandbox error: {exc}") from None
+            status = "timeout"
         finally:
+            _local.deadline = math.inf
             self._pool.put(runtime)
         if status == "runtime":
             raise ScriptError("runtime", values[0])

@@ -169,6 +169,22 @@ async def test_infinite_loops_end_at_the_timeout(tmp_path: Path, source: str) ->
     assert await ok.run({}) == (1,)
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        'local s = string.rep("x", 1e6) while true do local t = s:upper() end',  # long C calls
+        'local s = string.rep("x", 1e6) while true do local t = s .. "y" end',  # long instructions
+    ],
+)
+def test_the_worker_itself_stops_near_the_deadline(tmp_path: Path, source: str) -> None:
+    # Not just the awaiting caller: the thread running the script is free again soon after.
+    box = sandbox(tmp_path, source, timeout=0.2, memory_limit_mb=8)
+    started = time.monotonic()
+    with pytest.raises(ScriptError, match="timeout"):
+        box._call({}, started + 0.2)
+    assert time.monotonic() - started < 0.35
+
+
 async def test_a_sandbox_recovers_after_a_timeout(tmp_path: Path) -> None:
     box = sandbox(tmp_path, "if spin then while true do end end return 'done'", timeout=0.1)
     for _ in range(5):  # every runtime in the pool hits the timeout once
