@@ -17,6 +17,8 @@ from mcp_anything.inbound.lua import LuaAuthenticator
 
 SCRIPTS = Path(__file__).parent.parent / "scripts"
 
+pytestmark = pytest.mark.anyio
+
 
 def authenticator(tmp_path: Path, source: str | None = None, **lua: object) -> LuaAuthenticator:
     if source is not None:

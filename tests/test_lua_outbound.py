@@ -1,119 +1,67 @@
-"""`outbound_auth: {strategy: lua}`: a script fetches credentials from a real token endpoint on 127.0.0.1."""
+"""`outbound_auth: {strategy: lua}`: scripts fetch credentials from real servers on 127.0.0.1.
+
+The token endpoint is oauth2-mock-server (tests/support/idp.py); a small ASGI
+app covers what it cannot answer (a redirect, an oversized body).
+"""
 
 from __future__ import annotations
 
 import base64
 import json
 import shutil
-import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx2
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from mcp_anything.config import ConfigError, parse_config
 from mcp_anything.outbound import OutboundAuthError, create_outbound_auth
 from mcp_anything.outbound.lua import LuaOutboundAuth
 from mcp_anything.tools import HttpRequest
-from tests.support import node
-from tests.support.servers import ServerThread, free_port
+from tests.support.idp import IdP
+from tests.support.servers import ServerThread
+
+pytestmark = pytest.mark.anyio
 
 SCRIPTS = Path(__file__).parent.parent / "scripts"
+CLIENT_ID = "gateway"
 CLIENT_SECRET = "s3cr3t-client-secret"
 
 
-class TokenServer:
-    """An OAuth2 token endpoint (client credentials, form-encoded) that records what it receives."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.fail_with: int | None = None
-        self.delay = 0.0
-        self.app = Starlette(
-            routes=[
-                Route("/token", self.token, methods=["POST"]),
-                Route("/slow", self.slow),
-                Route("/redirect", self.redirect),
-                Route("/big", self.big),
-            ]
-        )
-
-    async def token(self, request: Request) -> Response:
-        form = dict(await request.form())
-        self.requests.append({"form": form, "headers": dict(request.headers)})
-        await anyio.sleep(self.delay)
-        if self.fail_with is not None:
-            return JSONResponse({"error": "invalid_client", "error_description": "bad secret"}, self.fail_with)
-        if form.get("grant_type") != "client_credentials" or form.get("client_secret") != CLIENT_SECRET:
-            return JSONResponse({"error": "invalid_client"}, 401)
-        n = len(self.requests)
-        return JSONResponse(
-            {"access_token": f"token-{n}", "token_type": "Bearer", "expires_in": 3600, "scope": form.get("scope")},
-            headers={"X-Token-Number": str(n)},
-        )
-
-    async def slow(self, request: Request) -> Response:
-        self.requests.append({"path": "/slow"})
-        await anyio.sleep(2)
-        return Response("late")
-
-    async def redirect(self, request: Request) -> Response:
-        self.requests.append({"path": "/redirect"})
-        return RedirectResponse("http://localhost:1/elsewhere", 302)
-
-    async def big(self, request: Request) -> Response:
-        return Response(b"x" * (3 << 20))
-
-
 @pytest.fixture(scope="module")
-def token_server() -> Iterator[tuple[TokenServer, str]]:
-    app = TokenServer()
-    with ServerThread(app.app, lifespan="off") as server:
-        yield app, server.url
-
-
-@pytest.fixture(scope="module")
-def oauth2_mock_server() -> Iterator[str]:
-    """oauth2-mock-server (npm) on 127.0.0.1: a real OAuth2 token endpoint."""
-    port = free_port()
-    process = subprocess.Popen(
-        node.command("oauth2-mock-server", "-a", "127.0.0.1", "-p", str(port)),
-        env=node.env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("oauth2-mock-server did not start") from None
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(10)
+def idp_server() -> Iterator[IdP]:
+    with IdP() as server:
+        yield server
 
 
 @pytest.fixture
-def endpoint(token_server: tuple[TokenServer, str]) -> Iterator[tuple[TokenServer, str]]:
-    server, url = token_server
-    server.requests.clear()
-    server.fail_with = None
-    server.delay = 0.0
-    yield server, url
+def idp(idp_server: IdP) -> IdP:
+    idp_server.reset()
+    idp_server.configure(clients={CLIENT_ID: CLIENT_SECRET})
+    return idp_server
+
+
+async def _redirect(request: Request) -> Response:
+    return RedirectResponse("http://localhost:1/elsewhere", 302)
+
+
+async def _big(request: Request) -> Response:
+    return Response(b"x" * (3 << 20))
+
+
+@pytest.fixture(scope="module")
+def odd_server() -> Iterator[str]:
+    """Answers that a token endpoint does not give: a redirect and a 3 MiB body."""
+    app = Starlette(routes=[Route("/redirect", _redirect), Route("/big", _big)])
+    with ServerThread(app, lifespan="off") as server:
+        yield server.url
 
 
 @pytest.fixture
@@ -163,60 +111,55 @@ async def failure(auth: LuaOutboundAuth) -> str:
     return message
 
 
+def claims(authorization: str) -> dict[str, Any]:
+    scheme, token = authorization.split(" ")
+    assert scheme == "Bearer"
+    payload: dict[str, Any] = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    return payload
+
+
 class TestShippedExample:
     @pytest.fixture
-    def example(self, tmp_path: Path, outbound) -> Callable[[str], LuaOutboundAuth]:
+    def auth(self, tmp_path: Path, outbound, idp: IdP) -> LuaOutboundAuth:
         shutil.copy(SCRIPTS / "get_token.lua", tmp_path / "token.lua")
-
-        def make(token_url: str) -> LuaOutboundAuth:
-            params = {
-                "token_url": token_url,
-                "client_id": "gateway",
-                "client_secret": "${CLIENT_SECRET}",
-                "scope": "read:data write:data",
-            }
-            return outbound(allowed_hosts=["127.0.0.1"], params=params)
-
-        return make
-
-    @pytest.fixture
-    def auth(self, example, endpoint: tuple[TokenServer, str]) -> LuaOutboundAuth:
-        return example(f"{endpoint[1]}/token")
-
-    async def test_gets_a_token_from_oauth2_mock_server(self, example, oauth2_mock_server: str) -> None:
-        auth = example(f"{oauth2_mock_server}/token")
-        headers = await applied(auth)
-        scheme, token = headers["Authorization"].split(" ")
-        payload = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
-        assert scheme == "Bearer"
-        assert payload["iss"] == httpx2.get(f"{oauth2_mock_server}/.well-known/openid-configuration").json()["issuer"]
-        assert payload["scope"] == "read:data write:data"
-        assert await applied(auth) == headers  # cached: the mock server grants 3600 s
-
-    async def test_fetches_a_token_with_client_credentials(self, auth, endpoint) -> None:
-        server, _ = endpoint
-        assert await applied(auth) == {"Authorization": "Bearer token-1"}
-        (received,) = server.requests
-        assert received["form"] == {
-            "grant_type": "client_credentials",
-            "client_id": "gateway",
-            "client_secret": CLIENT_SECRET,
+        params = {
+            "token_url": idp.token_url,
+            "client_id": CLIENT_ID,
+            "client_secret": "${CLIENT_SECRET}",
             "scope": "read:data write:data",
         }
-        assert received["headers"]["content-type"] == "application/x-www-form-urlencoded"
+        return outbound(allowed_hosts=["127.0.0.1"], params=params)
 
-    async def test_caches_for_the_returned_lifetime_and_refreshes_after_a_401(self, auth, endpoint) -> None:
-        server, _ = endpoint
-        assert await applied(auth) == {"Authorization": "Bearer token-1"}
-        assert await applied(auth) == {"Authorization": "Bearer token-1"}
-        assert len(server.requests) == 1
+    async def test_fetches_a_token_with_client_credentials(self, auth, idp: IdP) -> None:
+        headers = await applied(auth)
+        assert list(headers) == ["Authorization"]
+        assert claims(headers["Authorization"])["scope"] == "read:data write:data"
+        (received,) = idp.requests("/token")
+        assert (received["auth_method"], received["client_id"]) == ("client_secret_post", CLIENT_ID)
+        assert received["form"] == {
+            "grant_type": "client_credentials",
+            "client_id": CLIENT_ID,
+            "scope": "read:data write:data",
+        }
+
+    async def test_caches_for_the_returned_lifetime_and_refreshes_after_a_401(self, auth, idp: IdP) -> None:
+        first = await applied(auth)
+        assert await applied(auth) == first
+        assert len(idp.requests("/token")) == 1
         assert await auth.refresh() is True
-        assert await applied(auth) == {"Authorization": "Bearer token-2"}
-        assert len(server.requests) == 2
+        second = await applied(auth)
+        assert claims(second["Authorization"])["jti"] != claims(first["Authorization"])["jti"]
+        assert len(idp.requests("/token")) == 2
 
-    async def test_concurrent_calls_share_one_token_request(self, auth, endpoint) -> None:
-        server, _ = endpoint
-        server.delay = 0.1
+    async def test_renews_when_the_lifetime_runs_out(self, auth, idp: IdP) -> None:
+        idp.configure(expires_in=31)  # the script renews 30 s early: a 1 s lifetime
+        first = await applied(auth)
+        await anyio.sleep(1.1)
+        assert await applied(auth) != first
+        assert len(idp.requests("/token")) == 2
+
+    async def test_concurrent_calls_share_one_token_request(self, auth, idp: IdP) -> None:
+        idp.configure(faults={"/token": {"delay_ms": 100}})
         results: list[dict[str, str]] = []
 
         async def one() -> None:
@@ -225,72 +168,83 @@ class TestShippedExample:
         async with anyio.create_task_group() as tg:
             for _ in range(100):
                 tg.start_soon(one)
-        assert len(server.requests) == 1
-        assert results == [{"Authorization": "Bearer token-1"}] * 100
+        assert len(idp.requests("/token")) == 1
+        assert len(results) == 100 and all(r == results[0] for r in results)
 
-    async def test_token_endpoint_error_is_reported_without_the_secret(self, auth, endpoint) -> None:
-        server, _ = endpoint
-        server.fail_with = 401
+    async def test_token_endpoint_error_is_reported_without_the_secret(self, auth, idp: IdP) -> None:
+        idp.fail("/token", 400, {"error": "invalid_scope", "error_description": "no such scope"})
         message = await failure(auth)
-        assert "token endpoint answered HTTP 401 (invalid_client)" in message
-        assert message.startswith("outbound auth script token.lua failed (runtime): ")
-        server.fail_with = None
-        assert await applied(auth) == {"Authorization": "Bearer token-2"}
+        assert message == (
+            "outbound auth script token.lua failed (runtime): token endpoint answered HTTP 400 (invalid_scope)"
+        )
+        idp.reset()
+        assert "Authorization" in await applied(auth)
+
+    async def test_a_wrong_client_secret_is_refused_by_the_endpoint(self, auth, idp: IdP) -> None:
+        idp.configure(clients={CLIENT_ID: "another-secret"})
+        assert "token endpoint answered HTTP 401 (invalid_client)" in await failure(auth)
+
+    async def test_the_endpoint_down_then_back(self, auth, idp: IdP) -> None:
+        with idp.outage():
+            assert "fetch: request to 127.0.0.1 failed (ConnectError)" in await failure(auth)
+        assert "Authorization" in await applied(auth)
 
     async def test_replaces_an_existing_authorization_header(self, auth) -> None:
-        assert await applied(auth, {"authorization": "Bearer caller", "Accept": "x"}) == {
-            "Accept": "x",
-            "Authorization": "Bearer token-1",
-        }
+        headers = await applied(auth, {"authorization": "Bearer caller", "Accept": "x"})
+        assert list(headers) == ["Accept", "Authorization"]
+        assert headers["Authorization"] != "Bearer caller"
 
 
-async def test_host_outside_allowed_hosts_is_an_error(outbound, endpoint) -> None:
-    server, url = endpoint
+async def test_host_outside_allowed_hosts_is_an_error(outbound, idp: IdP) -> None:
     auth = outbound(
-        f'return fetch("{url.replace("127.0.0.1", "localhost")}/token", {{method = "POST"}}).body',
+        f'return fetch("{idp.token_url.replace("127.0.0.1", "localhost")}", {{method = "POST"}}).body',
         allowed_hosts=["127.0.0.1"],
     )
     message = await failure(auth)
     assert "fetch: host 'localhost' is not in allowed_hosts" in message
-    assert server.requests == []
+    assert idp.requests() == []
 
 
-async def test_no_allowed_hosts_means_no_fetch(outbound, endpoint) -> None:
-    server, url = endpoint
-    message = await failure(outbound(f'return fetch("{url}/token").body'))
+async def test_no_allowed_hosts_means_no_fetch(outbound, idp: IdP) -> None:
+    message = await failure(outbound(f'return fetch("{idp.token_url}").body'))
     assert "fetch: host '127.0.0.1' is not in allowed_hosts" in message
-    assert server.requests == []
+    assert idp.requests() == []
 
 
-async def test_redirects_are_not_followed(outbound, endpoint) -> None:
-    _, url = endpoint
+async def test_redirects_are_not_followed(outbound, odd_server: str) -> None:
     auth = outbound(
-        f'local r = fetch("{url}/redirect") return "Bearer " .. r.status .. " " .. r.headers["Location"]',
+        f'local r = fetch("{odd_server}/redirect") return "Bearer " .. r.status .. " " .. r.headers["Location"]',
         allowed_hosts=["127.0.0.1"],
     )
     assert await applied(auth) == {"Authorization": "Bearer 302 http://localhost:1/elsewhere"}
 
 
-async def test_fetch_response_headers_are_case_insensitive(outbound, endpoint) -> None:
-    _, url = endpoint
+async def test_fetch_sends_headers_and_body_and_reads_headers_case_insensitively(outbound, idp: IdP) -> None:
+    basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
     auth = outbound(
         f"""
-        local r = fetch("{url}/token", {{
+        local r = fetch("{idp.token_url}", {{
           method = "POST",
-          headers = {{["Content-Type"] = "application/x-www-form-urlencoded"}},
-          body = "grant_type=client_credentials&client_secret={CLIENT_SECRET}",
+          headers = {{["Content-Type"] = "application/x-www-form-urlencoded", Authorization = "Basic {basic}"}},
+          body = "grant_type=client_credentials&scope=a",
         }})
         return {{["X-Token"] = json_decode(r.body).access_token,
-                 ["X-N"] = r.headers["x-token-number"] .. r.headers["X-Token-Number"]}}
+                 ["X-Type"] = r.headers["content-type"] .. "|" .. r.headers["Content-Type"]}}
         """,
         allowed_hosts=["127.0.0.1"],
     )
-    assert await applied(auth) == {"X-Token": "token-1", "X-N": "11"}
+    headers = await applied(auth)
+    assert headers["X-Type"].startswith("application/json") and headers["X-Type"].count("application/json") == 2
+    assert claims(f"Bearer {headers['X-Token']}")["scope"] == "a"
+    (received,) = idp.requests("/token")
+    assert received["auth_method"] == "client_secret_basic"
 
 
-async def test_a_slow_endpoint_ends_at_the_timeout(outbound, endpoint) -> None:
-    _, url = endpoint
-    auth = outbound(f'return fetch("{url}/slow").body', allowed_hosts=["127.0.0.1"], timeout="300ms")
+async def test_a_slow_endpoint_ends_at_the_timeout(outbound, idp: IdP) -> None:
+    idp.configure(faults={"/token": {"delay_ms": 2000}})
+    auth = outbound(
+        f'return fetch("{idp.token_url}", {{method = "POST"}}).body', allowed_hosts=["127.0.0.1"], timeout="300ms"
+    )
     started = time.monotonic()
     message = await failure(auth)
     assert time.monotonic() - started < 0.6
@@ -305,15 +259,16 @@ async def test_an_infinite_loop_ends_at_the_timeout(outbound) -> None:
     assert time.monotonic() - started < 0.4
 
 
-async def test_a_response_larger_than_the_memory_limit_is_refused(outbound, endpoint) -> None:
-    _, url = endpoint
-    auth = outbound(f'return fetch("{url}/big").body', allowed_hosts=["127.0.0.1"], memory_limit_mb=2)
+async def test_a_response_larger_than_the_memory_limit_is_refused(outbound, odd_server: str) -> None:
+    auth = outbound(f'return fetch("{odd_server}/big").body', allowed_hosts=["127.0.0.1"], memory_limit_mb=2)
     assert "larger than memory_limit_mb" in await failure(auth)
 
 
-async def test_the_event_loop_keeps_running_during_a_fetch(outbound, endpoint) -> None:
-    _, url = endpoint
-    auth = outbound(f'return fetch("{url}/slow").body', allowed_hosts=["127.0.0.1"], timeout="300ms")
+async def test_the_event_loop_keeps_running_during_a_fetch(outbound, idp: IdP) -> None:
+    idp.configure(faults={"/token": {"delay_ms": 2000}})
+    auth = outbound(
+        f'return fetch("{idp.token_url}", {{method = "POST"}}).body', allowed_hosts=["127.0.0.1"], timeout="300ms"
+    )
     ticks = 0
 
     async def tick() -> None:

@@ -11,6 +11,8 @@ import pytest
 from mcp_anything.config import ConfigError
 from mcp_anything.lua import CaseInsensitive, Sandbox, ScriptError
 
+pytestmark = pytest.mark.anyio
+
 
 def sandbox(tmp_path: Path, source: str, *, timeout: float = 0.2, memory_limit_mb: int = 4, **kwargs) -> Sandbox:
     path = tmp_path / "script.lua"
