@@ -1,0 +1,124 @@
+"""The Lua strategies end to end: a real gateway with the shipped example scripts, the official MCP
+client, the recording upstream, and oauth2-mock-server as the token endpoint of get_token.lua."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from tests.conftest import GatewayFactory, echo_config, mcp_client
+from tests.support.idp import IdP
+from tests.support.upstream import RecordingUpstream
+
+pytestmark = pytest.mark.anyio
+
+SCRIPTS = Path(__file__).parent.parent / "scripts"
+SECRET = "lua-client-s3cret"
+CALLER_TOKEN = "Bearer alice.caller-token-0123456789"
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
+
+
+@pytest.fixture(scope="module")
+def idp() -> Iterator[IdP]:
+    with IdP() as server:
+        yield server
+
+
+@pytest.fixture
+def config(idp: IdP, upstream_url: str) -> dict[str, Any]:
+    idp.reset()
+    idp.configure(clients={"gateway": SECRET})
+    raw = echo_config(
+        upstream_url,
+        outbound_auth={
+            "strategy": "lua",
+            "lua": {
+                "source": str(SCRIPTS / "get_token.lua"),
+                "allowed_hosts": ["127.0.0.1"],
+                "params": {"token_url": idp.token_url, "client_id": "gateway", "client_secret": "${LUA_SECRET}"},
+            },
+        },
+    )
+    raw["groups"][0]["inbound_auth"] = {
+        "strategy": "lua",
+        "lua": {"source": str(SCRIPTS / "validate_token.lua"), "params": {"admins": "alice"}},
+    }
+    return raw
+
+
+def issuer_of(authorization: str | None) -> str:
+    assert authorization is not None and authorization.startswith("Bearer ")
+    payload = authorization.removeprefix("Bearer ").split(".")[1]
+    issuer: str = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["iss"]
+    return issuer
+
+
+async def test_lua_inbound_and_outbound_through_the_gateway(
+    gateway: GatewayFactory, upstream: RecordingUpstream, idp: IdP, config: dict[str, Any]
+) -> None:
+    with gateway(config, env={"LUA_SECRET": SECRET}) as url:
+        async with mcp_client(url + "/mcp", headers={"Authorization": CALLER_TOKEN}) as client:
+            for _ in range(3):
+                result = await client.call_tool("echo_search_items", {"q": "fish"})
+                assert result.is_error is False, result.content
+    assert len(upstream.requests) == 3
+    authorization = upstream.last.header("authorization")
+    assert issuer_of(authorization) == idp.issuer  # the token get_token.lua fetched
+    assert {r.header("authorization") for r in upstream.requests} == {authorization}  # cached by its lifetime
+    assert "caller-token" not in str(upstream.last.headers)
+    (token_request,) = idp.requests("/token")
+    assert (token_request["auth_method"], token_request["client_id"]) == ("client_secret_post", "gateway")
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer short", "Basic YWxpY2U6c2VjcmV0LXZhbHVl"])
+async def test_requests_the_inbound_script_denies_get_401_and_reach_nothing(
+    gateway: GatewayFactory, upstream: RecordingUpstream, idp: IdP, config: dict[str, Any], authorization: str | None
+) -> None:
+    headers = {"Accept": "application/json, text/event-stream"}
+    if authorization:
+        headers["Authorization"] = authorization
+    with gateway(config, env={"LUA_SECRET": SECRET}) as url:
+        async with httpx2.AsyncClient() as http:
+            response = await http.post(url + "/mcp", json=INITIALIZE, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer ")
+    assert response.json()["error_description"] == "the authentication script denied the request"
+    assert upstream.requests == []
+    assert idp.requests() == []
+
+
+async def test_an_upstream_401_runs_the_outbound_script_again_for_the_retry(
+    gateway: GatewayFactory, upstream: RecordingUpstream, idp: IdP, config: dict[str, Any]
+) -> None:
+    with gateway(config, env={"LUA_SECRET": SECRET}) as url:
+        async with mcp_client(url + "/mcp", headers={"Authorization": CALLER_TOKEN}) as client:
+            result = await client.call_tool("echo_get_status", {"code": 401})
+    assert result.is_error is True
+    refused, retried = upstream.requests
+    assert retried.header("authorization") != refused.header("authorization")
+    assert len(idp.requests("/token")) == 2
+
+
+async def test_an_outbound_script_failure_is_a_tool_error_without_the_secret(
+    gateway: GatewayFactory, upstream: RecordingUpstream, idp: IdP, config: dict[str, Any]
+) -> None:
+    idp.configure(clients={"gateway": "rotated-secret"})
+    with gateway(config, env={"LUA_SECRET": SECRET}) as url:
+        async with mcp_client(url + "/mcp", headers={"Authorization": CALLER_TOKEN}) as client:
+            result = await client.call_tool("echo_search_items", {"q": "fish"})
+    assert result.is_error is True
+    text = result.content[0].text
+    assert "get_token.lua failed (runtime): token endpoint answered HTTP 401 (invalid_client)" in text
+    assert SECRET not in text
+    assert upstream.requests == []
