@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import GatewayFactory, echo_config, mcp_client
 from tests.support.idp import IdP
 from tests.support.upstream import RecordingUpstream
+from tests.test_cli import run_cli, write_config
 
 pytestmark = pytest.mark.anyio
 
@@ -122,3 +123,17 @@ async def test_an_outbound_script_failure_is_a_tool_error_without_the_secret(
     assert "get_token.lua failed (runtime): token endpoint answered HTTP 401 (invalid_client)" in text
     assert SECRET not in text
     assert upstream.requests == []
+
+
+def test_validate_names_the_key_of_a_broken_or_missing_script(tmp_path: Path) -> None:
+    (tmp_path / "bad.lua").write_text("return headers[")
+    raw = echo_config(
+        "http://127.0.0.1:9",
+        outbound_auth={"strategy": "lua", "lua": {"source": "missing.lua", "allowed_hosts": ["127.0.0.1"]}},
+    )
+    raw["groups"][0]["inbound_auth"] = {"strategy": "lua", "lua": {"source": "bad.lua"}}
+    run = run_cli("validate", "--config", str(write_config(tmp_path, raw)))
+    assert run.returncode == 2
+    assert "groups[0].inbound_auth.lua.source: Lua syntax error: bad.lua:1: unexpected symbol near <eof>" in run.stderr
+    assert f"upstreams[0].outbound_auth.lua.source: file not found: {tmp_path / 'missing.lua'}" in run.stderr
+    assert "Traceback" not in run.stderr

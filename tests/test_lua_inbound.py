@@ -172,11 +172,11 @@ def test_syntax_error_names_the_config_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         authenticator(tmp_path, "if then")
     (problem,) = caught.value.problems
-    assert problem.startswith("groups[1].inbound_auth.lua.source: Lua syntax error: auth.lua:1:")
+    assert problem.startswith("inbound_auth.lua.source: Lua syntax error: auth.lua:1:")
 
 
 def test_missing_script_names_the_config_key(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"groups\[1\]\.inbound_auth\.lua\.source: file not found"):
+    with pytest.raises(ConfigError, match=r"^inbound_auth\.lua\.source: file not found"):
         authenticator(tmp_path)
 
 

@@ -328,7 +328,7 @@ async def test_syntax_error_names_the_config_key(outbound) -> None:
     with pytest.raises(ConfigError) as caught:
         outbound("return 'unterminated")
     (problem,) = caught.value.problems
-    assert problem.startswith("upstreams[1].outbound_auth.lua.source: Lua syntax error: token.lua:1:")
+    assert problem.startswith("lua.source: Lua syntax error: token.lua:1:")
 
 
 @pytest.mark.parametrize("host", ["https://auth.example.com", "auth.example.com:443", "auth.example.com/token", ""])

@@ -92,10 +92,9 @@ def _redact(message: str, header_values: Iterable[str]) -> str:
 
 def create(config: InboundAuthConfig, root: Config) -> LuaAuthenticator:
     assert config.lua is not None  # guaranteed by InboundAuthConfig's validation
-    index = next((i for i, group in enumerate(root.groups) if group.inbound_auth is config), None)
     sandbox = Sandbox(
         root.resolve_path(config.lua.source),
-        location=f"groups[{index}].inbound_auth.lua.source" if index is not None else "inbound_auth.lua.source",
+        location="inbound_auth.lua.source",  # the server prefixes the group: groups[0].inbound_auth...
         timeout=config.lua.timeout,
         memory_limit_mb=config.lua.memory_limit_mb,
         constants={"params": {k: v.get_secret_value() for k, v in config.lua.params.items()}},

@@ -202,11 +202,10 @@ def _credentials(result: tuple[Any, ...]) -> _Credentials:
 def create(config: OutboundAuthConfig, root: Config) -> LuaOutboundAuth:
     lua: OutboundLuaConfig | None = config.lua
     assert lua is not None  # guaranteed by OutboundAuthConfig's validation
-    index = next((i for i, upstream in enumerate(root.upstreams) if upstream.outbound_auth is config), None)
     fetcher = Fetcher(lua.allowed_hosts, max_body=lua.memory_limit_mb << 20)
     sandbox = Sandbox(
         root.resolve_path(lua.source),
-        location=f"upstreams[{index}].outbound_auth.lua.source" if index is not None else "outbound_auth.lua.source",
+        location="lua.source",  # the server prefixes the upstream: upstreams[0].outbound_auth.lua.source
         timeout=lua.timeout,
         memory_limit_mb=lua.memory_limit_mb,
         functions={"fetch": fetcher, "json_decode": json_decode, "json_encode": json_encode},
