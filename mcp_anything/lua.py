@@ -261,7 +261,9 @@ def to_python(value: Any, depth: int = 0) -> Any:
         if keys == list(range(1, len(keys) + 1)):
             return [to_python(v, depth + 1) for _, v in sorted(items, key=lambda item: item[0])]
     if not all(isinstance(k, str) for k, _ in items):
-        raise ScriptError("result", "a table mixes string keys with other keys (expected an object or a list)")
+        raise ScriptError(
+            "result", "a table needs all-string keys or list keys 1..n (mixed keys, or a nil leaving a hole in a list)"
+        )
     return {k: to_python(v, depth + 1) for k, v in items}
 
 

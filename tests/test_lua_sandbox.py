@@ -134,7 +134,8 @@ async def test_results_become_plain_python(tmp_path: Path) -> None:
     [
         ("return print", "cannot use a Lua nil"),  # absent: nil is fine, see below
         ("return function() end", "cannot use a Lua function"),
-        ('return {1, a = "b"}', "mixes string keys"),
+        ('return {1, a = "b"}', "needs all-string keys or list keys 1..n"),
+        ("return {1, nil, 3}", "needs all-string keys or list keys 1..n"),
         ('return "\\255"', "not valid UTF-8"),
         ("local t = {} t.t = t return t", "nested deeper"),
     ],
