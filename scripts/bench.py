@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,19 +70,34 @@ SPEC: dict[str, Any] = {
 # --- servers (each started as `python scripts/bench.py --serve-...` in its own process) ------------
 
 
-async def upstream_app(scope: dict[str, Any], receive: Callable[[], Awaitable[Any]], send: Any) -> None:
-    if scope["type"] != "http":
-        return
-    item_id = scope["path"].rsplit("/", 1)[-1]
-    body = json.dumps({"id": int(item_id) if item_id.isdigit() else 0, "name": "widget"}).encode()
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
-    await send({"type": "http.response.body", "body": body})
+def upstream_app(jwks: bytes) -> Callable[..., Awaitable[None]]:
+    """The API under test, plus the JWKS and token endpoints the auth rows need (never on the timed path
+    once keys and tokens are cached)."""
+    token = json.dumps({"access_token": "bench-upstream-token", "token_type": "Bearer", "expires_in": 3600}).encode()
+
+    async def app(scope: dict[str, Any], receive: Callable[[], Awaitable[Any]], send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        if path == "/jwks":
+            body = jwks
+        elif path == "/token":
+            body = token
+        else:
+            item_id = path.rsplit("/", 1)[-1]
+            body = json.dumps({"id": int(item_id) if item_id.isdigit() else 0, "name": "widget"}).encode()
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
 
 
-def serve_upstream(port: int) -> None:
+def serve_upstream(port: int, jwks_file: str) -> None:
     import uvicorn
 
-    uvicorn.run(upstream_app, host="127.0.0.1", port=port, log_level="warning", access_log=False, loop="uvloop")
+    app = upstream_app(Path(jwks_file).read_bytes())
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, loop="uvloop")
 
 
 def serve_fastmcp(port: int, upstream_url: str) -> None:
@@ -107,19 +122,20 @@ class Target:
     name: str
     url: str
     kind: str  # direct | mcp | mcp-modern
+    headers: dict[str, str] = field(default_factory=dict)
 
 
-async def _mcp_session(http: aiohttp.ClientSession, url: str) -> str:
+async def _mcp_session(http: aiohttp.ClientSession, url: str, auth: dict[str, str]) -> str:
     init = {
         "jsonrpc": "2.0",
         "id": 0,
         "method": "initialize",
         "params": {"protocolVersion": HANDSHAKE, "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}},
     }
-    async with http.post(url, json=init, headers={"Accept": ACCEPT}) as response:
+    async with http.post(url, json=init, headers={"Accept": ACCEPT, **auth}) as response:
         session = response.headers["mcp-session-id"]
         await response.read()
-    headers = {"Accept": ACCEPT, "Mcp-Session-Id": session, "MCP-Protocol-Version": HANDSHAKE}
+    headers = {"Accept": ACCEPT, "Mcp-Session-Id": session, "MCP-Protocol-Version": HANDSHAKE, **auth}
     async with http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers) as r:
         await r.read()
     return session
@@ -138,9 +154,11 @@ def _caller(http: aiohttp.ClientSession, target: Target, tool: str, session: str
     arguments = {"itemId": 0, "detail": True}
     if target.kind == "mcp":
         headers = {"Accept": ACCEPT, "Mcp-Session-Id": session or "", "MCP-Protocol-Version": HANDSHAKE}
+        headers.update(target.headers)
         meta: dict[str, Any] = {}
     else:
         headers = {"Accept": ACCEPT, "MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/call", "Mcp-Name": tool}
+        headers.update(target.headers)
         meta = {
             "_meta": {
                 "io.modelcontextprotocol/protocolVersion": MODERN,
@@ -188,7 +206,7 @@ def _percentiles(latencies: list[float], seconds: float) -> Stats:
 async def measure(target: Target, tool: str, calls: int, seconds: float, concurrency: int) -> tuple[Stats, Stats]:
     connector = aiohttp.TCPConnector(limit=concurrency + 4)
     async with aiohttp.ClientSession(connector=connector) as http:
-        session = await _mcp_session(http, target.url) if target.kind == "mcp" else None
+        session = await _mcp_session(http, target.url, target.headers) if target.kind == "mcp" else None
         call = _caller(http, target, tool, session)
         for i in range(200):  # warm up connections, caches and the JIT-free interpreter's branch paths
             await call(i)
@@ -239,20 +257,24 @@ def _wait_http(url: str, timeout: float = 30.0) -> None:
 
 @contextlib.contextmanager
 def _process(argv: list[str], url: str) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
+    """Run a server; its log goes to a file (a pipe nobody reads would block it once full)."""
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
         try:
-            _wait_http(url)
-        except RuntimeError:
-            process.kill()
-            raise RuntimeError(f"{' '.join(argv)} did not start: {process.communicate()[1].decode()[-2000:]}") from None
-        yield process
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            try:
+                _wait_http(url)
+            except RuntimeError:
+                process.kill()
+                process.wait()
+                log.seek(0)
+                raise RuntimeError(f"{' '.join(argv)} did not start: {log.read().decode()[-2000:]}") from None
+            yield process
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def _fastmcp_available() -> bool:
@@ -263,17 +285,67 @@ def _fastmcp_available() -> bool:
     return True
 
 
+def _bench_keys(issuer: str) -> tuple[dict[str, Any], str]:
+    """An RS256 signing key's public JWKS, and a token from it valid for an hour."""
+    from joserfc import jwt
+    from joserfc.jwk import RSAKey
+
+    key = RSAKey.generate_key(2048, parameters={"kid": "bench", "alg": "RS256", "use": "sig"})
+    now = int(time.time())
+    claims = {"iss": issuer, "aud": "bench", "sub": "bench-user", "iat": now, "exp": now + 3600}
+    token = jwt.encode({"alg": "RS256", "kid": "bench"}, claims, key)
+    return {"keys": [key.as_dict(private=False)]}, token
+
+
+def _gateway_config(port: int, upstream_url: str) -> dict[str, Any]:
+    """One upstream behind four endpoints: no auth, API key, JWT, and outbound OAuth2 client credentials."""
+    items = {"name": "items", "tool_prefix": "", "base_url": upstream_url, "openapi": {"source": "spec.json"}}
+    oauth = {
+        **items,
+        "name": "items_oauth",
+        "outbound_auth": {
+            "strategy": "oauth2_client_credentials",
+            "oauth2_client_credentials": {
+                "token_url": f"{upstream_url}/token",
+                "client_id": "bench",
+                "client_secret": "bench-secret",
+            },
+        },
+    }
+    jwt = {"issuer": upstream_url, "jwks_url": f"{upstream_url}/jwks", "audience": "bench"}
+    return {
+        "server": {"host": "127.0.0.1", "port": port},
+        "groups": [
+            {"name": "none", "endpoint": "/mcp", "upstreams": ["items"]},
+            {
+                "name": "apikey",
+                "endpoint": "/mcp-apikey",
+                "upstreams": ["items"],
+                "inbound_auth": {"strategy": "apikey", "apikey": {"value": "bench-api-key"}},
+            },
+            {
+                "name": "jwt",
+                "endpoint": "/mcp-jwt",
+                "upstreams": ["items"],
+                "inbound_auth": {"strategy": "jwt", "jwt": jwt},
+            },
+            {"name": "oauth", "endpoint": "/mcp-oauth", "upstreams": ["items_oauth"]},
+        ],
+        "upstreams": [items, oauth],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--no-fastmcp", action="store_true")
-    parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-upstream", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--serve-fastmcp", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_upstream:
-        serve_upstream(args.serve_upstream)
+        serve_upstream(int(args.serve_upstream[0]), args.serve_upstream[1])
         return
     if args.serve_fastmcp:
         serve_fastmcp(int(args.serve_fastmcp[0]), args.serve_fastmcp[1])
@@ -283,33 +355,29 @@ def main() -> None:
     here = str(Path(__file__).resolve())
     upstream_port, gateway_port, fastmcp_port = _free_port(), _free_port(), _free_port()
     upstream_url = f"http://127.0.0.1:{upstream_port}"
+    gateway = f"http://127.0.0.1:{gateway_port}"
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        jwks, token = _bench_keys(upstream_url)
+        Path(tmp, "jwks.json").write_text(json.dumps(jwks))
         Path(tmp, "spec.json").write_text(json.dumps(SPEC))
-        config = {
-            "server": {"host": "127.0.0.1", "port": gateway_port},
-            "groups": [{"name": "bench", "endpoint": "/mcp", "upstreams": ["items"]}],
-            "upstreams": [
-                {"name": "items", "tool_prefix": "", "base_url": upstream_url, "openapi": {"source": "spec.json"}}
-            ],
-        }
-        Path(tmp, "config.json").write_text(json.dumps(config))
-        stack.enter_context(_process([python, here, "--serve-upstream", str(upstream_port)], upstream_url))
-        gateway_url = f"http://127.0.0.1:{gateway_port}/mcp"
-        serve = [
-            python,
-            "-m",
-            "mcp_anything",
-            "serve",
-            "--config",
-            str(Path(tmp, "config.json")),
-            "--log-level",
-            "warning",
-        ]
-        stack.enter_context(_process(serve, gateway_url))
+        Path(tmp, "config.json").write_text(json.dumps(_gateway_config(gateway_port, upstream_url)))
+        upstream = [python, here, "--serve-upstream", str(upstream_port), str(Path(tmp, "jwks.json"))]
+        stack.enter_context(_process(upstream, upstream_url))
+        config = str(Path(tmp, "config.json"))
+        stack.enter_context(_process([python, "-m", "mcp_anything", "serve", "--config", config], gateway + "/mcp"))
         targets = [
             (Target("direct upstream (aiohttp GET)", upstream_url, "direct"), ""),
-            (Target("mcp-anything, 2025-11-25 session", gateway_url, "mcp"), "get_item"),
-            (Target("mcp-anything, 2026-07-28 stateless", gateway_url, "mcp-modern"), "get_item"),
+            (Target("mcp-anything, 2025-11-25 session", gateway + "/mcp", "mcp"), "get_item"),
+            (Target("mcp-anything, 2026-07-28 stateless", gateway + "/mcp", "mcp-modern"), "get_item"),
+            (
+                Target("mcp-anything + API key", gateway + "/mcp-apikey", "mcp", {"X-API-Key": "bench-api-key"}),
+                "get_item",
+            ),
+            (
+                Target("mcp-anything + JWT", gateway + "/mcp-jwt", "mcp", {"Authorization": f"Bearer {token}"}),
+                "get_item",
+            ),
+            (Target("mcp-anything + outbound OAuth2 (cached)", gateway + "/mcp-oauth", "mcp"), "get_item"),
         ]
         if not args.no_fastmcp and _fastmcp_available():
             fastmcp_url = f"http://127.0.0.1:{fastmcp_port}/mcp"
@@ -317,34 +385,39 @@ def main() -> None:
                 _process([python, here, "--serve-fastmcp", str(fastmcp_port), upstream_url], fastmcp_url)
             )
             targets.append((Target("FastMCP.from_openapi, 2025-11-25", fastmcp_url, "mcp"), "getItem"))
+        _report(targets, args)
 
+
+def _report(targets: list[tuple[Target, str]], args: argparse.Namespace) -> None:
+    print(
+        f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}; calls={args.calls} "
+        f"seconds={args.seconds} concurrency={args.concurrency}"
+    )
+    header = f"{'target':<42} {'seq p50':>8} {'seq p99':>8} {'seq rps':>8} | {'conc rps':>9} {'p50':>7} {'p99':>7}"
+    print(header)
+    print("-" * len(header))
+    results: dict[str, tuple[Stats, Stats]] = {}
+    for target, tool in targets:
+        sequential, concurrent = asyncio.run(measure(target, tool, args.calls, args.seconds, args.concurrency))
+        results[target.name] = (sequential, concurrent)
         print(
-            f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}; calls={args.calls} "
-            f"seconds={args.seconds} concurrency={args.concurrency}"
+            f"{target.name:<42} {sequential.p50_ms:>7.3f}m {sequential.p99_ms:>7.3f}m {sequential.rps:>8.0f} |"
+            f" {concurrent.rps:>9.0f} {concurrent.p50_ms:>6.2f}m {concurrent.p99_ms:>6.2f}m"
         )
-        header = f"{'target':<38} {'seq p50':>8} {'seq p99':>8} {'seq rps':>8} | {'conc rps':>9} {'p50':>7} {'p99':>7}"
-        print(header)
-        print("-" * len(header))
-        results: dict[str, tuple[Stats, Stats]] = {}
-        for target, tool in targets:
-            sequential, concurrent = asyncio.run(measure(target, tool, args.calls, args.seconds, args.concurrency))
-            results[target.name] = (sequential, concurrent)
-            print(
-                f"{target.name:<38} {sequential.p50_ms:>7.3f}m {sequential.p99_ms:>7.3f}m {sequential.rps:>8.0f} |"
-                f" {concurrent.rps:>9.0f} {concurrent.p50_ms:>6.2f}m {concurrent.p99_ms:>6.2f}m"
-            )
-        direct_seq, _ = results[targets[0][0].name]
-        for target, _ in targets[1:]:
-            sequential, concurrent = results[target.name]
-            print(
-                f"overhead over direct, p50 sequential: {sequential.p50_ms - direct_seq.p50_ms:.3f} ms  ({target.name})"
-            )
-        fast = [name for name in results if name.startswith("FastMCP")]
-        if fast:
-            fast_rps = results[fast[0]][1].rps
-            for target, _ in targets[1:3]:
-                ratio = results[target.name][1].rps / fast_rps
-                print(f"concurrent throughput vs FastMCP: {ratio:.2f}x  ({target.name})")
+    names = [target.name for target, _ in targets]
+    direct = results[names[0]][0].p50_ms
+    plain = results[names[1]][0].p50_ms
+    print()
+    for name in names[1:]:
+        p50 = results[name][0].p50_ms
+        print(
+            f"p50 sequential over direct: {p50 - direct:+.3f} ms, over no-auth gateway: {p50 - plain:+.3f} ms  ({name})"
+        )
+    fast = [name for name in names if name.startswith("FastMCP")]
+    if fast:
+        fast_rps = results[fast[0]][1].rps
+        for name in names[1:3]:
+            print(f"concurrent throughput vs FastMCP: {results[name][1].rps / fast_rps:.2f}x  ({name})")
 
 
 if __name__ == "__main__":
