@@ -136,7 +136,7 @@ class HeaderCapabilities:
         except MissingClaimError as exc:
             raise CapabilityError(f"{self.header} lacks the required claim(s) {exc.claim}") from None
         except JoseError as exc:  # bad signature, algorithm not allowed, wrong issuer, nbf / iat in the future
-            raise CapabilityError(f"{self.header} is invalid: {exc}") from None
+            raise CapabilityError(f"{self.header} is invalid: {str(exc).removesuffix(': ')}") from None
         except Exception:  # malformed base64, JSON or segments: never let a bad header through
             raise CapabilityError(f"{self.header} is not a well-formed JWT") from None
         if self.claim not in token.claims:
