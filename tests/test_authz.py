@@ -132,7 +132,7 @@ def audit_lines(caplog: pytest.LogCaptureFixture):
     caplog.set_level(logging.INFO, logger="mcp_anything.audit")
 
     def lines() -> list[dict[str, Any]]:
-        return [json.loads(r.getMessage()) for r in caplog.records if r.name == "mcp_anything.audit"]
+        return [r.fields for r in caplog.records if r.name == "mcp_anything.audit"]
 
     return lines
 
@@ -161,7 +161,6 @@ def test_each_user_lists_and_calls_only_the_tools_their_wristband_allows(wristba
     keeper = wristbands.grant("default", bob, headers(wristband))
     assert visible(keeper) == ["shop_delete_book", "pets_list_cats"]
     assert callable_tools(keeper) == ["shop_delete_book", "pets_list_cats"]
-    assert reader.private and keeper.private
 
 
 def test_filtering_returns_the_prebuilt_tools_unchanged(wristbands):
@@ -232,7 +231,7 @@ def test_without_capabilities_configured_the_header_is_ignored_never_trusted(tmp
     authz = authorizer({}, tmp_path)
     assert isinstance(authz, AllowAll)
     grant = authz.grant("default", USER, headers(mint({"tools": {"shop": ["get_book"]}}, key=OTHER_KEY)))
-    assert visible(grant) == [t.name for t in TOOLS] and not grant.private
+    assert visible(grant) == [t.name for t in TOOLS]
 
 
 def test_capabilities_from_the_verified_inbound_claims(tmp_path):
@@ -424,12 +423,11 @@ def test_audit_lines_answer_who_called_what(wristbands, audit_lines):
     grant.can_call(TOOL["shop_get_book"], {"id": 1})
     grant.can_call(TOOL["shop_delete_book"], {"id": 1})
     listed, allowed, denied = audit_lines()
-    assert listed.keys() == {"time", "group", "subject", "strategy", "action", "decision", "shown", "hidden"}
+    assert listed.keys() == {"group", "subject", "strategy", "action", "decision", "shown", "hidden"}
     assert (listed["shown"], listed["hidden"]) == (1, len(TOOLS) - 1)
     assert allowed == allowed | {"group": "default", "subject": "svc-report", "tool": "shop_get_book"}
     assert allowed["decision"] == "allow" and allowed["reason"] == "capabilities: tool granted"
     assert denied["decision"] == "deny" and denied["reason"] == "capabilities: tool not granted"
-    assert allowed["time"].endswith("Z")
 
 
 def test_without_authorization_calls_are_still_audited(tmp_path, audit_lines):

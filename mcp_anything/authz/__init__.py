@@ -28,9 +28,6 @@ class Forbidden(Exception):
 
 
 class Grant(Protocol):
-    # True when the tool list depends on the caller: mark `tools/list` results private.
-    private: bool
-
     def can_list(self, tool: Tool) -> bool: ...
 
     def filter_tools(self, tools: Sequence[Tool]) -> Sequence[Tool]:
@@ -56,8 +53,6 @@ class AllowAll:
 
 
 class AllowAllGrant:
-    private = False  # every caller gets the same list
-
     def __init__(self, group: str, identity: Identity) -> None:
         self.group = group
         self.identity = identity

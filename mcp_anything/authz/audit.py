@@ -1,21 +1,19 @@
-"""The audit log: one JSON line per authorization decision, on logger `mcp_anything.audit`.
+"""The audit log: one line per authorization decision, on logger `mcp_anything.audit`.
 
-Fields: `time` (UTC, ISO 8601), `group`, `subject`, `strategy` (inbound auth), `action`
-(`call`, `list` or `connect`), `decision` (`allow` / `deny`), and what decided: `rule`
-(`rules[2]`, `default`) and/or `reason`. A call line names its `tool`; a list line counts
-the tools `shown` and `hidden` rather than naming each one, so a gateway serving
-thousands of tools writes one line per `tools/list`, not thousands. Which tools a
-caller can see follows from the config and their claims; what they actually did is
-in the call lines. Token and secret values are never logged.
+Each line's structured fields (`extra={"fields": ...}`, rendered by `mcp_anything.logs`
+as one JSON object with `time`, `level`, `logger` and `message`): `group`, `subject`,
+`strategy` (inbound auth), `action` (`call`, `list` or `connect`), `decision` (`allow` /
+`deny`), and what decided: `rule` (`rules[2]`, `default`) and/or `reason`. A call line
+names its `tool`; a list line counts the tools `shown` and `hidden` rather than naming
+each one, so a gateway serving thousands of tools writes one line per `tools/list`, not
+thousands. Which tools a caller can see follows from the config and their claims; what
+they actually did is in the call lines. Token and secret values are never logged.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
-
-import orjson
 
 from mcp_anything.identity import Identity
 
@@ -27,19 +25,18 @@ def enabled() -> bool:
 
 
 def record(group: str, identity: Identity, action: str, decision: str, **details: Any) -> None:
-    """Write one audit line; fields whose value is None are left out."""
+    """Write one audit line; details whose value is None are left out."""
     if not enabled():
         return
-    line = {
-        "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    fields = {
         "group": group,
         "subject": identity.subject,
         "strategy": identity.strategy,
         "action": action,
         "decision": decision,
     }
-    line.update((key, value) for key, value in details.items() if value is not None)
-    logger.info(orjson.dumps(line).decode())
+    fields.update((key, value) for key, value in details.items() if value is not None)
+    logger.info("%s %s", action, decision, extra={"fields": fields})
 
 
 def call(group: str, identity: Identity, tool: str, allowed: bool, *, rule: str | None, reason: str) -> None:

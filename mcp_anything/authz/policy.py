@@ -76,8 +76,6 @@ class PolicyAuthorizer:
 
 
 class PolicyGrant:
-    private = True  # the list depends on who is asking
-
     def __init__(
         self,
         group: str,
@@ -95,10 +93,17 @@ class PolicyGrant:
     def can_list(self, tool: Tool) -> bool:
         if self.allowance is not None and not self.allowance.allows(tool.upstream, tool.base_name):
             return False
-        return self.rules is None or not self.rules.decide(tool, None).deny
+        return self.rules is None or self.rules.listable(tool)
 
     def filter_tools(self, tools: Sequence[Tool]) -> list[Tool]:
-        visible = [tool for tool in tools if self.can_list(tool)]
+        # can_list, unrolled: the allowance first (it usually leaves few tools), then the rules.
+        visible = list(tools)
+        if self.allowance is not None:
+            allows = self.allowance.allows
+            visible = [tool for tool in visible if allows(tool.upstream, tool.base_name)]
+        if self.rules is not None:
+            listable = self.rules.listable
+            visible = [tool for tool in visible if listable(tool)]
         if audit.enabled():
             reason = self.refused
             if reason is None and self.allowance is not None and self.allowance.unknown_servers:

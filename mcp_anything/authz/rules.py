@@ -153,6 +153,18 @@ class RequestRules:
         error = self.errors.get(rule.name)
         return f"evaluation failed, fail closed: {error}" if error else matched
 
+    def listable(self, tool: Tool) -> bool:
+        """`not decide(tool, None).deny`, with the common case (no rule reads `mcp`) kept to bit tests."""
+        rules = self._rules
+        covering = rules._covering.get(tool.name)
+        if covering is None:
+            covering = rules.covering(tool.name)
+        if covering & self._deny_mask:
+            return False
+        if covering & rules._per_tool_mask:
+            return not self.decide(tool, None).deny
+        return bool(covering & self._allow_mask) or not rules.default.deny
+
     def decide(self, tool: Tool, arguments: Mapping[str, Any] | None) -> Rule:
         """The rule that decides `tool`: a deny, an allow or the default.
 
