@@ -1,14 +1,7 @@
-"""Per-user tools: capability wristbands, CEL rules and the audit log, against real Tool objects.
-
-Wristbands are minted here the way Authorino does (an ES256 JWT with `iat`/`exp` and the
-`allowed-capabilities` claim as a JSON string), with key pairs generated per test run.
-"""
+"""Per-user tools: capability wristbands, CEL rules and the audit log, against real Tool objects."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import logging
 import time
@@ -19,18 +12,13 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from joserfc import jwk, jwt
 from starlette.datastructures import Headers
 
 from mcp_anything.authz import AllowAll, Forbidden, Grant, create_authorizer
 from mcp_anything.config import ConfigError, parse_config
 from mcp_anything.identity import Identity
 from mcp_anything.tools import HttpRequest, Tool
-
-SIGNING_KEY = jwk.ECKey.generate_key("P-256")
-OTHER_KEY = jwk.ECKey.generate_key("P-256")
-PUBLIC_PEM = SIGNING_KEY.as_pem(private=False).decode()
-ISSUER = "https://authorino.example/default/mcp/wristband"
+from tests.support.wristband import ISSUER, OTHER_KEY, PUBLIC_PEM, SIGNING_KEY, forged, mint
 
 
 def make_tool(upstream: str, base_name: str, prefix: str | None = None) -> Tool:
@@ -59,40 +47,6 @@ SHOP = [make_tool("shop", n) for n in ("get_book", "list_books", "delete_book", 
 CATS = [make_tool("cats", n, prefix="pets") for n in ("get_cat", "list_cats")]
 TOOLS = SHOP + CATS
 TOOL = {t.name: t for t in TOOLS}
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def mint(
-    capabilities: Any = None,
-    *,
-    key: jwk.ECKey = SIGNING_KEY,
-    lifetime: int = 300,
-    omit: tuple[str, ...] = (),
-    **claims: Any,
-) -> str:
-    """An Authorino-style wristband: ES256, iss/iat/exp, the capabilities as a JSON string."""
-    now = int(time.time())
-    payload: dict[str, Any] = {
-        "iss": ISSUER,
-        "sub": "b06f9f0b1a3c",
-        "iat": now,
-        "exp": now + lifetime,
-        "allowed-capabilities": json.dumps(capabilities if capabilities is not None else {"tools": {}}),
-    }
-    payload.update(claims)
-    for name in omit:
-        payload.pop(name)
-    return jwt.encode({"alg": "ES256", "typ": "JWT", "kid": "wristband"}, payload, key)
-
-
-def unsigned(alg: str, payload: dict[str, Any], secret: bytes = b"") -> str:
-    """A token joserfc refuses to mint: `none`, or HS256 keyed with the public key (algorithm confusion)."""
-    signing_input = f"{b64(json.dumps({'alg': alg, 'typ': 'JWT'}).encode())}.{b64(json.dumps(payload).encode())}"
-    signature = b64(hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()) if secret else ""
-    return f"{signing_input}.{signature}"
 
 
 def headers(*wristbands: str, name: str = "x-mcp-authorized") -> Headers:
@@ -199,11 +153,11 @@ BAD_WRISTBANDS = {
     "other issuer": ((mint(iss="https://evil.example"),), "invalid_claim"),
     "no issuer": ((mint(omit=("iss",)),), "lacks the required claim(s) iss"),
     "HS256 keyed with the public key": (
-        (unsigned("HS256", {"exp": int(time.time()) + 60, "iss": ISSUER}, PUBLIC_PEM.encode()),),
+        (forged("HS256", {"exp": int(time.time()) + 60, "iss": ISSUER}, PUBLIC_PEM.encode()),),
         "Algorithm of 'HS256' is not allowed",
     ),
     "alg none": (
-        (unsigned("none", {"exp": int(time.time()) + 60, "iss": ISSUER}),),
+        (forged("none", {"exp": int(time.time()) + 60, "iss": ISSUER}),),
         "Algorithm of 'none' is not allowed",
     ),
     "two values": ((mint(), mint()), "2 x-mcp-authorized headers; expected exactly one"),
