@@ -10,7 +10,7 @@ a group configures them; with neither, every caller gets every tool (`AllowAll`)
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.datastructures import Headers
@@ -30,7 +30,7 @@ class Forbidden(Exception):
 class Grant(Protocol):
     def can_list(self, tool: Tool) -> bool: ...
 
-    def filter_tools(self, tools: Sequence[Tool]) -> Sequence[Tool]:
+    def filter_tools(self, tools: Collection[Tool]) -> Collection[Tool]:
         """The tools this caller may see, in order; writes one audit line. Never copies a definition."""
         ...
 
@@ -60,7 +60,7 @@ class AllowAllGrant:
     def can_list(self, tool: Tool) -> bool:
         return True
 
-    def filter_tools(self, tools: Sequence[Tool]) -> Sequence[Tool]:
+    def filter_tools(self, tools: Collection[Tool]) -> Collection[Tool]:
         audit.listing(self.group, self.identity, len(tools), 0, reason="no authorization configured")
         return tools
 

@@ -6,7 +6,7 @@ configured) and the rules. Every decision is written to the audit log.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import Headers
@@ -95,7 +95,7 @@ class PolicyGrant:
             return False
         return self.rules is None or self.rules.listable(tool)
 
-    def filter_tools(self, tools: Sequence[Tool]) -> list[Tool]:
+    def filter_tools(self, tools: Collection[Tool]) -> list[Tool]:
         # can_list, unrolled: the allowance first (it usually leaves few tools), then the rules.
         visible = list(tools)
         if self.allowance is not None:
