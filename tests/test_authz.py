@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.datastructures import Headers
@@ -389,3 +391,14 @@ def test_without_authorization_calls_are_still_audited(tmp_path, audit_lines):
     assert grant.filter_tools(TOOLS) is TOOLS
     assert grant.can_call(TOOL["shop_delete_book"], {})
     assert audit_lines()[-1] == audit_lines()[-1] | {"tool": "shop_delete_book", "decision": "allow"}
+
+
+def test_the_commented_authorization_example_is_valid(tmp_path):
+    """config.example.yaml documents the authorization keys in comments: uncommented, they must load."""
+    text = (Path(__file__).parents[1] / "config.example.yaml").read_text()
+    block = text[text.index("    authorization:") : text.index("\nupstreams:")]
+    lines = [re.sub(r"^(\s*)# (?!#)", r"\1", line) for line in block.splitlines()]
+    authorization = yaml.safe_load("\n".join(lines))["authorization"]
+    assert {"capabilities", "rules"} <= authorization.keys()
+    root = config(authorization, tmp_path)
+    assert root.groups[0].authorization.capabilities.leeway == 30.0
