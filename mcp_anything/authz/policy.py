@@ -6,7 +6,7 @@ configured) and the rules. Every decision is written to the audit log.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import Headers
@@ -91,19 +91,15 @@ class PolicyGrant:
         self.rules = rules
 
     def can_list(self, tool: Tool) -> bool:
-        if self.allowance is not None and not self.allowance.allows(tool.upstream, tool.base_name):
-            return False
-        return self.rules is None or self.rules.listable(tool)
+        return bool(self._visible((tool,)))
+
+    def _visible(self, tools: Iterable[Tool]) -> list[Tool]:
+        # The allowance first: it usually leaves few tools for the rules.
+        visible = list(tools) if self.allowance is None else self.allowance.granted(tools)
+        return visible if self.rules is None else self.rules.listable(visible)
 
     def filter_tools(self, tools: Collection[Tool]) -> list[Tool]:
-        # can_list, unrolled: the allowance first (it usually leaves few tools), then the rules.
-        visible = list(tools)
-        if self.allowance is not None:
-            allows = self.allowance.allows
-            visible = [tool for tool in visible if allows(tool.upstream, tool.base_name)]
-        if self.rules is not None:
-            listable = self.rules.listable
-            visible = [tool for tool in visible if listable(tool)]
+        visible = self._visible(tools)
         if audit.enabled():
             reason = self.refused
             if reason is None and self.allowance is not None and self.allowance.unknown_servers:
@@ -112,7 +108,7 @@ class PolicyGrant:
         return visible
 
     def can_call(self, tool: Tool, arguments: Mapping[str, Any]) -> bool:
-        if self.allowance is not None and not self.allowance.allows(tool.upstream, tool.base_name):
+        if self.allowance is not None and not self.allowance.granted((tool,)):
             reason = self.refused or "capabilities: tool not granted"
             audit.call(self.group, self.identity, tool.name, False, rule=None, reason=reason)
             return False

@@ -13,7 +13,7 @@ filtering a list is two bit tests per tool. Only rules that read `mcp` run per t
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import cache
@@ -153,17 +153,24 @@ class RequestRules:
         error = self.errors.get(rule.name)
         return f"evaluation failed, fail closed: {error}" if error else matched
 
-    def listable(self, tool: Tool) -> bool:
-        """`not decide(tool, None).deny`, with the common case (no rule reads `mcp`) kept to bit tests."""
+    def listable(self, tools: Iterable[Tool]) -> list[Tool]:
+        """The tools that `decide(tool, None)` allows, in order; with no rule reading `mcp`, bit tests only."""
         rules = self._rules
-        covering = rules._covering.get(tool.name)
-        if covering is None:
-            covering = rules.covering(tool.name)
-        if covering & self._deny_mask:
-            return False
-        if covering & rules._per_tool_mask:
-            return not self.decide(tool, None).deny
-        return bool(covering & self._allow_mask) or not rules.default.deny
+        memo, deny, allow, per_tool = rules._covering, self._deny_mask, self._allow_mask, rules._per_tool_mask
+        default_allow = not rules.default.deny
+        visible = []
+        for tool in tools:
+            covering = memo.get(tool.name)
+            if covering is None:
+                covering = rules.covering(tool.name)
+            if covering & deny:
+                continue
+            if covering & per_tool:
+                if not self.decide(tool, None).deny:
+                    visible.append(tool)
+            elif covering & allow or default_allow:
+                visible.append(tool)
+        return visible
 
     def decide(self, tool: Tool, arguments: Mapping[str, Any] | None) -> Rule:
         """The rule that decides `tool`: a deny, an allow or the default.
