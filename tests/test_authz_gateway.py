@@ -4,6 +4,7 @@ MCP Inspector's CLI, with capability wristbands minted the way Authorino does.""
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 from typing import Any
 
@@ -34,8 +35,13 @@ def as_user(capabilities: dict[str, Any]) -> dict[str, str]:
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_two_users_each_list_and_call_only_their_tools(
-    gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str, mode: str
+    gateway: GatewayFactory,
+    upstream: RecordingUpstream,
+    upstream_url: str,
+    mode: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="mcp_anything.audit")
     with gateway(wristband_config(upstream_url), env=KEY_ENV) as url:
         async with mcp_client(url + "/mcp", mode=mode, headers=as_user(READER)) as reader:
             listed = {t.name for t in (await reader.list_tools()).tools}
@@ -58,6 +64,18 @@ async def test_two_users_each_list_and_call_only_their_tools(
         assert listed == {"echo_delete_item"}
         assert deleted.is_error is False
         assert [r.method for r in upstream.requests] == ["GET", "DELETE"]
+
+    calls = [
+        (r.fields["tool"], r.fields["decision"], r.fields["reason"])
+        for r in caplog.records
+        if r.name == "mcp_anything.audit" and r.fields["action"] == "call"
+    ]
+    assert calls == [
+        ("echo_get_item", "allow", "capabilities: tool granted"),
+        ("echo_delete_item", "deny", "capabilities: tool not granted"),
+        ("echo_delete_item", "allow", "capabilities: tool granted"),
+        ("echo_get_item", "deny", "capabilities: tool not granted"),
+    ]
 
 
 @pytest.mark.anyio
