@@ -259,6 +259,12 @@ class AuthorizationConfig(StrictModel):
     capabilities: CapabilitiesConfig | None = None
     rules: list[RuleConfig] = []
 
+    @model_validator(mode="after")
+    def _deny_needs_rules(self) -> AuthorizationConfig:
+        if self.default == "deny" and not self.rules:
+            raise ValueError("default: deny without rules refuses every tool to everyone; add allow `rules`")
+        return self
+
 
 class GroupConfig(StrictModel):
     name: str = Field(pattern=_NAME)

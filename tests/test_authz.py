@@ -342,6 +342,11 @@ def test_rule_config_problems_name_the_rule(rule, problem, tmp_path):
     assert f"groups[0].authorization.{problem}" in str(error.value)
 
 
+def test_default_deny_without_rules_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"groups\[0\].authorization: default: deny without rules refuses every"):
+        config({"default": "deny", "capabilities": {"public_key": PUBLIC_PEM}}, tmp_path)
+
+
 def test_comprehension_variables_are_not_unknown(tmp_path):
     rules = [{"effect": "allow", "when": 'jwt.groups.exists(g, g.startsWith("team-"))', "tools": ["*"]}]
     authz = authorizer({"default": "deny", "rules": rules}, tmp_path)

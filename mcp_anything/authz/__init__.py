@@ -71,7 +71,7 @@ class AllowAllGrant:
 
 def create_authorizer(config: AuthorizationConfig, root: Config) -> Authorizer:
     """The authorizer for the group whose `authorization` is `config`; raises ConfigError naming the key."""
-    if config.capabilities is None and not config.rules and config.default == "allow":
+    if config.capabilities is None and not config.rules:
         return AllowAll()
     from mcp_anything.authz.policy import create
 

@@ -48,7 +48,7 @@ def create(config: AuthorizationConfig, root: Config) -> PolicyAuthorizer:
             except ValueError as exc:
                 raise ConfigError([f"{location}.public_key: {exc}"]) from None
             capabilities = HeaderCapabilities(config.capabilities, key, servers)
-    rules = compile_rules(config.rules, config.default) if config.rules or config.default == "deny" else None
+    rules = compile_rules(config.rules, config.default) if config.rules else None
     return PolicyAuthorizer(capabilities, rules)
 
 
