@@ -76,6 +76,17 @@ class StrictModel(BaseModel):
 # --- inbound auth (per group) -------------------------------------------------
 
 
+def _asymmetric_algorithms(cls: type, algorithms: list[str]) -> list[str]:
+    """Signature algorithms for tokens the gateway verifies: never `none`, never a shared secret (HMAC)."""
+    allowed = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+    bad = [a for a in algorithms if a not in allowed]
+    if bad:
+        raise ValueError(f"unsupported algorithm(s) {bad}; expected some of {sorted(allowed)}")
+    if not algorithms:
+        raise ValueError("at least one algorithm is required")
+    return algorithms
+
+
 class JwtConfig(StrictModel):
     issuer: str
     jwks_url: str | None = None
@@ -88,16 +99,7 @@ class JwtConfig(StrictModel):
     min_refresh_interval: Duration = 30.0
     timeout: Duration = 5.0  # for fetching the discovery document and the JWKS
 
-    @field_validator("algorithms")
-    @classmethod
-    def _asymmetric_only(cls, algorithms: list[str]) -> list[str]:
-        allowed = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
-        bad = [a for a in algorithms if a not in allowed]
-        if bad:
-            raise ValueError(f"unsupported algorithm(s) {bad}; expected some of {sorted(allowed)}")
-        if not algorithms:
-            raise ValueError("at least one algorithm is required")
-        return algorithms
+    _asymmetric_only = field_validator("algorithms")(_asymmetric_algorithms)
 
     @field_validator("audience")
     @classmethod
@@ -197,24 +199,71 @@ class InboundAuthConfig(_StrategyBlock):
 
 
 class CapabilitiesConfig(StrictModel):
+    """Which tools each caller may use, from a signed capability claim (Kuadrant MCP Gateway's wristband)."""
+
+    # header: verify the signed JWT in `header`; claim: read `claim` from the verified inbound identity.
     source: Literal["header", "claim"] = "header"
     header: str = "x-mcp-authorized"
-    public_key: SecretStr | None = None  # a PEM file path, or the PEM itself (from ${ENV})
+    public_key: SecretStr | None = None  # a PEM file path (relative to the config), or the PEM itself (from ${ENV})
     algorithms: list[str] = ["ES256"]
-    issuer: str | None = None
+    issuer: str | None = None  # checked against `iss` when set
+    leeway: Duration = 30.0  # clock skew allowed on exp, nbf and iat
     claim: str = "allowed-capabilities"
+
+    _asymmetric_only = field_validator("algorithms")(_asymmetric_algorithms)
+
+    @model_validator(mode="after")
+    def _keys_fit_source(self) -> CapabilitiesConfig:
+        if self.source == "header" and self.public_key is None:
+            raise ValueError("`public_key` is required with source: header (an unverified header is never trusted)")
+        header_only = sorted({"header", "public_key", "algorithms", "issuer", "leeway"} & self.model_fields_set)
+        if self.source == "claim" and header_only:
+            raise ValueError(f"{header_only} only apply to source: header (with source: claim, inbound auth verifies)")
+        return self
 
 
 class RuleConfig(StrictModel):
     effect: Literal["allow", "deny"]
-    when: str = "true"
-    tools: list[str] | None = None  # None: the rule gates the whole endpoint
+    when: str = "true"  # a CEL expression over `jwt` and, for calls, `mcp.tool.name` / `mcp.tool.arguments`
+    tools: list[str] | None = None  # glob patterns on tool names; None: the rule gates the whole endpoint
+
+    @field_validator("when")
+    @classmethod
+    def _compiles(cls, when: str) -> str:
+        from mcp_anything.authz.rules import check_expression
+
+        check_expression(when)
+        return when
+
+    @field_validator("tools")
+    @classmethod
+    def _not_empty(cls, tools: list[str] | None) -> list[str] | None:
+        if tools == []:
+            raise ValueError("an empty list matches no tool; omit `tools` to gate the whole endpoint")
+        return tools
+
+    @model_validator(mode="after")
+    def _endpoint_rules_see_only_jwt(self) -> RuleConfig:
+        from mcp_anything.authz.rules import uses_tool
+
+        if self.tools is None and uses_tool(self.when):
+            raise ValueError(
+                "a rule without `tools` decides who may connect, before any tool is known, so its `when` "
+                "cannot use mcp.tool; add `tools: ['*']` to check every call instead"
+            )
+        return self
 
 
 class AuthorizationConfig(StrictModel):
-    default: Literal["allow", "deny"] = "allow"
+    default: Literal["allow", "deny"] = "allow"  # when no rule matches a tool
     capabilities: CapabilitiesConfig | None = None
     rules: list[RuleConfig] = []
+
+    @model_validator(mode="after")
+    def _deny_needs_rules(self) -> AuthorizationConfig:
+        if self.default == "deny" and not self.rules:
+            raise ValueError("default: deny without rules refuses every tool to everyone; add allow `rules`")
+        return self
 
 
 class GroupConfig(StrictModel):

@@ -135,7 +135,7 @@ class GroupHandler:
     async def list_tools(self, ctx: RequestContext, params: Mapping[str, Any]) -> dict[str, Any]:
         grant = self._grant(ctx)
         listings = self.group.listings
-        return {"tools": [listings[name] for name, tool in self.group.tools.items() if grant.can_list(tool)]}
+        return {"tools": [listings[tool.name] for tool in grant.filter_tools(self.group.tools.values())]}
 
     async def call_tool(self, ctx: RequestContext, params: Mapping[str, Any]) -> dict[str, Any]:
         name = params.get("name")

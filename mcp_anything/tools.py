@@ -35,6 +35,8 @@ class ArgumentError(ValueError):
 class Tool:
     name: str
     upstream: str
+    # The name before the upstream's prefix was added: what capability claims list (`get_book`).
+    base_name: str
     method: str  # upper case
     path: str  # the templated path from the spec, e.g. /pets/{petId}
     description: str

@@ -2,16 +2,20 @@
 
 The server asks for one `Grant` per request and uses the same grant to filter
 `tools/list` and to admit `tools/call`, so a tool hidden from a caller can never
-be called by that caller.
+be called by that caller. A refused call must get the same error as an unknown tool.
+
+Capability claims (`capabilities.py`) and CEL rules (`rules.py`) are loaded only when
+a group configures them; with neither, every caller gets every tool (`AllowAll`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.datastructures import Headers
 
+from mcp_anything.authz import audit
 from mcp_anything.identity import Identity
 from mcp_anything.tools import Tool
 
@@ -26,7 +30,13 @@ class Forbidden(Exception):
 class Grant(Protocol):
     def can_list(self, tool: Tool) -> bool: ...
 
-    def can_call(self, tool: Tool, arguments: Mapping[str, Any]) -> bool: ...
+    def filter_tools(self, tools: Collection[Tool]) -> Collection[Tool]:
+        """The tools this caller may see, in order; writes one audit line. Never copies a definition."""
+        ...
+
+    def can_call(self, tool: Tool, arguments: Mapping[str, Any]) -> bool:
+        """Whether this caller may call `tool` with `arguments`; writes one audit line."""
+        ...
 
 
 class Authorizer(Protocol):
@@ -36,17 +46,33 @@ class Authorizer(Protocol):
 
 
 class AllowAll:
-    """Every authenticated caller sees and calls every tool of the group."""
+    """No authorization configured: every authenticated caller sees and calls every tool of the group."""
+
+    def grant(self, group: str, identity: Identity, headers: Headers) -> AllowAllGrant:
+        return AllowAllGrant(group, identity)
+
+
+class AllowAllGrant:
+    def __init__(self, group: str, identity: Identity) -> None:
+        self.group = group
+        self.identity = identity
 
     def can_list(self, tool: Tool) -> bool:
         return True
 
-    def can_call(self, tool: Tool, arguments: Mapping[str, Any]) -> bool:
-        return True
+    def filter_tools(self, tools: Collection[Tool]) -> Collection[Tool]:
+        audit.listing(self.group, self.identity, len(tools), 0, reason="no authorization configured")
+        return tools
 
-    def grant(self, group: str, identity: Identity, headers: Headers) -> AllowAll:
-        return self
+    def can_call(self, tool: Tool, arguments: Mapping[str, Any]) -> bool:
+        audit.call(self.group, self.identity, tool.name, True, rule=None, reason="no authorization configured")
+        return True
 
 
 def create_authorizer(config: AuthorizationConfig, root: Config) -> Authorizer:
-    return AllowAll()
+    """The authorizer for the group whose `authorization` is `config`; raises ConfigError naming the key."""
+    if config.capabilities is None and not config.rules:
+        return AllowAll()
+    from mcp_anything.authz.policy import create
+
+    return create(config, root)

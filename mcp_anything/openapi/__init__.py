@@ -16,6 +16,7 @@ from typing import Any
 
 from mcp_anything.config import Config, ConfigError, UpstreamConfig
 from mcp_anything.openapi.documents import Documents, SpecError, source_uri
+from mcp_anything.openapi.naming import without_prefix
 from mcp_anything.openapi.operations import (
     METHODS,
     RESERVED_HEADERS,
@@ -73,7 +74,8 @@ def load_upstream_tools(upstream: UpstreamConfig, root: Config, location: str) -
                 )
                 continue
             owner[name] = operation
-            tools.append(build_tool(operation, name, upstream.name, schemas, reserved))
+            base_name = without_prefix(upstream.prefix, name)
+            tools.append(build_tool(operation, name, base_name, upstream.name, schemas, reserved))
         except UnsupportedOperation as exc:
             skipped.append((operation.label, str(exc)))
         except SpecError as exc:

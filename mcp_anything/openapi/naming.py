@@ -47,6 +47,11 @@ def with_prefix(prefix: str, base: str) -> str:
     return f"{prefix}_{base}" if prefix else base
 
 
+def without_prefix(prefix: str, name: str) -> str:
+    """The tool's name as its upstream knows it: what capability claims list (`get_book`, not `shop_get_book`)."""
+    return name.removeprefix(f"{prefix}_") if prefix else name
+
+
 def shorten(name: str) -> str:
     """Fit a derived name into 64 characters on a word boundary, with a stable hash suffix."""
     if len(name) <= MAX_LENGTH:

@@ -100,7 +100,12 @@ def tool_name(operation: Operation, prefix: str) -> str:
 
 
 def build_tool(
-    operation: Operation, name: str, upstream: str, schemas: Schemas, reserved_headers: frozenset[str]
+    operation: Operation,
+    name: str,
+    base_name: str,
+    upstream: str,
+    schemas: Schemas,
+    reserved_headers: frozenset[str],
 ) -> Tool:
     node = operation.node
     properties: dict[str, Any] = {}
@@ -155,6 +160,7 @@ def build_tool(
     return Tool(
         name=name,
         upstream=upstream,
+        base_name=base_name,
         method=operation.method,
         path=operation.path,
         description=description,

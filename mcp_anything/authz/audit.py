@@ -1,0 +1,51 @@
+"""The audit log: one line per authorization decision, on logger `mcp_anything.audit`.
+
+Each line's structured fields (`extra={"fields": ...}`, rendered by `mcp_anything.logs`
+as one JSON object with `time`, `level`, `logger` and `message`): `group`, `subject`,
+`strategy` (inbound auth), `action` (`call`, `list` or `connect`), `decision` (`allow` /
+`deny`), and what decided: `rule` (`rules[2]`, `default`) and/or `reason`. A call line
+names its `tool`; a list line counts the tools `shown` and `hidden` rather than naming
+each one, so a gateway serving thousands of tools writes one line per `tools/list`, not
+thousands. Which tools a caller can see follows from the config and their claims; what
+they actually did is in the call lines. Token and secret values are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from mcp_anything.identity import Identity
+
+logger = logging.getLogger("mcp_anything.audit")
+
+
+def enabled() -> bool:
+    return logger.isEnabledFor(logging.INFO)
+
+
+def record(group: str, identity: Identity, action: str, decision: str, **details: Any) -> None:
+    """Write one audit line; details whose value is None are left out."""
+    if not enabled():
+        return
+    fields = {
+        "group": group,
+        "subject": identity.subject,
+        "strategy": identity.strategy,
+        "action": action,
+        "decision": decision,
+    }
+    fields.update((key, value) for key, value in details.items() if value is not None)
+    logger.info("%s %s", action, decision, extra={"fields": fields})
+
+
+def call(group: str, identity: Identity, tool: str, allowed: bool, *, rule: str | None, reason: str) -> None:
+    record(group, identity, "call", "allow" if allowed else "deny", tool=tool, rule=rule, reason=reason)
+
+
+def listing(group: str, identity: Identity, shown: int, hidden: int, *, reason: str | None) -> None:
+    record(group, identity, "list", "allow" if shown else "deny", shown=shown, hidden=hidden, reason=reason)
+
+
+def connect_refused(group: str, identity: Identity, *, rule: str | None, reason: str) -> None:
+    record(group, identity, "connect", "deny", rule=rule, reason=reason)
