@@ -10,7 +10,12 @@ The load generator (this process, aiohttp) sends the same operation to each targ
 MCP targets are driven as the 2025-11-25 protocol (initialize once, then tools/call with the session);
 the gateway is also measured on the stateless 2026-07-28 protocol.
 
-    python scripts/bench.py [--calls 2000] [--seconds 10] [--concurrency 16] [--no-fastmcp]
+    python scripts/bench.py [--calls 2000] [--seconds 10] [--concurrency 16] [--no-fastmcp] [--micro]
+
+`--micro` then runs the per-component micro-benchmarks beside it (each also runs on its own):
+`bench_inbound.py` (authentication), `bench_authz.py` (tool filtering and CEL rules),
+`bench_outbound.py` (outbound credentials), `bench_lua.py` (the Lua sandbox) and
+`bench_openapi.py` (spec build time, `tools/list` and memory on large specs, FastMCP beside it).
 """
 
 from __future__ import annotations
@@ -341,6 +346,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--no-fastmcp", action="store_true")
+    parser.add_argument("--micro", action="store_true", help="also run the per-component micro-benchmarks")
     parser.add_argument("--serve-upstream", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--serve-fastmcp", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -386,6 +392,13 @@ def main() -> None:
             )
             targets.append((Target("FastMCP.from_openapi, 2025-11-25", fastmcp_url, "mcp"), "getItem"))
         _report(targets, args)
+    if args.micro:
+        for script in MICRO_BENCHMARKS:
+            print(f"\n=== {script}", flush=True)
+            subprocess.run([python, str(ROOT / "scripts" / script)], cwd=ROOT, check=True)
+
+
+MICRO_BENCHMARKS = ["bench_inbound.py", "bench_authz.py", "bench_outbound.py", "bench_lua.py", "bench_openapi.py"]
 
 
 def _report(targets: list[tuple[Target, str]], args: argparse.Namespace) -> None:
