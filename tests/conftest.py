@@ -14,6 +14,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from mcp_anything.config import parse_config
 from mcp_anything.server import create_app
+from tests.support.idp import IdP
 from tests.support.servers import ServerThread
 from tests.support.upstream import RecordingUpstream
 
@@ -23,6 +24,20 @@ SPECS = Path(__file__).parent / "specs"
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def idp_server() -> Iterator[IdP]:
+    """A real OAuth/OIDC server (oauth2-mock-server), one per test module."""
+    with IdP() as server:
+        yield server
+
+
+@pytest.fixture
+def idp(idp_server: IdP) -> IdP:
+    """The module's identity provider, back to its defaults for each test (keys and issued tokens stay)."""
+    idp_server.reset()
+    return idp_server
 
 
 @pytest.fixture(scope="session")

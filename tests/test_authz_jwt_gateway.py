@@ -4,7 +4,6 @@ official MCP client."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,12 +24,6 @@ RULES = {
         {"effect": "allow", "when": 'jwt.team == "ops"', "tools": ["echo_get_*", "echo_search_*"]},
     ],
 }
-
-
-@pytest.fixture(scope="module")
-def idp() -> Iterator[IdP]:
-    with IdP() as server:
-        yield server
 
 
 def jwt_config(upstream_url: str, idp: IdP, authorization: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -16,27 +15,11 @@ import httpx2
 import pytest
 import yaml
 
-from tests.conftest import SPECS, echo_config, mcp_client
+from tests.conftest import echo_config, mcp_client
+from tests.support.cli import run_cli, write_config
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.anyio
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mcp_anything", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def write_config(tmp_path: Path, raw: dict[str, Any]) -> Path:
-    (tmp_path / "echo.yaml").write_text((SPECS / "echo.yaml").read_text())
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
 
 
 def test_validate_prints_one_line_per_upstream(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ upstream's record of hits.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -40,19 +39,8 @@ LIST = {"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {}}
 
 
 @pytest.fixture(scope="module")
-def idp() -> Iterator[IdP]:
-    with IdP() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _reset(idp: IdP) -> None:
-    idp.reset()
-
-
-@pytest.fixture(scope="module")
-def corpus(idp: IdP) -> dict[str, str]:
-    return bad_tokens(idp, AUDIENCE)
+def corpus(idp_server: IdP) -> dict[str, str]:
+    return bad_tokens(idp_server, AUDIENCE)
 
 
 def with_auth(upstream_url: str, inbound_auth: dict[str, Any]) -> dict[str, Any]:

@@ -6,22 +6,10 @@ import base64
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 
 from tests.support.idp import IdP, IdPError, urlopen
-
-
-@pytest.fixture(scope="module")
-def idp() -> Iterator[IdP]:
-    with IdP() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _reset(idp: IdP) -> None:
-    idp.reset()
 
 
 def _part(token: str, index: int) -> dict[str, object]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,15 +22,8 @@ CLIENT_SECRET = "introspection s3cret/with:odd&chars"
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(scope="module")
-def idp() -> Iterator[IdP]:
-    with IdP() as server:
-        yield server
-
-
 @pytest.fixture(autouse=True)
 def _reset(idp: IdP) -> None:
-    idp.reset()
     # Only the gateway may introspect; the test's own token requests use test-client.
     idp.configure(clients={CLIENT_ID: CLIENT_SECRET, "test-client": "test-secret"})
 

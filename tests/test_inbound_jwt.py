@@ -7,7 +7,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -28,17 +28,6 @@ from tests.support.inbound import raw_config
 AUDIENCE = "mcp-gateway"
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def idp() -> Iterator[IdP]:
-    with IdP() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _reset(idp: IdP) -> None:
-    idp.reset()
 
 
 def make(idp: IdP, **jwt: Any) -> JwtAuthenticator:
@@ -101,8 +90,8 @@ async def test_oidc_discovery_finds_the_jwks(idp: IdP) -> None:
 
 
 @pytest.fixture(scope="module")
-def corpus(idp: IdP) -> dict[str, str]:
-    return bad_tokens(idp, AUDIENCE)
+def corpus(idp_server: IdP) -> dict[str, str]:
+    return bad_tokens(idp_server, AUDIENCE)
 
 
 @pytest.mark.parametrize("name", BAD_TOKENS)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,9 @@ import httpx2
 import pytest
 
 from tests.conftest import GatewayFactory, echo_config, mcp_client
+from tests.support.cli import run_cli, write_config
 from tests.support.idp import IdP
 from tests.support.upstream import RecordingUpstream
-from tests.test_cli import run_cli, write_config
 
 pytestmark = pytest.mark.anyio
 
@@ -30,15 +29,8 @@ INITIALIZE = {
 }
 
 
-@pytest.fixture(scope="module")
-def idp() -> Iterator[IdP]:
-    with IdP() as server:
-        yield server
-
-
 @pytest.fixture
 def config(idp: IdP, upstream_url: str) -> dict[str, Any]:
-    idp.reset()
     idp.configure(clients={"gateway": SECRET})
     raw = echo_config(
         upstream_url,

@@ -35,17 +35,9 @@ CLIENT_ID = "gateway"
 CLIENT_SECRET = "s3cr3t-client-secret"
 
 
-@pytest.fixture(scope="module")
-def idp_server() -> Iterator[IdP]:
-    with IdP() as server:
-        yield server
-
-
-@pytest.fixture
-def idp(idp_server: IdP) -> IdP:
-    idp_server.reset()
-    idp_server.configure(clients={CLIENT_ID: CLIENT_SECRET})
-    return idp_server
+@pytest.fixture(autouse=True)
+def _idp_knows_the_client(idp: IdP) -> None:
+    idp.configure(clients={CLIENT_ID: CLIENT_SECRET})
 
 
 async def _redirect(request: Request) -> Response:

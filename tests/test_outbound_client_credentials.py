@@ -7,7 +7,7 @@ import base64
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -29,15 +29,8 @@ BASIC = base64.b64encode(f"{CLIENT_ID}:{quote(SECRET, safe='')}".encode()).decod
 Factory = Callable[..., OutboundAuth]
 
 
-@pytest.fixture(scope="module")
-def idp() -> Iterator[IdP]:
-    with IdP() as server:
-        yield server
-
-
 @pytest.fixture(autouse=True)
 def _idp_knows_the_client(idp: IdP) -> None:
-    idp.reset()
     idp.configure(clients={CLIENT_ID: SECRET})
 
 

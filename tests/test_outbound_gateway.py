@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from tests.conftest import SPECS, GatewayFactory, echo_config, mcp_client
+from tests.support.cli import run_cli, write_config
 from tests.support.idp import IdP
 from tests.support.upstream import Recorded, RecordingUpstream
-from tests.test_cli import run_cli, write_config
 
 pytestmark = pytest.mark.anyio
 
@@ -26,15 +26,8 @@ CALLER = {"Authorization": "Bearer caller-token", "Cookie": "sid=caller-cookie",
 SEARCH = {"q": "fish", "X-Trace": "from-the-caller"}
 
 
-@pytest.fixture(scope="module")
-def idp() -> Iterator[IdP]:
-    with IdP() as server:
-        yield server
-
-
 @pytest.fixture
 def client_credentials(idp: IdP) -> dict[str, Any]:
-    idp.reset()
     idp.configure(clients={"gateway": SECRET})
     return {
         "strategy": "oauth2_client_credentials",
