@@ -75,10 +75,24 @@ def test_a_dangling_ref_names_the_operation(tmp_path) -> None:
     ]
 
 
-def test_yaml_dates_stay_strings(tmp_path) -> None:
-    param = {"name": "since", "in": "query", "schema": {"type": "string", "default": "2020-01-01"}}
-    tool = load(minimal_spec({"/a": {"get": {"parameters": [param], "responses": OK}}}), tmp_path).tools[0]
+def test_yaml_is_read_as_yaml_12(tmp_path) -> None:
+    (tmp_path / "s.yaml").write_text(
+        """
+openapi: 3.0.0
+info: {title: t, version: "1"}
+paths:
+  /a:
+    get:
+      parameters:
+        - {name: since, in: query, schema: {type: string, default: 2020-01-01}}
+        - {name: on, in: query, schema: {type: string, enum: [yes, no, true]}}
+      responses: {200: {description: ok, content: {application/json: {schema: {type: object}}}}}
+"""
+    )
+    tool = load(tmp_path / "s.yaml").tools[0]
     assert tool.input_schema["properties"]["since"]["default"] == "2020-01-01"
+    assert tool.input_schema["properties"]["on"]["enum"] == ["yes", "no", True]
+    assert tool.output_schema == {"type": "object"}
 
 
 def test_base_url_from_servers_with_variables() -> None:
@@ -144,13 +158,6 @@ def test_include_and_exclude(tmp_path) -> None:
     assert problems(spec, tmp_path, exclude=["deleteUsr"]) == [
         "upstreams[0].exclude[0]: 'deleteUsr' matches no operationId, tag or `METHOD /path`"
     ]
-
-
-def test_unsupported_request_bodies_are_skipped_with_a_reason(tmp_path) -> None:
-    body = {"content": {"application/xml": {"schema": {"type": "object"}}}}
-    result = load(minimal_spec({"/a": {"post": {"requestBody": body, "responses": OK}}}), tmp_path)
-    assert result.tools == []
-    assert result.skipped == [("POST /a", "request body media types ['application/xml'] are not supported")]
 
 
 def test_yaml_source(tmp_path) -> None:

@@ -21,7 +21,6 @@ from mcp_anything.openapi.operations import (
     METHODS,
     RESERVED_HEADERS,
     Operation,
-    UnsupportedOperation,
     build_tool,
     tool_name,
 )
@@ -76,8 +75,6 @@ def load_upstream_tools(upstream: UpstreamConfig, root: Config, location: str) -
             owner[name] = operation
             base_name = without_prefix(upstream.prefix, name)
             tools.append(build_tool(operation, name, base_name, upstream.name, schemas, reserved))
-        except UnsupportedOperation as exc:
-            skipped.append((operation.label, str(exc)))
         except SpecError as exc:
             problems.append(f"{source_key}: {operation.label}: {exc}")
     problems += [f"{location}.{key}: {message}" for key, message in selection.unused()]

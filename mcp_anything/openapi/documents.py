@@ -13,6 +13,7 @@ are only sent to the origin of the configured source URL.
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -119,12 +120,33 @@ def parse(data: bytes, uri: str) -> Any:
 
 
 class _Loader(yaml.SafeLoader):
-    """Safe YAML, but timestamps stay strings: a spec's `example: 2020-01-01` must not become a date."""
+    """Safe YAML read the way OpenAPI means it (YAML 1.2 JSON schema), not YAML 1.1.
+
+    `yes`/`no`/`on`/`off` stay strings (a property named `on`, an enum of `[yes, no]`),
+    timestamps stay strings (`example: 2020-01-01`), and mapping keys are kept as
+    written (`200:` is the response code "200").
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        self.flatten_mapping(node)
+        mapping = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                key = key_node.value
+            else:
+                key = self.construct_object(key_node, deep=deep)
+            mapping[key] = self.construct_object(value_node, deep=deep)
+        return mapping
 
 
+_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 _Loader.yaml_implicit_resolvers = {
-    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    first: [
+        (tag, _BOOL if tag == "tag:yaml.org,2002:bool" else regexp)
+        for tag, regexp in resolvers
+        if tag != "tag:yaml.org,2002:timestamp"
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 
 

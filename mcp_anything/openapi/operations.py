@@ -216,15 +216,6 @@ def _describe(schema: Any, param: dict[str, Any]) -> Any:
 # --- request body ---------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Body:
-    encoder: bodies.JsonBody
-    fields: list[tuple[str, str]] | None  # (argument, property) when flattened; None: one `body` argument
-    argument: str
-    required: bool
-    dependent_required: dict[str, list[str]]
-
-
 def _flattenable(schema: Any) -> bool:
     if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict) or not schema["properties"]:
         return False
@@ -238,7 +229,7 @@ def _flattenable(schema: Any) -> bool:
 
 def _request_body(
     operation: Operation, schemas: Schemas, properties: dict[str, Any], required: list[str]
-) -> _Body | None:
+) -> bodies.Body | None:
     raw = operation.node.get("requestBody")
     if raw is None:
         return None
@@ -248,38 +239,54 @@ def _request_body(
         return None
     body_required = request_body.get("required") is True
     media_type = bodies.choose_media_type(content)
-    if media_type is None:
-        raise UnsupportedOperation(f"request body media types {sorted(content)} are not supported")
-    media = content[media_type] or {}
+    assert media_type is not None
+    media = content[media_type] if isinstance(content[media_type], dict) else {}
+    kind = bodies.kind_of(media_type)
+    encoding = media.get("encoding") if isinstance(media.get("encoding"), dict) else {}
     schema = schemas.convert(media.get("schema", {}), base, INPUT)
-    encoder = bodies.JsonBody(media_type)
-    if not _flattenable(schema):
-        argument = _unique("body", properties, "request_")
-        described = schema
-        if isinstance(request_body.get("description"), str) and isinstance(schema, dict):
-            described = {**schema, "description": request_body["description"]}
-        properties[argument] = described
-        if body_required:
-            required.append(argument)
-        return _Body(encoder, None, argument, body_required, {})
-    fields = []
+    body = bodies.Body(media_type, kind, None, "", body_required, encoding, {})
+    if kind in (bodies.JSON, bodies.FORM, bodies.MULTIPART) and _flattenable(schema):
+        _flatten(body, schema, properties, required)
+        return body
+    if kind == bodies.TEXT:
+        schema = schema if isinstance(schema, dict) and schema.get("type") == "string" else {"type": "string"}
+    elif kind == bodies.BINARY:
+        schema = bodies.BASE64_SCHEMA
+    body.argument = _unique("body", properties, "request_")
+    if isinstance(request_body.get("description"), str) and isinstance(schema, dict):
+        schema = {**schema, "description": request_body["description"]}
+    properties[body.argument] = schema
+    if body_required:
+        required.append(body.argument)
+    return body
+
+
+def _flatten(body: bodies.Body, schema: dict[str, Any], properties: dict[str, Any], required: list[str]) -> None:
+    """The body's properties become top-level arguments (renamed `body_<name>` when taken)."""
+    body.fields = []
     for prop, prop_schema in schema["properties"].items():
         argument = _unique(argument_name(prop), properties, "body_")
+        if body.kind == bodies.MULTIPART:
+            prop_schema = _file_argument(prop_schema, (body.encoding.get(prop) or {}).get("contentType"))
         properties[argument] = prop_schema
-        fields.append((argument, prop))
-    argument_of = dict((p, a) for a, p in fields)
+        body.fields.append((argument, prop))
+    argument_of = {p: a for a, p in body.fields}
     inner_required = [argument_of[r] for r in schema.get("required", []) if r in argument_of]
-    dependent: dict[str, list[str]] = {}
-    if body_required:
+    if body.required:
         required += inner_required
     elif inner_required:
-        dependent = {a: [r for r in inner_required if r != a] for a, _ in fields}
-        dependent = {a: rs for a, rs in dependent.items() if rs}
-    return _Body(encoder, fields, "", body_required, dependent)
+        dependent = {a: [r for r in inner_required if r != a] for a, _ in body.fields}
+        body.dependent_required = {a: rs for a, rs in dependent.items() if rs}
 
 
-class UnsupportedOperation(Exception):
-    """The operation cannot become a tool; the message is the reason listed in `skipped`."""
+def _file_argument(schema: Any, encoding_type: str | None) -> Any:
+    """A multipart file property takes a base64 file object (an array of them for an array of files)."""
+    if bodies.is_binary(schema, encoding_type):
+        described = schema.get("description") if isinstance(schema, dict) else None
+        return {**bodies.FILE_SCHEMA, "description": described} if described else bodies.FILE_SCHEMA
+    if isinstance(schema, dict) and schema.get("type") == "array" and bodies.is_binary(schema.get("items")):
+        return {**schema, "items": bodies.FILE_SCHEMA}
+    return schema
 
 
 # --- output schema, description, annotations ----------------------------------------------
@@ -302,7 +309,7 @@ def _output_schema(operation: Operation, schemas: Schemas) -> tuple[dict[str, An
         content = response.get("content") if isinstance(response, dict) else None
         if not isinstance(content, dict):
             return None, False
-        media_type = bodies.choose_media_type(content)
+        media_type = next((m for m in content if bodies.is_json(m)), None)
         if media_type is None or not isinstance(content[media_type], dict) or "schema" not in content[media_type]:
             return None, False
         found.append(schemas.convert(content[media_type]["schema"], base, OUTPUT))
@@ -356,7 +363,7 @@ class RequestBuilder:
 
     __slots__ = ("_body", "_cookie", "_header", "_method", "_path_params", "_query", "_segments")
 
-    def __init__(self, method: str, path: str, params: list[_Param], body: _Body | None) -> None:
+    def __init__(self, method: str, path: str, params: list[_Param], body: bodies.Body | None) -> None:
         self._method = method
         self._path_params = {p.name: p for p in params if p.location == "path"}
         self._query = [p for p in params if p.location == "query"]
@@ -392,7 +399,7 @@ class RequestBuilder:
                 value = arguments[param.argument]
                 request.cookies[param.name] = cookie_value(_json_text(value) if param.as_json else value)
         if self._body is not None:
-            self._add_body(request, arguments)
+            self._body.add_to(request, arguments)
         return request
 
     def _build_path(self, arguments: Mapping[str, Any]) -> str:
@@ -416,20 +423,6 @@ class RequestBuilder:
                 raise ArgumentError(f"argument {segment_argument(segment)!r}: '.' and '..' are not valid path values")
             out.append(text)
         return "/".join(out)
-
-    def _add_body(self, request: HttpRequest, arguments: Mapping[str, Any]) -> None:
-        body = self._body
-        assert body is not None
-        if body.fields is None:
-            if body.argument not in arguments:
-                return
-            value = arguments[body.argument]
-        else:
-            value = {prop: arguments[arg] for arg, prop in body.fields if arg in arguments}
-            if not value and not body.required:
-                return
-        request.body = body.encoder.encode(value)
-        request.headers["Content-Type"] = body.encoder.content_type
 
 
 def segment_argument(segment: list[str | _Param]) -> str:
