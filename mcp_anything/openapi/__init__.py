@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mcp_anything.config import Config, ConfigError, UpstreamConfig
+from mcp_anything.openapi import swagger2
 from mcp_anything.openapi.documents import Documents, SpecError, source_uri
 from mcp_anything.openapi.naming import without_prefix
 from mcp_anything.openapi.operations import (
@@ -97,15 +98,20 @@ def _load(upstream: UpstreamConfig, root: Config, key: str) -> tuple[Documents, 
     problem = _not_openapi(spec)
     if problem:
         raise ConfigError([f"{key}: not a valid OpenAPI document: {problem}"])
+    if "swagger" in spec:
+        spec = swagger2.convert(spec)
+        documents.set(uri, spec)
     return documents, spec
 
 
 def _not_openapi(spec: Any) -> str | None:
     if not isinstance(spec, dict):
         return f"expected a mapping at the top level, got {type(spec).__name__}"
+    if "swagger" in spec:
+        if str(spec["swagger"]) != "2.0":
+            return f"unsupported Swagger version {spec['swagger']!r}; expected 2.0"
+        return None if isinstance(spec.get("paths", {}), dict) else "`paths` must be a mapping"
     version = spec.get("openapi")
-    if version is None and "swagger" in spec:
-        return "Swagger 2.0 is not supported yet"
     if not isinstance(version, str) or not version.startswith("3."):
         return "missing `openapi: 3.x` version field"
     if not isinstance(spec.get("paths", {}), dict):

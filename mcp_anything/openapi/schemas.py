@@ -16,7 +16,10 @@ pathological specs cannot explode memory or tool definitions.
 Dialect: `nullable: true` becomes a type union (or `anyOf` with null), boolean
 `exclusiveMinimum`/`exclusiveMaximum` become numbers, `example` becomes `examples`,
 Swagger's `type: file` becomes a binary string, `allOf` of plain object schemas is
-merged into one object (otherwise kept), `oneOf`/`anyOf` and `discriminator` are kept.
+merged into one object (otherwise kept), `anyOf` and `discriminator` are kept, and
+`oneOf` is kept as `anyOf`: specs routinely list overlapping alternatives that only a
+discriminator tells apart, and strict `oneOf` would reject every valid value (the
+upstream still decides; for outputs, a client would reject valid results).
 `readOnly` properties are left out of input schemas and `writeOnly` ones out of output
 schemas. Vendor extensions and documentation-only keywords are dropped.
 
@@ -161,7 +164,7 @@ class Schemas:
                         item, n = self._convert(sub, base, mode, budget)
                         items.append(item)
                         size += n
-                    out[key] = items
+                    out["anyOf" if key == "oneOf" and "anyOf" not in node else key] = items
             elif key == "items":
                 if isinstance(value, list):  # draft-4 tuple form
                     out["prefixItems"] = [self._convert(v, base, mode, budget)[0] for v in value]
