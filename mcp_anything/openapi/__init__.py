@@ -25,6 +25,7 @@ from mcp_anything.openapi.operations import (
     build_tool,
     tool_name,
 )
+from mcp_anything.openapi.overlays import apply_overlay, load_overlay
 from mcp_anything.openapi.schemas import Schemas
 from mcp_anything.openapi.select import Selection
 from mcp_anything.openapi.servers import base_url
@@ -95,6 +96,9 @@ def _load(upstream: UpstreamConfig, root: Config, key: str) -> tuple[Documents, 
         spec = documents.load(uri)
     except SpecError as exc:
         raise ConfigError([f"{key}: {exc}"]) from None
+    if upstream.overlays:
+        spec = _apply_overlays(spec, upstream, root, key.removesuffix(".openapi.source"))
+        documents.set(uri, spec)
     problem = _not_openapi(spec)
     if problem:
         raise ConfigError([f"{key}: not a valid OpenAPI document: {problem}"])
@@ -102,6 +106,22 @@ def _load(upstream: UpstreamConfig, root: Config, key: str) -> tuple[Documents, 
         spec = swagger2.convert(spec)
         documents.set(uri, spec)
     return documents, spec
+
+
+def _apply_overlays(spec: Any, upstream: UpstreamConfig, root: Config, location: str) -> Any:
+    problems = []
+    for i, name in enumerate(upstream.overlays):
+        key = f"{location}.overlays[{i}]: {name}"
+        try:
+            overlay = load_overlay(root.resolve_path(name))
+        except SpecError as exc:
+            problems.append(f"{key}: {exc}")
+            continue
+        spec, found = apply_overlay(spec, overlay)
+        problems += [f"{key}: {problem}" for problem in found]
+    if problems:
+        raise ConfigError(problems)
+    return spec
 
 
 def _not_openapi(spec: Any) -> str | None:
