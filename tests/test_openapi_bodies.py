@@ -5,9 +5,9 @@ from urllib.parse import parse_qsl
 
 import orjson
 import pytest
-from openapi_support import SHARED_SPECS, SPECS, tools_by_name
 
 from mcp_anything.tools import ArgumentError
+from tests.support.openapi import SHARED_SPECS, SPECS, tools_by_name
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@ from urllib.parse import parse_qsl
 
 import jsonschema_rs
 import orjson
-from openapi_support import SHARED_SPECS, SPECS, load, minimal_spec, tools_by_name
+
+from tests.support.openapi import SHARED_SPECS, SPECS, load, minimal_spec, tools_by_name
 
 OK = {"200": {"description": "ok"}}
 

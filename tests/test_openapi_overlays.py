@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from openapi_support import SPECS, load
 
 from mcp_anything.config import ConfigError
+from tests.support.openapi import SPECS, load
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "overlays").glob("*.yaml"))
