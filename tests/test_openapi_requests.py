@@ -46,7 +46,7 @@ def test_query_header_and_cookie_parameters(pets) -> None:
     )
     assert request.path == "/pets"
     assert request.query == [("limit", "5"), ("tags", "a"), ("tags", "b c"), ("includeArchived", "false")]
-    assert request.headers == {"X-Request-Id": "r1"}
+    assert request.headers == {"X-Request-Id": "r1", "Accept": "application/json"}
     assert request.cookies == {"session": "s%3B1"}
     assert request.body is None
 
@@ -151,3 +151,14 @@ def test_undeclared_path_template_variables_become_string_arguments(tmp_path) ->
     tool = load(minimal_spec({"/x/{id}": {"get": {"responses": OK}}}), tmp_path).tools[0]
     assert tool.input_schema["required"] == ["id"]
     assert call(tool, {"id": "a b"}).path == "/x/a%20b"
+
+
+def test_json_is_asked_for_when_a_2xx_response_offers_it(pets) -> None:
+    assert call(pets["pets_get_tree"], {"depth": 1}).headers == {"Accept": "application/json"}
+    assert "Accept" not in call(pets["pets_pets_files_get"], {"path": "p", "name": "n"}).headers  # text/plain
+
+
+def test_path_parameters_are_declared_non_empty(pets) -> None:
+    assert pets["pets_pets_files_get"].input_schema["properties"]["path"] == {"type": "string", "minLength": 1}
+    with pytest.raises(ArgumentError, match="argument 'path': '' is shorter than 1 character"):
+        pets["pets_pets_files_get"].validate({"path": "", "name": "n"})

@@ -8,9 +8,11 @@ is one `body` argument:
 - `application/json`, `*+json`: serialised with orjson.
 - `application/x-www-form-urlencoded`: each property as `name=value` pairs, honouring
   the media type's `encoding` (style, explode, and `contentType: application/json`).
-- `multipart/form-data`: one part per property. Binary properties (`format: binary`,
-  a non-text `contentMediaType` or `encoding.contentType`) are file arguments:
-  `{"content": <base64>, "filename": ..., "content_type": ...}`. Objects are JSON parts.
+- `multipart/form-data`: one part per property (per item for arrays of primitives or
+  files). Binary properties (`format: binary`, a non-text `contentMediaType` or
+  `encoding.contentType`) are file arguments: `{"content": <base64>, "filename": ...,
+  "content_type": ...}`. Objects are JSON parts, unless the property's `encoding` sets a
+  `style`, which then splits it into form fields as OpenAPI 3.1 describes.
 - `text/*`, XML: a `body` string, sent as UTF-8.
 - anything else (`application/octet-stream`, images, `*/*`): a `body` string holding
   the bytes in base64.
@@ -159,9 +161,15 @@ def _multipart(value: Any, encodings: dict[str, Any], argument_of: Any) -> tuple
     out = bytearray()
     for prop, item in value.items():
         encoding = encodings.get(prop) or {}
-        for part in item if isinstance(item, list) and _repeated_parts(item) else [item]:
+        if "style" in encoding and not _is_file(item):
+            # OpenAPI 3.1: an explicit style serialises the property into form fields, one part each
+            style = encoding["style"]
+            fields = query_pairs(prop, item, style, encoding.get("explode", style == "form"))
+        else:
+            fields = [(prop, part) for part in (item if isinstance(item, list) and _repeated_parts(item) else [item])]
+        for name, part in fields:
             out += f"--{boundary}\r\n".encode()
-            out += _part(prop, part, encoding, argument_of(prop))
+            out += _part(name, part, encoding, argument_of(prop))
     out += f"--{boundary}--\r\n".encode()
     return bytes(out), f"multipart/form-data; boundary={boundary}"
 

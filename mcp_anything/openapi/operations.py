@@ -127,7 +127,7 @@ def build_tool(
             if location == "path" and param["name"] not in placeholders:
                 continue
             argument = _unique(argument_name(param["name"]), properties, f"{location}_")
-            properties[argument] = _describe(schema, param)
+            properties[argument] = _describe(_non_empty(schema) if location == "path" else schema, param)
             if location == "path" or param.get("required") is True:
                 required.append(argument)
             style = param.get("style") or _DEFAULT_STYLE[location]
@@ -168,7 +168,7 @@ def build_tool(
         output_schema=output_schema,
         annotations=annotations,
         validate=validator,
-        build_request=RequestBuilder(operation.method, operation.path, built, body),
+        build_request=RequestBuilder(operation.method, operation.path, built, body, _accept(operation, schemas)),
         operation_id=node.get("operationId"),
         tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
         wraps_result=wraps_result,
@@ -197,6 +197,20 @@ def _parameters(operation: Operation, schemas: Schemas) -> list[tuple[dict[str, 
             raw_schema = param.get("schema", {})
         merged[(param["name"], param["in"])] = (param, schemas.convert(raw_schema, base, INPUT))
     return list(merged.values())
+
+
+_NON_EMPTY = {"string": ("minLength", 1), "array": ("minItems", 1), "object": ("minProperties", 1)}
+
+
+def _non_empty(schema: Any) -> Any:
+    """A path value cannot be empty (it would remove a path segment): say so in the schema the caller sees."""
+    if not isinstance(schema, dict):
+        return schema
+    kind = schema.get("type", "string") if not any(k in schema for k in ("anyOf", "allOf", "enum", "const")) else None
+    if kind not in _NON_EMPTY:
+        return schema
+    keyword, minimum = _NON_EMPTY[kind]
+    return schema if schema.get(keyword, 0) >= minimum else {**schema, keyword: minimum}
 
 
 def _describe(schema: Any, param: dict[str, Any]) -> Any:
@@ -324,6 +338,19 @@ def _output_schema(operation: Operation, schemas: Schemas) -> tuple[dict[str, An
     return None, False
 
 
+def _accept(operation: Operation, schemas: Schemas) -> str | None:
+    """Ask for JSON when a 2xx response offers it: upstreams (and mocks) otherwise pick their first type, often XML."""
+    responses = operation.node.get("responses")
+    for code, raw in responses.items() if isinstance(responses, dict) else ():
+        if str(code).startswith("2"):
+            response, _ = schemas.resolve(raw, operation.base)
+            content = response.get("content") if isinstance(response, dict) else None
+            media_type = next((m for m in content if bodies.is_json(m)), None) if isinstance(content, dict) else None
+            if media_type is not None:
+                return media_type
+    return None
+
+
 def _description(operation: Operation) -> str:
     node = operation.node
     override = node.get("x-mcp-description")
@@ -361,10 +388,13 @@ def _annotations(operation: Operation) -> dict[str, Any]:
 class RequestBuilder:
     """Turns validated arguments into an HttpRequest; everything about the operation is precomputed."""
 
-    __slots__ = ("_body", "_cookie", "_header", "_method", "_path_params", "_query", "_segments")
+    __slots__ = ("_accept", "_body", "_cookie", "_header", "_method", "_path_params", "_query", "_segments")
 
-    def __init__(self, method: str, path: str, params: list[_Param], body: bodies.Body | None) -> None:
+    def __init__(
+        self, method: str, path: str, params: list[_Param], body: bodies.Body | None, accept: str | None
+    ) -> None:
         self._method = method
+        self._accept = accept
         self._path_params = {p.name: p for p in params if p.location == "path"}
         self._query = [p for p in params if p.location == "query"]
         self._header = [p for p in params if p.location == "header"]
@@ -383,6 +413,8 @@ class RequestBuilder:
 
     def __call__(self, arguments: Mapping[str, Any]) -> HttpRequest:
         request = HttpRequest(method=self._method, path=self._build_path(arguments))
+        if self._accept is not None:
+            request.headers["Accept"] = self._accept
         for param in self._query:
             if param.argument in arguments:
                 value = _json_text(arguments[param.argument]) if param.as_json else arguments[param.argument]

@@ -20,8 +20,8 @@ merged into one object (otherwise kept), `anyOf` and `discriminator` are kept, a
 `oneOf` is kept as `anyOf`: specs routinely list overlapping alternatives that only a
 discriminator tells apart, and strict `oneOf` would reject every valid value (the
 upstream still decides; for outputs, a client would reject valid results).
-`readOnly` properties are left out of input schemas and `writeOnly` ones out of output
-schemas. Vendor extensions and documentation-only keywords are dropped.
+`readOnly` properties are left out of input schemas; `writeOnly` ones stay in output
+schemas but are never required there. Vendor extensions and documentation-only keywords are dropped.
 
 Converted schemas are shared between tools: never mutate one, copy it.
 """
@@ -190,7 +190,7 @@ class Schemas:
             elif key in _KEPT:
                 out[key] = value
         _exclusive_bounds(node, out)
-        _drop_properties(out, "readOnly" if mode == INPUT else "writeOnly")
+        _drop_properties(out, mode)
         if "allOf" in out:
             out = _merge_all_of(out)
         if node.get("nullable") is True:
@@ -319,15 +319,23 @@ def _exclusive_bounds(node: dict[str, Any], out: dict[str, Any]) -> None:
             out[flag] = out.pop(bound)
 
 
-def _drop_properties(out: dict[str, Any], marker: str) -> None:
+def _drop_properties(out: dict[str, Any], mode: str) -> None:
+    """Inputs lose readOnly properties; outputs keep writeOnly ones, but never require them.
+
+    A writeOnly property is kept in outputs because removing it would make a closed object
+    (`additionalProperties: false`) reject responses that include it anyway.
+    """
     properties = out.get("properties")
     if not properties:
         return
-    dropped = [name for name, schema in properties.items() if isinstance(schema, dict) and schema.get(marker) is True]
-    if dropped:
-        out["properties"] = {k: v for k, v in properties.items() if k not in dropped}
-        if "required" in out:
-            out["required"] = [r for r in out["required"] if r not in dropped]
+    marker = "readOnly" if mode == INPUT else "writeOnly"
+    marked = [name for name, schema in properties.items() if isinstance(schema, dict) and schema.get(marker) is True]
+    if not marked:
+        return
+    if mode == INPUT:
+        out["properties"] = {k: v for k, v in properties.items() if k not in marked}
+    if "required" in out:
+        out["required"] = [r for r in out["required"] if r not in marked]
 
 
 def _nullable(out: dict[str, Any]) -> dict[str, Any]:
