@@ -3,13 +3,15 @@
     python scripts/bench_openapi.py [--operations 2000 --schemas 200] [--repeat 5]
 
 Prints, per spec: operations, tools, best and median build time (spec parsing included),
-and the total size of the tool definitions as JSON.
+the total size of the tool definitions as JSON, the time to serialise them all (one
+uncached `tools/list` body) and the process's peak resident memory so far.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import tempfile
 import time
@@ -39,7 +41,8 @@ def measure(label: str, source: Path, repeat: int) -> None:
     print(
         f"{label:<28} operations={result.operations:<5} tools={len(result.tools):<5} "
         f"build best={min(times) * 1000:.0f}ms median={statistics.median(times) * 1000:.0f}ms "
-        f"definitions={size / 1024:.0f}KB serialize-all={listing * 1000:.1f}ms"
+        f"definitions={size / 1024:.0f}KB serialize-all={listing * 1000:.1f}ms "
+        f"peak-rss={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}MB"
     )
 
 

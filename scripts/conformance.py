@@ -103,6 +103,12 @@ CAUSES = [
         "deviates from its spec the same way would hit the same refusal.",
     ),
     (
+        r"Request header parameter \S+ must be object",
+        "spec",
+        "An array of objects in a header has no serialization in OpenAPI (`simple` style covers arrays of "
+        "primitives): the gateway sends each item as JSON, comma-separated; Prism reads strings.",
+    ),
+    (
         r"no valid arguments exist",
         "spec",
         "The input schema cannot be satisfied (e.g. `allOf` of `string` and `integer`, or an enum whose "

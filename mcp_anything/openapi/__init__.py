@@ -45,7 +45,7 @@ class UpstreamTools:
 def load_upstream_tools(upstream: UpstreamConfig, root: Config, location: str) -> UpstreamTools:
     """Build the tools of one upstream; raise ConfigError naming every problem."""
     source_key = f"{location}.openapi.source"
-    documents, spec = _load(upstream, root, source_key)
+    documents, spec = _load(upstream, root, location)
     problems: list[str] = []
     try:
         url = base_url(spec, upstream, documents.root_uri)
@@ -85,7 +85,9 @@ def load_upstream_tools(upstream: UpstreamConfig, root: Config, location: str) -
     return UpstreamTools(tools=tools, base_url=url, operations=len(operations), skipped=skipped)
 
 
-def _load(upstream: UpstreamConfig, root: Config, key: str) -> tuple[Documents, dict[str, Any]]:
+def _load(upstream: UpstreamConfig, root: Config, location: str) -> tuple[Documents, dict[str, Any]]:
+    """The spec after overlays, in the 3.x model; its documents for resolving `$ref`s."""
+    key = f"{location}.openapi.source"
     source = upstream.openapi.source
     uri = source_uri(source, root.resolve_path)
     if uri.startswith("file:") and not Path(root.resolve_path(source)).is_file():
@@ -97,7 +99,7 @@ def _load(upstream: UpstreamConfig, root: Config, key: str) -> tuple[Documents, 
     except SpecError as exc:
         raise ConfigError([f"{key}: {exc}"]) from None
     if upstream.overlays:
-        spec = _apply_overlays(spec, upstream, root, key.removesuffix(".openapi.source"))
+        spec = _apply_overlays(spec, upstream, root, location)
         documents.set(uri, spec)
     problem = _not_openapi(spec)
     if problem:

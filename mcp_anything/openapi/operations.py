@@ -110,30 +110,7 @@ def build_tool(
     node = operation.node
     properties: dict[str, Any] = {}
     required: list[str] = []
-    params = _parameters(operation, schemas)
-    declared_path = {p["name"] for p, _ in params if p["in"] == "path"}
-    for placeholder in _TEMPLATE.findall(operation.path):
-        if placeholder not in declared_path:  # a common spec slip; the call still needs the value
-            params.append(({"name": placeholder, "in": "path", "required": True}, {"type": "string"}))
-    placeholders = set(_TEMPLATE.findall(operation.path))
-
-    built: list[_Param] = []
-    for location in LOCATIONS:
-        for param, schema in params:
-            if param["in"] != location:
-                continue
-            if location == "header" and param["name"].lower() in reserved_headers:
-                continue
-            if location == "path" and param["name"] not in placeholders:
-                continue
-            argument = _unique(argument_name(param["name"]), properties, f"{location}_")
-            properties[argument] = _describe(_non_empty(schema) if location == "path" else schema, param)
-            if location == "path" or param.get("required") is True:
-                required.append(argument)
-            style = param.get("style") or _DEFAULT_STYLE[location]
-            explode = param.get("explode", style == "form")
-            built.append(_Param(argument, param["name"], location, style, bool(explode), "content" in param))
-
+    params = _parameter_arguments(operation, schemas, reserved_headers, properties, required)
     body = _request_body(operation, schemas, properties, required)
     input_schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
     if required:
@@ -168,13 +145,46 @@ def build_tool(
         output_schema=output_schema,
         annotations=annotations,
         validate=validator,
-        build_request=RequestBuilder(operation.method, operation.path, built, body, _accept(operation, schemas)),
+        build_request=RequestBuilder(operation.method, operation.path, params, body, _accept(operation, schemas)),
         operation_id=node.get("operationId"),
         tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
         wraps_result=wraps_result,
         auth_required=node.get("x-mcp-auth-required", True) is not False,
         definition=definition,
     )
+
+
+def _parameter_arguments(
+    operation: Operation,
+    schemas: Schemas,
+    reserved_headers: frozenset[str],
+    properties: dict[str, Any],
+    required: list[str],
+) -> list[_Param]:
+    """Add the parameters' arguments to `properties`/`required`, in location order; how to send each."""
+    params = _parameters(operation, schemas)
+    placeholders = _TEMPLATE.findall(operation.path)
+    declared_path = {p["name"] for p, _ in params if p["in"] == "path"}
+    for placeholder in placeholders:
+        if placeholder not in declared_path:  # a common spec slip; the call still needs the value
+            params.append(({"name": placeholder, "in": "path", "required": True}, {"type": "string"}))
+    built: list[_Param] = []
+    for location in LOCATIONS:
+        for param, schema in params:
+            if param["in"] != location:
+                continue
+            if location == "header" and param["name"].lower() in reserved_headers:
+                continue
+            if location == "path" and param["name"] not in placeholders:
+                continue
+            argument = _unique(argument_name(param["name"]), properties, f"{location}_")
+            properties[argument] = _describe(_non_empty(schema) if location == "path" else schema, param)
+            if location == "path" or param.get("required") is True:
+                required.append(argument)
+            style = param.get("style") or _DEFAULT_STYLE[location]
+            explode = param.get("explode", style == "form")
+            built.append(_Param(argument, param["name"], location, style, bool(explode), "content" in param))
+    return built
 
 
 def _unique(name: str, taken: Mapping[str, Any], prefix: str) -> str:
