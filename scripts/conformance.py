@@ -117,8 +117,8 @@ CAUSES = [
     (
         r"Invalid security scheme used",
         "run",
-        "The operation needs credentials the run cannot present as a static header (an API key in the "
-        "query, or Basic and Bearer at once); Prism checks security before anything else.",
+        "The operation needs Basic credentials while the spec also has a Bearer scheme: one upstream sends "
+        "one `Authorization` header, and the run picks Bearer. Prism checks security before anything else.",
     ),
 ]
 

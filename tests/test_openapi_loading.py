@@ -163,3 +163,12 @@ def test_include_and_exclude(tmp_path) -> None:
 def test_yaml_source(tmp_path) -> None:
     (tmp_path / "s.yml").write_text(yaml.safe_dump(minimal_spec({"/a": {"get": {"responses": OK}}})))
     assert [t.name for t in load(tmp_path / "s.yml").tools] == ["pets_get_a"]
+
+
+def test_a_yaml_alias_bomb_is_refused(tmp_path) -> None:
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 10):
+        name, previous = chr(97 + i), chr(96 + i)
+        lines.append(f"{name}: &{name} [{', '.join([f'*{previous}'] * 10)}]")
+    (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\n")
+    assert problems(tmp_path / "bomb.yaml")[0].endswith("YAML aliases expand to more than 20000000 nodes")

@@ -25,6 +25,7 @@ import yaml
 
 FETCH_TIMEOUT = 10.0
 MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
+MAX_EXPANDED_NODES = 20_000_000  # a "billion laughs" YAML stays small on disk and explodes when walked
 
 
 class SpecError(Exception):
@@ -114,9 +115,29 @@ def parse(data: bytes, uri: str) -> Any:
         except ValueError:
             pass  # YAML flow style also starts with `{`
     try:
-        return yaml.load(text, Loader=_Loader)
+        document = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         raise SpecError(f"{_short(uri)} is neither valid JSON nor YAML: {exc}") from None
+    if _expanded_size(document) > MAX_EXPANDED_NODES:
+        raise SpecError(f"{_short(uri)}: YAML aliases expand to more than {MAX_EXPANDED_NODES} nodes")
+    return document
+
+
+def _expanded_size(document: Any) -> int:
+    """How many nodes the document has once YAML aliases are expanded (each shared node counted once per use)."""
+    sizes: dict[int, int] = {}
+    pending: list[tuple[Any, bool]] = [(document, False)]
+    while pending:
+        node, children_done = pending.pop()
+        if not isinstance(node, dict | list) or id(node) in sizes:
+            continue
+        children = [c for c in (node.values() if isinstance(node, dict) else node) if isinstance(c, dict | list)]
+        if children_done:
+            sizes[id(node)] = 1 + len(node) + sum(sizes[id(c)] for c in children)
+        else:
+            pending.append((node, True))
+            pending.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes.get(id(document), 1)
 
 
 class _Loader(yaml.SafeLoader):

@@ -7,9 +7,9 @@ error); the gateway serves the spec's tools; the official MCP client calls every
 with arguments generated from its input schema (tests/support/arguments.py).
 
 Prism checks security requirements before anything else, so the gateway is given
-static upstream headers that satisfy the spec's header-based security schemes
-(`Authorization: Bearer ...`, API-key headers); only the presence of credentials is
-checked, never their value.
+upstream credentials that satisfy the spec's security schemes (static headers for
+`Authorization` and API-key headers or cookies, the `api_key` outbound strategy for a
+key in the query); Prism checks their presence, never their value.
 """
 
 from __future__ import annotations
@@ -224,34 +224,44 @@ class Prism:
         return errors[-1].strip()[:300] if errors else "no answer within the timeout"
 
 
-def credentials(spec: Path) -> dict[str, str]:
-    """Static headers satisfying the spec's header-based security schemes (values are placeholders)."""
+def credentials(spec: Path) -> tuple[dict[str, str], dict[str, Any]]:
+    """Upstream settings satisfying the spec's security schemes (placeholder values).
+
+    Header and cookie schemes become static upstream `headers`; an API key in the query
+    becomes the `api_key` outbound auth strategy. One `Authorization` header cannot be
+    Basic and Bearer at once: Bearer wins.
+    """
     document = parse(spec.read_bytes(), spec.as_uri())
     schemes = (document.get("components") or {}).get("securitySchemes") or document.get("securityDefinitions") or {}
     headers: dict[str, str] = {}
+    outbound: dict[str, Any] = {"strategy": "none"}
     for scheme in schemes.values():
         if not isinstance(scheme, dict):
             continue
-        kind = scheme.get("type")
-        if kind == "apiKey" and scheme.get("in") == "header" and isinstance(scheme.get("name"), str):
-            headers[scheme["name"]] = "conformance-key"
-        elif kind == "apiKey" and scheme.get("in") == "cookie" and isinstance(scheme.get("name"), str):
-            headers["Cookie"] = f"{scheme['name']}=conformance-key"
+        kind, name, where = scheme.get("type"), scheme.get("name"), scheme.get("in")
+        if kind == "apiKey" and isinstance(name, str) and where == "header":
+            headers[name] = "conformance-key"
+        elif kind == "apiKey" and isinstance(name, str) and where == "cookie":
+            headers["Cookie"] = f"{name}=conformance-key"
+        elif kind == "apiKey" and isinstance(name, str) and where == "query":
+            outbound = {"strategy": "api_key", "api_key": {"query": name, "value": "conformance-key"}}
         elif kind == "basic" or (kind == "http" and str(scheme.get("scheme", "")).lower() == "basic"):
             headers.setdefault("Authorization", "Basic " + base64.b64encode(b"conformance:secret").decode())
         elif kind in ("oauth2", "openIdConnect") or (kind == "http" and str(scheme.get("scheme")).lower() == "bearer"):
             headers["Authorization"] = "Bearer conformance-token"
-    return headers
+    return headers, outbound
 
 
 async def run_spec(spec: Path, calls_per_tool: int = 3, seed: int = 0, name: str | None = None) -> SpecResult:
     """Load `spec`, serve it through the gateway in front of Prism, call every tool; return what happened."""
     result = SpecResult(spec=name or spec.name)
+    headers, outbound = credentials(spec)
     upstream = {
         "name": "spec",
         "tool_prefix": "",
         "timeout": "6s",
-        "headers": credentials(spec),
+        "headers": headers,
+        "outbound_auth": outbound,
         "openapi": {"source": str(spec)},
     }
     raw = {"groups": [{"name": "conformance", "upstreams": ["spec"]}], "upstreams": [upstream]}
