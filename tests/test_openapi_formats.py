@@ -6,7 +6,9 @@ from urllib.parse import parse_qsl
 
 import jsonschema_rs
 import orjson
+import pytest
 
+from mcp_anything.tools import ArgumentError
 from tests.support.openapi import SHARED_SPECS, SPECS, load, minimal_spec, tools_by_name
 
 OK = {"200": {"description": "ok"}}
@@ -71,16 +73,24 @@ def test_discriminators_are_kept_and_one_of_becomes_any_of(tmp_path) -> None:
         "Dog": {"type": "object", "properties": {"kind": {"type": "string"}, "barks": {"type": "boolean"}}},
         "Pet": {
             "oneOf": [{"$ref": "#/components/schemas/Cat"}, {"$ref": "#/components/schemas/Dog"}],
-            "discriminator": {"propertyName": "kind"},
+            "discriminator": {"propertyName": "kind", "mapping": {"cat": "#/components/schemas/Cat"}},
         },
     }
     body = {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pet"}}}}
     spec = minimal_spec({"/pets": {"post": {"requestBody": body, "responses": OK}}}, components={"schemas": schemas})
     tool = load(spec, tmp_path).tools[0]
     pet = tool.input_schema["properties"]["body"]
-    assert pet["discriminator"] == {"propertyName": "kind"}
-    # overlapping alternatives told apart by a discriminator: strict oneOf would reject every cat
+    assert pet["discriminator"]["propertyName"] == "kind"
+    # overlapping alternatives told apart by a discriminator: strict oneOf would reject every cat,
+    # so alternatives are kept as anyOf, each with the discriminator value that selects it
     assert [set(s["properties"]) for s in pet["anyOf"]] == [{"kind", "purrs"}, {"kind", "barks"}]
+    assert [s["properties"]["kind"] for s in pet["anyOf"]] == [
+        {"type": "string", "enum": ["cat"]},
+        {"type": "string", "enum": ["Dog"]},
+    ]
+    assert all(s["required"] == ["kind"] for s in pet["anyOf"])
+    with pytest.raises(ArgumentError, match="argument 'body'"):
+        tool.validate({"body": {"kind": "Cat", "purrs": True}})
     assert orjson.loads(call(tool, {"body": {"kind": "cat", "purrs": True}}).body) == {"kind": "cat", "purrs": True}
 
 

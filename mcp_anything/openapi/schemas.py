@@ -19,7 +19,10 @@ Swagger's `type: file` becomes a binary string, `allOf` of plain object schemas 
 merged into one object (otherwise kept), `anyOf` and `discriminator` are kept, and
 `oneOf` is kept as `anyOf`: specs routinely list overlapping alternatives that only a
 discriminator tells apart, and strict `oneOf` would reject every valid value (the
-upstream still decides; for outputs, a client would reject valid results).
+upstream still decides; for outputs, a client would reject valid results). In input
+schemas, each referenced alternative of a discriminated `oneOf`/`anyOf` gets its
+discriminator property required and pinned to the values (mapping keys, else the
+schema's name) that select it.
 `readOnly` properties are left out of input schemas; `writeOnly` ones stay in output
 schemas but are never required there. Vendor extensions and documentation-only keywords are dropped.
 
@@ -28,6 +31,7 @@ Converted schemas are shared between tools: never mutate one, copy it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Iterator
 from typing import Any
@@ -193,9 +197,39 @@ class Schemas:
         _drop_properties(out, mode)
         if "allOf" in out:
             out = _merge_all_of(out)
+        if mode == INPUT and isinstance(node.get("discriminator"), dict):
+            self._discriminate(node, out, base)
         if node.get("nullable") is True:
             out = _nullable(out)
         return out, size
+
+    def _discriminate(self, node: dict[str, Any], out: dict[str, Any], base: str) -> None:
+        """Pin the discriminator property in each referenced alternative to the values that select it.
+
+        Alternatives then no longer overlap, and a caller sees which value picks which shape.
+        Only for inputs: an upstream answering with an unmapped value must not fail validation.
+        """
+        discriminator = node["discriminator"]
+        prop = discriminator.get("propertyName")
+        key = "oneOf" if isinstance(node.get("oneOf"), list) else "anyOf"
+        raw, converted = node.get(key), out.get("anyOf")
+        if not isinstance(prop, str) or not isinstance(raw, list) or not isinstance(converted, list):
+            return
+        mapping = discriminator.get("mapping") if isinstance(discriminator.get("mapping"), dict) else {}
+        values_by_target: dict[str, list[Any]] = {}
+        for value, target in mapping.items():
+            ref = target if "/" in str(target) or "#" in str(target) else f"#/components/schemas/{target}"
+            with contextlib.suppress(SpecError):
+                values_by_target.setdefault(self._resolve(ref, base)[2], []).append(value)
+        pinned = []
+        for original, alternative in zip(raw, converted, strict=True):
+            ref = original.get("$ref") if isinstance(original, dict) else None
+            if not isinstance(ref, str):
+                pinned.append(alternative)
+                continue
+            target = self._resolve(ref, base)[2]
+            pinned.append(_pin(alternative, prop, values_by_target.get(target) or [target.rsplit("/", 1)[-1]]))
+        out["anyOf"] = pinned
 
     def _reference(self, ref: str, base: str, mode: str, budget: int) -> tuple[Any, int]:
         node, doc, key = self._resolve(ref, base)
@@ -389,6 +423,20 @@ def _merge_all_of(out: dict[str, Any]) -> dict[str, Any]:
         # a part's readOnly/writeOnly property was left out: it cannot be required either
         merged["required"] = [r for r in merged["required"] if r in merged["properties"]]
     return merged
+
+
+def _pin(alternative: Any, prop: str, values: list[Any]) -> Any:
+    """`alternative` with `prop` required and limited to `values` (a copy: converted schemas are shared)."""
+    if not isinstance(alternative, dict):
+        return alternative
+    properties = alternative.get("properties")
+    if not isinstance(properties, dict) or any(k in alternative for k in ("allOf", "anyOf", "oneOf")):
+        return {"allOf": [alternative, {"properties": {prop: {"enum": values}}, "required": [prop]}]}
+    current = properties.get(prop)
+    narrowed = {**current, "enum": values} if isinstance(current, dict) else {"enum": values}
+    narrowed.pop("const", None)
+    required = list(dict.fromkeys([*alternative.get("required", []), prop]))
+    return {**alternative, "properties": {**properties, prop: narrowed}, "required": required}
 
 
 def _cut(node: Any, key: str, why: str) -> dict[str, Any]:
