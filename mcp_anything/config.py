@@ -18,6 +18,7 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
+    ByteSize,
     ConfigDict,
     Field,
     SecretStr,
@@ -394,13 +395,45 @@ class OpenApiConfig(StrictModel):
     headers: dict[str, SecretStr] = {}  # sent when fetching the spec by URL
 
 
+IDEMPOTENT_METHODS = ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
+HttpMethod = Literal["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "POST", "PATCH", "TRACE"]
+
+
+class RetryConfig(StrictModel):
+    """Retries of one upstream request: only when the upstream cannot have acted on it, or said so."""
+
+    attempts: int = Field(default=2, ge=0, le=10)  # retries after the first try; 0 turns retries off
+    backoff: Duration = 0.1  # the first retry waits up to this long (full jitter), doubling for each later one
+    statuses: list[int] = [502, 503, 504]
+    methods: list[HttpMethod] = list(IDEMPOTENT_METHODS)
+
+    @field_validator("statuses")
+    @classmethod
+    def _http_statuses(cls, statuses: list[int]) -> list[int]:
+        bad = [s for s in statuses if not 400 <= s <= 599]
+        if bad:
+            raise ValueError(f"only 4xx and 5xx statuses can be retried, got {bad}")
+        return statuses
+
+
+class CircuitBreakerConfig(StrictModel):
+    failures: int = Field(default=5, ge=0)  # consecutive failed calls that open the circuit; 0 turns it off
+    reset_after: Duration = 30.0  # how long it stays open before one probe call is let through
+
+
 class UpstreamConfig(StrictModel):
     name: str = Field(pattern=_NAME)
     type: Literal["http"] = "http"
     tool_prefix: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9_-]*$")
     capability_name: str | None = None
     base_url: str | None = None  # default: the spec's first server URL
-    timeout: Duration = 30.0
+    timeout: Duration = 30.0  # the whole call, retries included
+    connect_timeout: Duration = 5.0  # establishing one TCP (and TLS) connection
+    read_timeout: Duration | None = None  # the longest silence while waiting for response bytes; None: only `timeout`
+    max_connections: int = Field(default=100, ge=1)
+    max_response_bytes: ByteSize = ByteSize(10 * 1024 * 1024)
+    retries: RetryConfig = RetryConfig()
+    circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
     headers: dict[str, str] = {}
     openapi: OpenApiConfig
     overlays: list[str] = []
@@ -429,14 +462,26 @@ class UpstreamConfig(StrictModel):
         return self
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
 class ServerConfig(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: str | None = None
+    # None: the defaults described in `origins.py`; "*" allows any.
+    allowed_origins: list[str] | None = None
+    allowed_hosts: list[str] | None = None
+    max_body_bytes: ByteSize = ByteSize(4 * 1024 * 1024)
+    shutdown_timeout: Duration = 30.0
 
     @property
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS
 
 
 class Config(StrictModel):

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
+import random
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -17,12 +20,18 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from mcp_anything.breaker import CircuitBreaker
 from mcp_anything.config import UpstreamConfig
 from mcp_anything.outbound import OutboundAuth, OutboundAuthError
 from mcp_anything.tools import HttpRequest, Tool
 
-MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 ERROR_BODY_CHARS = 2000  # how much of a non-2xx body an isError result quotes
+# Responses that say the upstream (or the proxy in front of it) is unavailable: they count
+# against the circuit breaker. A 500 does not: it is often one bad input, and an agent repeating
+# one bad call must not cut every caller off an upstream.
+UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
+# Failures where the request cannot have reached the upstream's application: safe to retry.
+_CONNECTION_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, aiohttp.ServerDisconnectedError)
 
 
 @dataclass(slots=True)
@@ -31,6 +40,7 @@ class CallOutcome:
 
     result: dict[str, Any]
     status: int | None  # upstream HTTP status; None when no response arrived
+    failure: str | None = None  # why this call counts as an upstream failure (circuit breaker)
 
 
 def error_result(message: str) -> dict[str, Any]:
@@ -42,18 +52,29 @@ class Upstream:
         self.name = config.name
         self.base_url = base_url.rstrip("/")
         self.auth = auth
-        self._timeout = config.timeout
+        self.config = config
+        self.max_response_bytes = int(config.max_response_bytes)
+        self.breaker = CircuitBreaker(config.circuit_breaker.failures, config.circuit_breaker.reset_after)
+        retries = config.retries
+        self._retry_methods = frozenset(retries.methods) if retries.attempts else frozenset()
+        self._retry_statuses = frozenset(retries.statuses)
         # Configured static headers are gateway headers: declared header parameters never override them.
         self._static_headers = dict(config.headers)
         self._static_lower = {k.lower() for k in self._static_headers}
+        self._default_timeout = self._timeout(config.timeout)
         self._session: aiohttp.ClientSession | None = None
+
+    def _timeout(self, total: float) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(
+            total=total, sock_connect=self.config.connect_timeout, sock_read=self.config.read_timeout
+        )
 
     def _client(self) -> aiohttp.ClientSession:
         # Created on first use so it binds to the serving event loop.
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=30),
-                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                connector=aiohttp.TCPConnector(limit=self.config.max_connections, keepalive_timeout=30),
+                timeout=self._default_timeout,
                 # Upstream cookies must never be shared between callers.
                 cookie_jar=aiohttp.DummyCookieJar(),
                 auto_decompress=True,
@@ -67,25 +88,65 @@ class Upstream:
         await self.auth.aclose()
 
     async def call(self, tool: Tool, request: HttpRequest) -> CallOutcome:
+        breaker = self.breaker
+        if not breaker.allow():
+            return CallOutcome(error_result(self._circuit_open_message(tool)), None, None)
+        try:
+            outcome = await self._call(tool, request)
+        except BaseException:  # cancelled: the caller went away, so this call says nothing about the upstream
+            breaker.abandon()
+            raise
+        if outcome.failure is None:
+            breaker.record_success()
+        else:
+            breaker.record_failure(outcome.failure)
+        return outcome
+
+    def _circuit_open_message(self, tool: Tool) -> str:
+        breaker = self.breaker
+        return (
+            f"Upstream '{self.name}' is unavailable: its last {breaker.consecutive_failures} calls failed"
+            f" (last: {breaker.last_failure}), so the gateway is not calling it;"
+            f" it will try again in {math.ceil(breaker.retry_in())}s ({tool.method} {tool.path})"
+        )
+
+    async def _call(self, tool: Tool, request: HttpRequest) -> CallOutcome:
         where = f"{tool.method} {tool.path}"
+        config = self.config
         try:
             status, headers, body = await self._send_authenticated(tool, request)
         except OutboundAuthError as exc:
             return CallOutcome(error_result(f"Could not authenticate to upstream '{self.name}': {exc}"), None)
-        except TimeoutError:
-            message = f"Upstream '{self.name}' did not respond within {self._timeout:g}s ({where})"
-            return CallOutcome(error_result(message), None)
         except ResponseTooLarge:
-            message = f"Upstream '{self.name}' response exceeds {MAX_RESPONSE_BYTES} bytes ({where})"
+            message = f"Upstream '{self.name}' response exceeds {self.max_response_bytes} bytes ({where})"
             return CallOutcome(error_result(message), None)
+        except aiohttp.ConnectionTimeoutError:
+            reason = f"no connection within {config.connect_timeout:g}s"
+            message = f"Could not connect to upstream '{self.name}' at {self.base_url}: {reason} ({where})"
+            return CallOutcome(error_result(message), None, reason)
+        except aiohttp.SocketTimeoutError:
+            reason = f"no data for {config.read_timeout:g}s"
+            message = f"Upstream '{self.name}' stopped sending: {reason} (read_timeout) ({where})"
+            return CallOutcome(error_result(message), None, reason)
+        except TimeoutError:
+            reason = f"no response within {config.timeout:g}s"
+            message = f"Upstream '{self.name}' did not respond within {config.timeout:g}s ({where})"
+            return CallOutcome(error_result(message), None, reason)
         except aiohttp.ClientConnectorError as exc:
             reason = exc.os_error.strerror if exc.os_error and exc.os_error.strerror else "connection failed"
-            message = f"Could not connect to upstream '{self.name}' at {self.base_url}: {reason.lower()} ({where})"
-            return CallOutcome(error_result(message), None)
+            reason = reason.lower()
+            message = f"Could not connect to upstream '{self.name}' at {self.base_url}: {reason} ({where})"
+            return CallOutcome(error_result(message), None, reason)
+        except aiohttp.ClientPayloadError:
+            reason = "response cut off"
+            message = f"Upstream '{self.name}' closed the connection before the whole response arrived ({where})"
+            return CallOutcome(error_result(message), None, reason)
         except aiohttp.ClientError as exc:
-            message = f"Upstream '{self.name}' request failed: {type(exc).__name__} ({where})"
-            return CallOutcome(error_result(message), None)
-        return CallOutcome(self._to_result(tool, status, headers.get("Content-Type", ""), body), status)
+            reason = type(exc).__name__
+            message = f"Upstream '{self.name}' request failed: {reason} ({where})"
+            return CallOutcome(error_result(message), None, reason)
+        failure = f"HTTP {status}" if status in UNAVAILABLE_STATUSES else None
+        return CallOutcome(self._to_result(tool, status, headers.get("Content-Type", ""), body), status, failure)
 
     async def _send_authenticated(self, tool: Tool, request: HttpRequest) -> tuple[int, Any, bytes]:
         if not tool.auth_required:
@@ -100,6 +161,37 @@ class Upstream:
         return status, headers, body
 
     async def _send(self, request: HttpRequest) -> tuple[int, Any, bytes]:
+        """Send with retries: for the configured methods, on connection errors and the configured statuses.
+
+        `timeout` bounds the whole exchange, retries and their waits included.
+        """
+        if request.method not in self._retry_methods:
+            return await self._send_once(request, self._default_timeout)
+        retries = self.config.retries
+        deadline = time.monotonic() + self.config.timeout
+        timeout = self._default_timeout
+        attempt = 0
+        while True:
+            error: Exception | None = None
+            try:
+                response = await self._send_once(request, timeout)
+            except _CONNECTION_ERRORS as exc:
+                error = exc
+            else:
+                if response[0] not in self._retry_statuses:
+                    return response
+            # Full jitter: concurrent callers of a struggling upstream spread their retries out.
+            delay = random.uniform(0, retries.backoff * 2**attempt)
+            remaining = deadline - time.monotonic() - delay
+            if attempt == retries.attempts or remaining <= 0:
+                if error is not None:
+                    raise error
+                return response
+            await asyncio.sleep(delay)
+            timeout = self._timeout(remaining)
+            attempt += 1
+
+    async def _send_once(self, request: HttpRequest, limits: aiohttp.ClientTimeout) -> tuple[int, Any, bytes]:
         url = self.base_url + request.path
         if request.query:
             url += "?" + "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in request.query)
@@ -108,9 +200,39 @@ class Upstream:
         if request.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in request.cookies.items())
         async with self._client().request(
-            request.method, URL(url, encoded=True), headers=headers, data=request.body, allow_redirects=False
+            request.method,
+            URL(url, encoded=True),
+            headers=headers,
+            data=request.body,
+            allow_redirects=False,
+            timeout=limits,
         ) as response:
-            return response.status, response.headers, await _read_capped(response)
+            return response.status, response.headers, await self._read_body(response)
+
+    async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
+        """The body, refusing more than `max_response_bytes` without ever holding more than that."""
+        cap = self.max_response_bytes
+        if (
+            response.content_length is not None
+            and response.content_length > cap
+            and not response.headers.get("Content-Encoding")
+        ):
+            raise ResponseTooLarge
+        content = response.content
+        body = await content.read(cap + 1)  # usually the whole body: it arrived with the headers
+        if not content.at_eof():
+            chunks = [body]
+            size = len(body)
+            while size <= cap:
+                chunk = await content.read(cap + 1 - size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            body = b"".join(chunks)
+        if len(body) > cap:
+            raise ResponseTooLarge
+        return body
 
     def _to_result(self, tool: Tool, status: int, content_type: str, body: bytes) -> dict[str, Any]:
         media_type = content_type.split(";", 1)[0].strip().lower()
@@ -141,21 +263,6 @@ class Upstream:
 
 class ResponseTooLarge(Exception):
     pass
-
-
-async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
-    """The whole body, refusing one over MAX_RESPONSE_BYTES without buffering past the cap."""
-    length = response.content_length
-    if length is not None:
-        if length > MAX_RESPONSE_BYTES:
-            raise ResponseTooLarge
-        return await response.read()  # aiohttp stops at Content-Length
-    body = bytearray()
-    async for chunk in response.content.iter_any():
-        body += chunk
-        if len(body) > MAX_RESPONSE_BYTES:
-            raise ResponseTooLarge
-    return bytes(body)
 
 
 def _copy(request: HttpRequest) -> HttpRequest:
