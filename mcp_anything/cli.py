@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from typing import Any
 
@@ -66,17 +67,29 @@ def _serve(args: argparse.Namespace) -> int:
         mounts[MOUNT] = demo_api()
         print(f"No --config given: serving the bundled demo bookshop at {config.server.base_url}/mcp", file=sys.stderr)
     app = create_app(config, mounts=mounts)
-    uvicorn.run(
-        app,
-        host=config.server.host,
-        port=config.server.port,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        loop="uvloop",
-        http="httptools",
+    server = _Server(
+        uvicorn.Config(
+            app,
+            host=config.server.host,
+            port=config.server.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            loop="uvloop",
+            http="httptools",
+            timeout_graceful_shutdown=config.server.shutdown_timeout,
+        )
     )
+    server.run()
     return 0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the app when shutdown starts (so event streams end and calls can finish)."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.config.app.begin_shutdown()
+        await super().shutdown(sockets)
 
 
 def _load(path: str) -> tuple[Config, Any]:

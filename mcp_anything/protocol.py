@@ -35,6 +35,7 @@ from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from mcp_anything.identity import Identity
+from mcp_anything.origins import HostOriginPolicy
 
 logger = logging.getLogger("mcp_anything.protocol")
 
@@ -111,6 +112,8 @@ class SessionStore:
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._idle_timeout = idle_timeout
         self._max_sessions = max_sessions
+        # Set when the server shuts down: event streams end so they do not hold the graceful shutdown.
+        self.closing = asyncio.Event()
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -169,16 +172,41 @@ def _error_body(request_id: Any, code: int, message: str, data: Any = None) -> b
 class McpTransport:
     """The ASGI app serving one MCP endpoint."""
 
-    def __init__(self, handler: McpHandler, *, sessions: SessionStore, max_body_bytes: int = 4 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        handler: McpHandler,
+        *,
+        sessions: SessionStore,
+        policy: HostOriginPolicy,
+        max_body_bytes: int = 4 * 1024 * 1024,
+    ) -> None:
         self.handler = handler
         self.sessions = sessions
+        self.policy = policy
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._serve(scope, receive, send)
+        except Exception:
+            # A bug must not show a traceback to the caller nor take the worker down; the log has it.
+            logger.exception("unhandled error serving %s %s", scope["method"], scope["path"])
+            with contextlib.suppress(Exception):  # the response may have started already
+                await _send_json(send, 500, _error_body(None, INTERNAL_ERROR, "Internal error; see the gateway log"))
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
         headers = Headers(scope=scope)
         if method not in ("POST", "GET", "DELETE"):
             await _send_json(send, 405, b"", [(b"allow", b"GET, POST, DELETE")])
+            return
+        policy = self.policy
+        if not policy.any_host and not policy.host_allowed(headers.get("host", "")):
+            await _send_json(send, 421, _error_body(None, INVALID_REQUEST, "Host header not allowed"))
+            return
+        origin = headers.get("origin")
+        if origin is not None and not policy.origin_allowed(origin):
+            await _send_json(send, 403, _error_body(None, INVALID_REQUEST, "Origin not allowed"))
             return
         try:
             identity = await self.handler.authenticate(method, scope["path"], headers)
@@ -197,7 +225,7 @@ class McpTransport:
     # --- POST: one JSON-RPC message ---------------------------------------------------
 
     async def _post(self, scope: Scope, receive: Receive, send: Send, headers: Headers, identity: Identity) -> None:
-        raw = await self._read_body(receive)
+        raw = await self._read_body(receive, headers.get("content-length"))
         try:
             message = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -233,7 +261,9 @@ class McpTransport:
         else:
             await self._legacy(send, headers, identity, request_id, rpc_method, params)
 
-    async def _read_body(self, receive: Receive) -> bytes:
+    async def _read_body(self, receive: Receive, declared_length: str | None) -> bytes:
+        if declared_length is not None and declared_length.isdigit() and int(declared_length) > self.max_body_bytes:
+            raise self._too_large()  # refused before a byte of the body is read
         chunks = []
         size = 0
         while True:
@@ -241,10 +271,13 @@ class McpTransport:
             chunk = event.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
-                raise HttpError(413, {"error": "request_too_large", "limit_bytes": self.max_body_bytes})
+                raise self._too_large()
             chunks.append(chunk)
             if not event.get("more_body"):
                 return b"".join(chunks)
+
+    def _too_large(self) -> HttpError:
+        return HttpError(413, {"error": "request_too_large", "limit_bytes": self.max_body_bytes})
 
     async def _modern(
         self,
@@ -364,11 +397,12 @@ class McpTransport:
             }
         )
         disconnected = asyncio.ensure_future(_wait_disconnect(receive))
+        closing = asyncio.ensure_future(self.sessions.closing.wait())
         try:
-            while not disconnected.done():
+            while not disconnected.done() and not closing.done():
                 next_event = asyncio.ensure_future(session.events.get())
                 done, _ = await asyncio.wait(
-                    {next_event, disconnected}, timeout=SSE_PING_SECONDS, return_when="FIRST_COMPLETED"
+                    {next_event, disconnected, closing}, timeout=SSE_PING_SECONDS, return_when="FIRST_COMPLETED"
                 )
                 if next_event in done:
                     await send({"type": "http.response.body", "body": next_event.result(), "more_body": True})
@@ -380,6 +414,7 @@ class McpTransport:
                     break  # the session was deleted or expired
         finally:
             disconnected.cancel()
+            closing.cancel()
         with contextlib.suppress(OSError):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 

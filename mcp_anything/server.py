@@ -1,14 +1,19 @@
 """The gateway: built once from a config, served as one ASGI app.
 
 `build_gateway` loads every spec and builds every tool, authenticator and
-authorizer before anything is served; a request only looks things up.
+authorizer before anything is served; a request only looks things up. The one
+exception: a spec served by URL that cannot be fetched at startup is fetched
+again in the background (with backoff) while the other upstreams serve; its
+upstream's tools appear when it loads, and `/readyz` answers 503 until then.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,11 +23,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_anything import __version__
 from mcp_anything.authz import Authorizer, Forbidden, Grant, create_authorizer
-from mcp_anything.config import Config, ConfigError, GroupConfig
+from mcp_anything.config import Config, ConfigError, GroupConfig, UpstreamConfig
 from mcp_anything.identity import Identity
 from mcp_anything.inbound import Authenticator, AuthError, InboundRequest, create_authenticator
-from mcp_anything.openapi import UpstreamTools, load_upstream_tools
-from mcp_anything.outbound import create_outbound_auth
+from mcp_anything.openapi import SpecUnavailable, UpstreamTools, load_upstream_tools
+from mcp_anything.origins import HostOriginPolicy
+from mcp_anything.outbound import OutboundAuth, create_outbound_auth
 from mcp_anything.protocol import INVALID_PARAMS, HttpError, McpTransport, RequestContext, RpcError, SessionStore
 from mcp_anything.tools import ArgumentError, Tool
 from mcp_anything.upstream import Upstream, close_all, error_result
@@ -31,6 +37,8 @@ logger = logging.getLogger("mcp_anything")
 call_log = logging.getLogger("mcp_anything.calls")
 
 PRM_PREFIX = "/.well-known/oauth-protected-resource"
+SPEC_RETRY_FIRST = 1.0  # seconds before the first background retry of an unreachable spec URL
+SPEC_RETRY_MAX = 60.0
 
 
 def _locate(problems: list[str], location: str) -> list[str]:
@@ -52,7 +60,12 @@ class Group:
     listings: dict[str, orjson.Fragment] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.listings = {name: orjson.Fragment(orjson.dumps(t.definition)) for name, t in self.tools.items()}
+        self.set_tools(self.tools)
+
+    def set_tools(self, tools: dict[str, Tool]) -> None:
+        """Replace the tools (an upstream whose spec loaded late); requests see the old set or the new one."""
+        self.listings = {name: orjson.Fragment(orjson.dumps(t.definition)) for name, t in tools.items()}
+        self.tools = tools
 
     @property
     def resource_url(self) -> str:
@@ -187,25 +200,107 @@ def _quoted(text: str) -> str:
 
 
 @dataclass
+class PendingUpstream:
+    """An upstream whose spec URL could not be fetched yet; retried in the background."""
+
+    index: int
+    config: UpstreamConfig
+    auth: OutboundAuth
+    problem: str
+
+
+@dataclass
 class Gateway:
     config: Config
     groups: list[Group]
     upstreams: dict[str, Upstream]
     specs: dict[str, UpstreamTools]
+    pending: dict[str, PendingUpstream] = field(default_factory=dict)
+    # Called after an upstream's tools appear (the app broadcasts `notifications/tools/list_changed`).
+    on_tools_changed: Callable[[], None] = lambda: None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Start the background work: fetching the specs that could not be fetched at startup."""
+        self._tasks = [asyncio.create_task(self._load_later(name)) for name in self.pending]
 
     async def aclose(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await close_all(list(self.upstreams.values()))
+        for pending in self.pending.values():
+            await pending.auth.aclose()
         for group in self.groups:
             await group.authenticator.aclose()
+
+    async def _load_later(self, name: str) -> None:
+        pending = self.pending[name]
+        delay = SPEC_RETRY_FIRST
+        while True:
+            await asyncio.sleep(random.uniform(delay / 2, delay))
+            try:
+                loaded = await asyncio.to_thread(
+                    load_upstream_tools, pending.config, self.config, f"upstreams[{pending.index}]"
+                )
+                problems = self._clashes(name, loaded)
+            except ConfigError as exc:
+                problems = exc.problems
+            if not problems:
+                self._activate(name, loaded)
+                return
+            pending.problem = problems[0]
+            delay = min(delay * 2, SPEC_RETRY_MAX)
+            fields = {"upstream": name, "problems": problems, "retry_in_s": delay}
+            logger.warning("spec for upstream %r still not loaded", name, extra={"fields": fields})
+
+    def _clashes(self, name: str, loaded: UpstreamTools) -> list[str]:
+        problems = []
+        for group in self.groups:
+            if name in group.config.upstreams:
+                problems += [
+                    f"groups {group.config.name!r}: tool {t.name!r} of upstream {name!r} already comes from"
+                    f" {group.tools[t.name].upstream!r}; give one of them a different tool_prefix"
+                    for t in loaded.tools
+                    if t.name in group.tools
+                ]
+        return problems
+
+    def _activate(self, name: str, loaded: UpstreamTools) -> None:
+        pending = self.pending.pop(name)
+        upstream = Upstream(pending.config, loaded.base_url, pending.auth)
+        self.specs[name] = loaded
+        self.upstreams[name] = upstream
+        for group in self.groups:
+            if name in group.config.upstreams:
+                group.upstreams[name] = upstream
+                group.set_tools(_group_tools(group.config, self.specs))
+        logger.info("spec for upstream %r loaded: %d tools", name, len(loaded.tools))
+        self.on_tools_changed()
+
+
+def _group_tools(group: GroupConfig, specs: Mapping[str, UpstreamTools]) -> dict[str, Tool]:
+    """A group's tools in config order, from the upstreams whose specs are loaded."""
+    return {t.name: t for name in group.upstreams if name in specs for t in specs[name].tools}
 
 
 def load_tools(config: Config) -> dict[str, UpstreamTools]:
     """Load every upstream's spec and build its tools; raise ConfigError listing every problem."""
+    return _load_specs(config, defer_unavailable=False)[0]
+
+
+def _load_specs(config: Config, *, defer_unavailable: bool) -> tuple[dict[str, UpstreamTools], dict[str, str]]:
+    """(loaded specs, {upstream: problem} for spec URLs that could not be fetched and will be retried)."""
     problems: list[str] = []
     loaded: dict[str, UpstreamTools] = {}
+    unavailable: dict[str, str] = {}
     for i, upstream in enumerate(config.upstreams):
         try:
             loaded[upstream.name] = load_upstream_tools(upstream, config, f"upstreams[{i}]")
+        except SpecUnavailable as exc:
+            if not defer_unavailable:
+                problems += exc.problems
+            unavailable[upstream.name] = exc.problems[0]
         except ConfigError as exc:
             problems += exc.problems
     for i, group in enumerate(config.groups):
@@ -220,20 +315,30 @@ def load_tools(config: Config) -> dict[str, UpstreamTools]:
                 owner[tool.name] = name
     if problems:
         raise ConfigError(problems)
-    return loaded
+    return loaded, unavailable
 
 
-def build_gateway(config: Config) -> Gateway:
-    specs = load_tools(config)
+def build_gateway(config: Config, *, defer_unavailable_specs: bool = False) -> Gateway:
+    """Build everything a request needs; with `defer_unavailable_specs`, unreachable spec URLs load later."""
+    specs, unavailable = _load_specs(config, defer_unavailable=defer_unavailable_specs)
     problems: list[str] = []
     upstreams: dict[str, Upstream] = {}
+    pending: dict[str, PendingUpstream] = {}
     for i, upstream_config in enumerate(config.upstreams):
         try:
             auth = create_outbound_auth(upstream_config.outbound_auth, config)
         except ConfigError as exc:
             problems += _locate(exc.problems, f"upstreams[{i}].outbound_auth")
             continue
-        upstreams[upstream_config.name] = Upstream(upstream_config, specs[upstream_config.name].base_url, auth)
+        name = upstream_config.name
+        if name in unavailable:
+            pending[name] = PendingUpstream(i, upstream_config, auth, unavailable[name])
+            fields = {"upstream": name, "problems": [unavailable[name]]}
+            logger.warning(
+                "spec for upstream %r not loaded; retrying in the background", name, extra={"fields": fields}
+            )
+        else:
+            upstreams[name] = Upstream(upstream_config, specs[name].base_url, auth)
     groups = []
     for i, group_config in enumerate(config.groups):
         try:
@@ -242,11 +347,10 @@ def build_gateway(config: Config) -> Gateway:
         except ConfigError as exc:
             problems += _locate(exc.problems, f"groups[{i}]")
             continue
-        tools = {t.name: t for name in group_config.upstreams for t in specs[name].tools}
         groups.append(
             Group(
                 group_config,
-                tools,
+                _group_tools(group_config, specs),
                 {name: upstreams[name] for name in group_config.upstreams if name in upstreams},
                 authenticator,
                 authorizer,
@@ -255,7 +359,7 @@ def build_gateway(config: Config) -> Gateway:
         )
     if problems:
         raise ConfigError(problems)
-    if config.server.host not in ("127.0.0.1", "localhost", "::1"):
+    if not config.server.loopback:
         for group in groups:
             if group.config.inbound_auth.strategy == "none":
                 logger.warning(
@@ -264,7 +368,7 @@ def build_gateway(config: Config) -> Gateway:
                     group.config.endpoint,
                     config.server.host,
                 )
-    return Gateway(config, groups, upstreams, specs)
+    return Gateway(config, groups, upstreams, specs, pending)
 
 
 async def _send_json(send: Send, status: int, body: Any) -> None:
@@ -281,10 +385,15 @@ class GatewayApp:
         self.gateway = gateway
         self.mounts = dict(mounts or {})
         self.sessions = SessionStore()
+        gateway.on_tools_changed = lambda: self.sessions.broadcast("notifications/tools/list_changed")
         self.routes: dict[str, ASGIApp] = {"/healthz": self._healthz, "/readyz": self._readyz}
         metadata_groups = [g for g in gateway.groups if g.metadata_url]
+        server = gateway.config.server
+        policy = HostOriginPolicy(server)
         for group in gateway.groups:
-            self.routes[group.config.endpoint] = McpTransport(GroupHandler(group), sessions=self.sessions)
+            self.routes[group.config.endpoint] = McpTransport(
+                GroupHandler(group), sessions=self.sessions, policy=policy, max_body_bytes=int(server.max_body_bytes)
+            )
         for group in metadata_groups:
             self.routes[PRM_PREFIX + group.config.endpoint] = _static_json(group.protected_resource_metadata())
         if len(metadata_groups) == 1:
@@ -311,14 +420,45 @@ class GatewayApp:
         await _send_json(send, 200, {"status": "alive"})
 
     async def _readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Every spec is loaded before the app exists, so a serving gateway is ready.
-        upstreams = {name: {"tools": len(spec.tools)} for name, spec in self.gateway.specs.items()}
-        await _send_json(send, 200, {"status": "ready", "upstreams": upstreams})
+        """503 while a spec is still loading; an open circuit is reported but keeps the gateway ready.
+
+        A replica without a spec is missing tools another replica may have, so it stays out of
+        rotation. An open circuit is the same on every replica, and failing readiness for it would
+        take the other upstreams and groups out of service with it, and leave no traffic to probe
+        the upstream with. Names and states only: no URLs or errors on an unauthenticated route.
+        """
+        gateway = self.gateway
+        upstreams: dict[str, dict[str, Any]] = {}
+        for upstream_config in gateway.config.upstreams:
+            name = upstream_config.name
+            upstream = gateway.upstreams.get(name)
+            if upstream is None:
+                upstreams[name] = {"spec": "loading"}
+                continue
+            breaker = upstream.breaker
+            entry: dict[str, Any] = {
+                "spec": "loaded",
+                "tools": len(gateway.specs[name].tools),
+                "circuit": breaker.state,
+            }
+            if breaker.state == "open":
+                entry["retry_in_s"] = round(breaker.retry_in(), 1)
+            upstreams[name] = entry
+        loading = [name for name, entry in upstreams.items() if entry["spec"] != "loaded"]
+        circuit_open = [name for name, entry in upstreams.items() if entry.get("circuit", "closed") != "closed"]
+        status = "starting" if loading else "degraded" if circuit_open else "ready"
+        body = {"status": status, "upstreams": upstreams, "loading": loading, "circuit_open": circuit_open}
+        await _send_json(send, 503 if loading else 200, body)
+
+    def begin_shutdown(self) -> None:
+        """The server stopped accepting connections: end event streams so in-flight calls alone hold shutdown."""
+        self.sessions.closing.set()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self.gateway.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.gateway.aclose()
@@ -334,4 +474,4 @@ def _static_json(body: Any) -> ASGIApp:
 
 
 def create_app(config: Config, *, mounts: Mapping[str, ASGIApp] | None = None) -> GatewayApp:
-    return GatewayApp(build_gateway(config), mounts=mounts)
+    return GatewayApp(build_gateway(config, defer_unavailable_specs=True), mounts=mounts)

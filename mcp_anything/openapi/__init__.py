@@ -16,7 +16,7 @@ from typing import Any
 
 from mcp_anything.config import Config, ConfigError, UpstreamConfig
 from mcp_anything.openapi import swagger2
-from mcp_anything.openapi.documents import Documents, SpecError, source_uri
+from mcp_anything.openapi.documents import Documents, FetchError, SpecError, source_uri
 from mcp_anything.openapi.naming import without_prefix
 from mcp_anything.openapi.operations import (
     METHODS,
@@ -31,7 +31,11 @@ from mcp_anything.openapi.select import Selection
 from mcp_anything.openapi.servers import base_url
 from mcp_anything.tools import Tool
 
-__all__ = ["UpstreamTools", "load_upstream_tools"]
+__all__ = ["SpecUnavailable", "UpstreamTools", "load_upstream_tools"]
+
+
+class SpecUnavailable(ConfigError):
+    """The spec's URL could not be fetched: unlike every other spec problem, this one may go away."""
 
 
 @dataclass
@@ -96,6 +100,8 @@ def _load(upstream: UpstreamConfig, root: Config, location: str) -> tuple[Docume
     documents = Documents(uri, headers)
     try:
         spec = documents.load(uri)
+    except FetchError as exc:
+        raise SpecUnavailable([f"{key}: {exc}"]) from None
     except SpecError as exc:
         raise ConfigError([f"{key}: {exc}"]) from None
     if upstream.overlays:

@@ -32,6 +32,10 @@ class SpecError(Exception):
     """A problem with the spec itself; the message is shown to the user after the config key."""
 
 
+class FetchError(SpecError):
+    """A document URL could not be fetched (network, HTTP status): it may work later."""
+
+
 def source_uri(source: str, resolve_path: Any) -> str:
     """The absolute URI of a configured `openapi.source` (an http(s) URL or a path from the config dir)."""
     if source.startswith(("http://", "https://")):
@@ -86,10 +90,10 @@ class Documents:
             with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:
                 data: bytes = response.read(MAX_DOCUMENT_BYTES + 1)
         except urllib.error.HTTPError as exc:
-            raise SpecError(f"fetching {uri} failed: HTTP {exc.code}") from None
+            raise FetchError(f"fetching {uri} failed: HTTP {exc.code}") from None
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise SpecError(f"fetching {uri} failed: {reason}") from None
+            raise FetchError(f"fetching {uri} failed: {reason}") from None
         if len(data) > MAX_DOCUMENT_BYTES:
             raise SpecError(f"{uri} is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB")
         return data
