@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import math
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -133,8 +134,7 @@ class Upstream:
             message = f"Upstream '{self.name}' did not respond within {config.timeout:g}s ({where})"
             return CallOutcome(error_result(message), None, reason)
         except aiohttp.ClientConnectorError as exc:
-            reason = exc.os_error.strerror if exc.os_error and exc.os_error.strerror else "connection failed"
-            reason = reason.lower()
+            reason = _connect_failure(exc.os_error)
             message = f"Could not connect to upstream '{self.name}' at {self.base_url}: {reason} ({where})"
             return CallOutcome(error_result(message), None, reason)
         except aiohttp.ClientPayloadError:
@@ -241,8 +241,13 @@ class Upstream:
         if _is_json(media_type):
             try:
                 data = orjson.loads(body) if body else None
-            except orjson.JSONDecodeError:
-                return {"content": [{"type": "text", "text": body.decode("utf-8", "replace")}], "isError": False}
+            except orjson.JSONDecodeError as exc:
+                # Not a result: a tool with an output schema must return structured content, and a caller
+                # cannot tell a half-written document from a whole one.
+                excerpt = body[:200].decode("utf-8", "replace")
+                return error_result(
+                    f"Upstream '{self.name}' sent invalid {media_type} for {tool.method} {tool.path} ({exc}): {excerpt}"
+                )
             structured = data if isinstance(data, dict) and not tool.wraps_result else {"result": data}
             return {
                 "content": [{"type": "text", "text": body.decode("utf-8", "replace")}],
@@ -263,6 +268,15 @@ class Upstream:
 
 class ResponseTooLarge(Exception):
     pass
+
+
+def _connect_failure(error: OSError | None) -> str:
+    """`connection refused`, `name or service not known`...: the OS's words, not asyncio's wrapper text."""
+    if error is None:
+        return "connection failed"
+    if error.errno and error.errno > 0:
+        return os.strerror(error.errno).lower()
+    return (error.strerror or "connection failed").lower()
 
 
 def _copy(request: HttpRequest) -> HttpRequest:

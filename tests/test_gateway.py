@@ -251,11 +251,11 @@ async def test_health_readiness_and_sessions(gateway: GatewayFactory, upstream_u
 async def test_large_responses_arrive_whole_and_oversized_ones_are_refused(
     gateway: GatewayFactory, upstream_url: str, chunked: int
 ) -> None:
-    from mcp_anything.upstream import MAX_RESPONSE_BYTES
+    max_response_bytes = 10 * 1024 * 1024  # the default `max_response_bytes`
 
     with gateway(echo_config(upstream_url)) as url:
         async with mcp_client(url + "/mcp") as client:
             big = await client.call_tool("echo_get_big", {"bytes": 3_000_000, "chunked": chunked})
-            huge = await client.call_tool("echo_get_big", {"bytes": MAX_RESPONSE_BYTES + 1, "chunked": chunked})
+            huge = await client.call_tool("echo_get_big", {"bytes": max_response_bytes + 1, "chunked": chunked})
     assert big.is_error is False and len(big.content[0].text) == 3_000_000
     assert huge.is_error is True and "exceeds" in huge.content[0].text

@@ -2,12 +2,18 @@
 
 Served by uvicorn (see servers.ServerThread). Besides echoing, a few paths
 misbehave on purpose: `/status/{code}`, `/slow`, `/text`, `/binary`,
-`/numbers`, `/problem`, `/big`.
+`/numbers`, `/problem`, `/big`, and the faults of tests/specs/faults.yaml:
+`/garbage` (invalid JSON labelled JSON), `/truncated` (shorter than its
+Content-Length), `/reset` (connection dropped mid-body), `/endless` (chunks
+until the client goes away), `/flaky?key=K&fail=N` (503 for the first N
+requests with that key). Setting `outage` to a status answers every request
+with it; `documents` serves fixed files (specs) by path.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -29,12 +35,24 @@ class Recorded:
         return self.headers.get(name.lower())
 
 
+class Abort(Exception):
+    """Raised by the app after a partial response: uvicorn drops the connection."""
+
+
 @dataclass
 class RecordingUpstream:
     requests: list[Recorded] = field(default_factory=list)
+    outage: int | None = None  # answer every request with this status
+    documents: dict[str, bytes] = field(default_factory=dict)  # path -> body, served as YAML
+    endless_stopped: threading.Event = field(default_factory=threading.Event)  # /endless saw the client go
+    _flaky: dict[str, int] = field(default_factory=dict)
 
     def clear(self) -> None:
         self.requests.clear()
+        self.outage = None
+        self.documents.clear()
+        self._flaky.clear()
+        self.endless_stopped.clear()
 
     @property
     def last(self) -> Recorded:
@@ -59,8 +77,16 @@ class RecordingUpstream:
             body=body,
         )
         self.requests.append(recorded)
+        if self.outage is not None:
+            await _send(send, self.outage, "text/plain", b"outage")
+            return
+        if recorded.path in self.documents:
+            await _send(send, 200, "application/yaml", self.documents[recorded.path])
+            return
         if recorded.path == "/big":
             await self._stream_big(recorded, send)
+            return
+        if await self._misbehave(recorded, receive, send):
             return
         status, content_type, payload = await self._respond(recorded)
         headers = [(b"content-type", content_type.encode())] if content_type else []
@@ -80,6 +106,48 @@ class RecordingUpstream:
         for offset in range(0, size, piece):
             await send({"type": "http.response.body", "body": b"x" * min(piece, size - offset), "more_body": True})
         await send({"type": "http.response.body", "body": b""})
+
+    async def _misbehave(self, request: Recorded, receive: Receive, send: Send) -> bool:
+        """Answer the fault paths; False for every other path."""
+        query = dict(request.query)
+        path = request.path.strip("/")
+        if path == "garbage":
+            await _send(send, 200, "application/json", b'{"truncated": [1, 2,')
+        elif path == "truncated":
+            start = {"type": "http.response.start", "status": 200}
+            await send({**start, "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")]})
+            await send({"type": "http.response.body", "body": b'{"partial": ', "more_body": True})
+            raise Abort
+        elif path == "reset":
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"x" * 65536, "more_body": True})
+            raise Abort
+        elif path == "endless":
+            await self._endless(receive, send)
+        elif path == "flaky":
+            key = query.get("key", "")
+            self._flaky[key] = self._flaky.get(key, 0) + 1
+            if self._flaky[key] <= int(query.get("fail", "1")):
+                await _send(send, 503, "text/plain", b"try again")
+            else:
+                await _send(send, 200, "application/json", orjson.dumps({"attempt": self._flaky[key]}))
+        else:
+            return False
+        return True
+
+    async def _endless(self, receive: Receive, send: Send) -> None:
+        """64 KiB chunks until the client disconnects (or 1 GiB, so a broken test still ends)."""
+        gone = asyncio.ensure_future(_wait_disconnect(receive))
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        chunk = b"e" * 65536
+        for _ in range(16384):
+            if gone.done():
+                break
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await asyncio.sleep(0)
+        gone.cancel()
+        self.endless_stopped.set()
+        raise Abort
 
     async def _respond(self, request: Recorded) -> tuple[int, str, bytes]:
         parts = request.path.strip("/").split("/")
@@ -116,3 +184,13 @@ class RecordingUpstream:
             "headers": request.headers,
             "body": body,
         }
+
+
+async def _send(send: Send, status: int, content_type: str, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", content_type.encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
