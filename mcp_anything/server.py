@@ -206,7 +206,6 @@ class PendingUpstream:
     index: int
     config: UpstreamConfig
     auth: OutboundAuth
-    problem: str
 
 
 @dataclass
@@ -249,7 +248,6 @@ class Gateway:
             if not problems:
                 self._activate(name, loaded)
                 return
-            pending.problem = problems[0]
             delay = min(delay * 2, SPEC_RETRY_MAX)
             fields = {"upstream": name, "problems": problems, "retry_in_s": delay}
             logger.warning("spec for upstream %r still not loaded", name, extra={"fields": fields})
@@ -332,7 +330,7 @@ def build_gateway(config: Config, *, defer_unavailable_specs: bool = False) -> G
             continue
         name = upstream_config.name
         if name in unavailable:
-            pending[name] = PendingUpstream(i, upstream_config, auth, unavailable[name])
+            pending[name] = PendingUpstream(i, upstream_config, auth)
             fields = {"upstream": name, "problems": [unavailable[name]]}
             logger.warning(
                 "spec for upstream %r not loaded; retrying in the background", name, extra={"fields": fields}

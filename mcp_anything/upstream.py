@@ -192,22 +192,28 @@ class Upstream:
             attempt += 1
 
     async def _send_once(self, request: HttpRequest, limits: aiohttp.ClientTimeout) -> tuple[int, Any, bytes]:
-        url = self.base_url + request.path
-        if request.query:
-            url += "?" + "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in request.query)
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in self._static_lower}
-        headers.update(self._static_headers)
-        if request.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in request.cookies.items())
         async with self._client().request(
             request.method,
-            URL(url, encoded=True),
-            headers=headers,
+            self.url_for(request),
+            headers=self.headers_for(request),
             data=request.body,
             allow_redirects=False,
             timeout=limits,
         ) as response:
             return response.status, response.headers, await self._read_body(response)
+
+    def url_for(self, request: HttpRequest) -> URL:
+        url = self.base_url + request.path
+        if request.query:
+            url += "?" + "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in request.query)
+        return URL(url, encoded=True)
+
+    def headers_for(self, request: HttpRequest) -> dict[str, str]:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in self._static_lower}
+        headers.update(self._static_headers)
+        if request.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in request.cookies.items())
+        return headers
 
     async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
         """The body, refusing more than `max_response_bytes` without ever holding more than that."""

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import orjson
 
@@ -59,6 +59,7 @@ RESERVED_HEADERS = frozenset(
 )
 ANNOTATION_KEYS = frozenset({"title", "readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"})
 _TEMPLATE = re.compile(r"\{([^{}]+)\}")
+_PCHAR = "!$&'()*+,;=:@-._~%"  # RFC 3986 path characters, and % so the spec's own escapes stay as written
 _DEFAULT_STYLE = {"path": "simple", "query": "form", "header": "simple", "cookie": "form"}
 
 
@@ -395,6 +396,11 @@ def _annotations(operation: Operation) -> dict[str, Any]:
 # --- arguments to an HTTP request -------------------------------------------------------------
 
 
+def _literal(text: str) -> str:
+    """A spec's literal path text, encoded: `#` or `?` in a path key must not become a fragment or a query."""
+    return quote(text, safe=_PCHAR)
+
+
 class RequestBuilder:
     """Turns validated arguments into an HttpRequest; everything about the operation is precomputed."""
 
@@ -414,11 +420,11 @@ class RequestBuilder:
         self._segments: list[str | list[str | _Param]] = []
         for segment in path.split("/"):
             if "{" not in segment:
-                self._segments.append(segment)
+                self._segments.append(_literal(segment))
                 continue
             parts: list[str | _Param] = []
             for i, piece in enumerate(_TEMPLATE.split(segment)):
-                parts.append(self._path_params[piece] if i % 2 else piece)
+                parts.append(self._path_params[piece] if i % 2 else _literal(piece))
             self._segments.append(parts)
 
     def __call__(self, arguments: Mapping[str, Any]) -> HttpRequest:
