@@ -188,6 +188,12 @@ class McpTransport:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await self._serve(scope, receive, send)
+        except asyncio.CancelledError:
+            if self.sessions.closing.is_set():  # cut short by the server's shutdown_timeout: say so, then stop
+                with contextlib.suppress(Exception):
+                    body = _error_body(None, INTERNAL_ERROR, "The gateway is shutting down; retry the request")
+                    await _send_json(send, 503, body, [(b"retry-after", b"1")])
+            raise
         except Exception:
             # A bug must not show a traceback to the caller nor take the worker down; the log has it.
             logger.exception("unhandled error serving %s %s", scope["method"], scope["path"])
