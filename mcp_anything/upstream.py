@@ -105,10 +105,11 @@ class Upstream:
 
     def _circuit_open_message(self, tool: Tool) -> str:
         breaker = self.breaker
+        retry_in = breaker.retry_in()
+        when = f"it will try again in {math.ceil(retry_in)}s" if retry_in else "a probe call is checking it now"
         return (
             f"Upstream '{self.name}' is unavailable: its last {breaker.consecutive_failures} calls failed"
-            f" (last: {breaker.last_failure}), so the gateway is not calling it;"
-            f" it will try again in {math.ceil(breaker.retry_in())}s ({tool.method} {tool.path})"
+            f" (last: {breaker.last_failure}), so the gateway is not calling it; {when} ({tool.method} {tool.path})"
         )
 
     async def _call(self, tool: Tool, request: HttpRequest) -> CallOutcome:
