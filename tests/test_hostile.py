@@ -328,7 +328,7 @@ def values_for(schema: Any, depth: int = 0) -> st.SearchStrategy[Any]:
     properties = schema.get("properties")
     if kind == "object" or properties:
         if not properties:
-            return st.dictionaries(nasty_text, nasty_text | st.integers(), max_size=3)
+            return st.dictionaries(nasty_text, nasty_text | json_integers, max_size=3)
         required = set(schema.get("required", []))
         return st.fixed_dictionaries(
             {k: values_for(v, depth + 1) for k, v in properties.items() if k in required},
