@@ -83,6 +83,41 @@ async def test_read_timeout_and_total_timeout(gateway: GatewayFactory, upstream_
     assert slow.is_error and "did not respond within 0.4s" in text(slow)
 
 
+async def test_the_connection_pool_is_bounded(
+    gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str
+) -> None:
+    for _ in range(100):  # slow requests abandoned by earlier tests may still be sleeping upstream
+        if not upstream.in_flight:
+            break
+        await asyncio.sleep(0.05)
+    upstream.peak_in_flight = 0
+    with gateway(faults_config(upstream_url, max_connections=2)) as url:
+        async with mcp_client(url + "/mcp") as client:
+            started = time.monotonic()
+            results = await asyncio.gather(*(client.call_tool("get_slow", {"seconds": 0.4}) for _ in range(4)))
+            elapsed = time.monotonic() - started
+    assert all(r.is_error is False for r in results)
+    assert upstream.peak_in_flight == 2, "calls past max_connections wait for a pooled connection"
+    assert elapsed >= 0.8
+
+
+def test_retry_and_breaker_settings_are_checked() -> None:
+    raw = faults_config("http://127.0.0.1:9", retries={"attempt": 2, "statuses": [200]})
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw, base_dir=SPECS, env={})
+    assert error.value.problems == [
+        "upstreams[0].retries.statuses: only 4xx and 5xx statuses can be retried, got [200]",
+        "upstreams[0].retries.attempt: unknown key (check the spelling; see config.example.yaml)",
+    ]
+    raw = faults_config("http://127.0.0.1:9", retries={"methods": ["FETCH"]}, circuit_breaker={"reset_after": "soon"})
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw, base_dir=SPECS, env={})
+    assert error.value.problems[0].startswith("upstreams[0].retries.methods[0]: Input should be 'GET', 'HEAD'")
+    assert error.value.problems[1] == (
+        "upstreams[0].circuit_breaker.reset_after: expected a duration such as 30s, 100ms or 2m, got 'soon'"
+    )
+
+
 # --- garbage, huge ---------------------------------------------------------------------------------------
 
 

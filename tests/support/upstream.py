@@ -45,6 +45,8 @@ class RecordingUpstream:
     outage: int | None = None  # answer every request with this status
     documents: dict[str, bytes] = field(default_factory=dict)  # path -> body, served as YAML
     endless_stopped: threading.Event = field(default_factory=threading.Event)  # /endless saw the client go
+    peak_in_flight: int = 0  # the most requests it was answering at once
+    in_flight: int = 0
     _flaky: dict[str, int] = field(default_factory=dict)
 
     def clear(self) -> None:
@@ -52,6 +54,7 @@ class RecordingUpstream:
         self.outage = None
         self.documents.clear()
         self._flaky.clear()
+        self.peak_in_flight = 0
         self.endless_stopped.clear()
 
     @property
@@ -77,6 +80,14 @@ class RecordingUpstream:
             body=body,
         )
         self.requests.append(recorded)
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            await self._answer(recorded, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, recorded: Recorded, receive: Receive, send: Send) -> None:
         if self.outage is not None:
             await _send(send, self.outage, "text/plain", b"outage")
             return
