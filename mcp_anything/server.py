@@ -217,7 +217,7 @@ class Gateway:
     pending: dict[str, PendingUpstream] = field(default_factory=dict)
     # Called after an upstream's tools appear (the app broadcasts `notifications/tools/list_changed`).
     on_tools_changed: Callable[[], None] = lambda: None
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
 
     def start(self) -> None:
         """Start the background work: fetching the specs that could not be fetched at startup."""

@@ -31,7 +31,7 @@ ERROR_BODY_CHARS = 2000  # how much of a non-2xx body an isError result quotes
 # against the circuit breaker. A 500 does not: it is often one bad input, and an agent repeating
 # one bad call must not cut every caller off an upstream.
 UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
-# Failures where the request cannot have reached the upstream's application: safe to retry.
+# Connection failures (refused, no connection in time, dropped before a response): retried for `retries.methods`.
 _CONNECTION_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, aiohttp.ServerDisconnectedError)
 
 
