@@ -376,7 +376,7 @@ def check_request_properties(data: st.DataObject) -> None:
     except ArgumentError:
         assume(False)
     built["requests"] += 1
-    built["with_headers"] += bool(set(request.headers) - {"Content-Type"})
+    built["with_headers"] += bool({h.lower() for h in request.headers} - {"content-type", "accept"})
     built["with_cookies"] += bool(request.cookies)
 
     url = upstream.url_for(request)
@@ -388,7 +388,8 @@ def check_request_properties(data: st.DataObject) -> None:
     assert "?" not in url.raw_path
 
     declared = declared_headers(spec, tool)
-    allowed = {name for where, name in declared if where == "header"} | {"content-type", "x-gateway"}
+    gateway_own = {"content-type", "accept", "x-gateway"}  # set from the operation and the config, never arguments
+    allowed = {name for where, name in declared if where == "header"} | gateway_own
     headers = upstream.headers_for(request)
     for name, value in headers.items():
         assert not any(c in name + value for c in "\r\n\0"), (name, value)
