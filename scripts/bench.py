@@ -127,6 +127,7 @@ class Target:
     name: str
     url: str
     kind: str  # direct | mcp | mcp-modern
+    pid: int  # the serving process, for its CPU time
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -192,52 +193,88 @@ class Stats:
     seconds: float
     p50_ms: float
     p99_ms: float
+    server_cpu_us: float  # CPU the serving process spent per call
 
     @property
     def rps(self) -> float:
         return self.count / self.seconds
 
 
-def _percentiles(latencies: list[float], seconds: float) -> Stats:
-    ordered = sorted(latencies)
-    return Stats(
-        len(ordered),
-        seconds,
-        statistics.median(ordered) * 1000,
-        ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
-    )
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def measure(target: Target, tool: str, calls: int, seconds: float, concurrency: int) -> tuple[Stats, Stats]:
-    connector = aiohttp.TCPConnector(limit=concurrency + 4)
-    async with aiohttp.ClientSession(connector=connector) as http:
-        session = await _mcp_session(http, target.url, target.headers) if target.kind == "mcp" else None
-        call = _caller(http, target, tool, session)
-        for i in range(200):  # warm up connections, caches and the JIT-free interpreter's branch paths
-            await call(i)
-        latencies = []
-        started = time.perf_counter()
-        for i in range(calls):
+@dataclass
+class Run:
+    """One target's accumulated measurements; slices of all targets are interleaved."""
+
+    target: Target
+    call: Callable[[int], Awaitable[None]]
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    cpu: float = 0.0
+
+    def stats(self) -> Stats:
+        ordered = sorted(self.latencies)
+        return Stats(
+            len(ordered),
+            self.seconds,
+            statistics.median(ordered) * 1000,
+            ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
+            self.cpu / len(ordered) * 1e6,
+        )
+
+    async def sequential(self, calls: int, offset: int) -> None:
+        cpu, started = _cpu_seconds(self.target.pid), time.perf_counter()
+        for i in range(offset, offset + calls):
             t0 = time.perf_counter()
-            await call(i)
-            latencies.append(time.perf_counter() - t0)
-        sequential = _percentiles(latencies, time.perf_counter() - started)
+            await self.call(i)
+            self.latencies.append(time.perf_counter() - t0)
+        self.seconds += time.perf_counter() - started
+        self.cpu += _cpu_seconds(self.target.pid) - cpu
 
-        concurrent_latencies: list[float] = []
-        deadline = time.perf_counter() + seconds
+    async def concurrent(self, seconds: float, concurrency: int) -> None:
+        cpu, started = _cpu_seconds(self.target.pid), time.perf_counter()
+        deadline = started + seconds
 
         async def worker(w: int) -> None:
             i = w * 1_000_000
             while time.perf_counter() < deadline:
                 t0 = time.perf_counter()
-                await call(i)
-                concurrent_latencies.append(time.perf_counter() - t0)
+                await self.call(i)
+                self.latencies.append(time.perf_counter() - t0)
                 i += 1
 
-        started = time.perf_counter()
         await asyncio.gather(*(worker(w) for w in range(concurrency)))
-        concurrent = _percentiles(concurrent_latencies, time.perf_counter() - started)
-    return sequential, concurrent
+        self.seconds += time.perf_counter() - started
+        self.cpu += _cpu_seconds(self.target.pid) - cpu
+
+
+ROUNDS = 10
+
+
+async def measure(targets: list[tuple[Target, str]], args: argparse.Namespace) -> list[tuple[Stats, Stats]]:
+    """Sequential then concurrent, each in ROUNDS slices interleaved across targets, so a burst of load
+    from elsewhere on the machine falls on every target alike."""
+    connector = aiohttp.TCPConnector(limit=args.concurrency + 4)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        sequential, concurrent = [], []
+        for target, tool in targets:
+            session = await _mcp_session(http, target.url, target.headers) if target.kind == "mcp" else None
+            call = _caller(http, target, tool, session)
+            for i in range(200):  # warm up connections, caches and token/key fetches
+                await call(i)
+            sequential.append(Run(target, call))
+            concurrent.append(Run(target, call))
+        for r in range(ROUNDS):
+            for run in sequential:
+                await run.sequential(args.calls // ROUNDS, r * args.calls)
+        for _ in range(ROUNDS):
+            for run in concurrent:
+                await run.concurrent(args.seconds / ROUNDS, args.concurrency)
+    return [(s.stats(), c.stats()) for s, c in zip(sequential, concurrent, strict=True)]
 
 
 # --- orchestration ----------------------------------------------------------------------------------
@@ -368,29 +405,27 @@ def main() -> None:
         Path(tmp, "spec.json").write_text(json.dumps(SPEC))
         Path(tmp, "config.json").write_text(json.dumps(_gateway_config(gateway_port, upstream_url)))
         upstream = [python, here, "--serve-upstream", str(upstream_port), str(Path(tmp, "jwks.json"))]
-        stack.enter_context(_process(upstream, upstream_url))
+        up = stack.enter_context(_process(upstream, upstream_url)).pid
         config = str(Path(tmp, "config.json"))
-        stack.enter_context(_process([python, "-m", "mcp_anything", "serve", "--config", config], gateway + "/mcp"))
+        serve = [python, "-m", "mcp_anything", "serve", "--config", config]
+        gw = stack.enter_context(_process(serve, gateway + "/mcp")).pid
+        jwt = {"Authorization": f"Bearer {token}"}
         targets = [
-            (Target("direct upstream (aiohttp GET)", upstream_url, "direct"), ""),
-            (Target("mcp-anything, 2025-11-25 session", gateway + "/mcp", "mcp"), "get_item"),
-            (Target("mcp-anything, 2026-07-28 stateless", gateway + "/mcp", "mcp-modern"), "get_item"),
+            (Target("direct upstream (aiohttp GET)", upstream_url, "direct", up), ""),
+            (Target("mcp-anything, 2025-11-25 session", gateway + "/mcp", "mcp", gw), "get_item"),
+            (Target("mcp-anything, 2026-07-28 stateless", gateway + "/mcp", "mcp-modern", gw), "get_item"),
             (
-                Target("mcp-anything + API key", gateway + "/mcp-apikey", "mcp", {"X-API-Key": "bench-api-key"}),
+                Target("mcp-anything + API key", gateway + "/mcp-apikey", "mcp", gw, {"X-API-Key": "bench-api-key"}),
                 "get_item",
             ),
-            (
-                Target("mcp-anything + JWT", gateway + "/mcp-jwt", "mcp", {"Authorization": f"Bearer {token}"}),
-                "get_item",
-            ),
-            (Target("mcp-anything + outbound OAuth2 (cached)", gateway + "/mcp-oauth", "mcp"), "get_item"),
+            (Target("mcp-anything + JWT", gateway + "/mcp-jwt", "mcp", gw, jwt), "get_item"),
+            (Target("mcp-anything + outbound OAuth2 (cached)", gateway + "/mcp-oauth", "mcp", gw), "get_item"),
         ]
         if not args.no_fastmcp and _fastmcp_available():
             fastmcp_url = f"http://127.0.0.1:{fastmcp_port}/mcp"
-            stack.enter_context(
-                _process([python, here, "--serve-fastmcp", str(fastmcp_port), upstream_url], fastmcp_url)
-            )
-            targets.append((Target("FastMCP.from_openapi, 2025-11-25", fastmcp_url, "mcp"), "getItem"))
+            fastmcp = [python, here, "--serve-fastmcp", str(fastmcp_port), upstream_url]
+            pid = stack.enter_context(_process(fastmcp, fastmcp_url)).pid
+            targets.append((Target("FastMCP.from_openapi, 2025-11-25", fastmcp_url, "mcp", pid), "getItem"))
         _report(targets, args)
     if args.micro:
         for script in MICRO_BENCHMARKS:
@@ -403,34 +438,36 @@ MICRO_BENCHMARKS = ["bench_inbound.py", "bench_authz.py", "bench_outbound.py", "
 
 def _report(targets: list[tuple[Target, str]], args: argparse.Namespace) -> None:
     print(
-        f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}; calls={args.calls} "
-        f"seconds={args.seconds} concurrency={args.concurrency}"
+        f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.1f}; "
+        f"calls={args.calls} seconds={args.seconds} concurrency={args.concurrency}, {ROUNDS} interleaved rounds"
     )
-    header = f"{'target':<42} {'seq p50':>8} {'seq p99':>8} {'seq rps':>8} | {'conc rps':>9} {'p50':>7} {'p99':>7}"
+    header = (
+        f"{'target':<42} {'seq p50':>8} {'seq p99':>8} {'cpu/call':>9} | {'conc rps':>9} {'p50':>7} {'p99':>7}"
+        f" {'cpu/call':>9}"
+    )
     print(header)
     print("-" * len(header))
-    results: dict[str, tuple[Stats, Stats]] = {}
-    for target, tool in targets:
-        sequential, concurrent = asyncio.run(measure(target, tool, args.calls, args.seconds, args.concurrency))
-        results[target.name] = (sequential, concurrent)
-        print(
-            f"{target.name:<42} {sequential.p50_ms:>7.3f}m {sequential.p99_ms:>7.3f}m {sequential.rps:>8.0f} |"
-            f" {concurrent.rps:>9.0f} {concurrent.p50_ms:>6.2f}m {concurrent.p99_ms:>6.2f}m"
-        )
+    results = asyncio.run(measure(targets, args))
     names = [target.name for target, _ in targets]
-    direct = results[names[0]][0].p50_ms
-    plain = results[names[1]][0].p50_ms
-    print()
-    for name in names[1:]:
-        p50 = results[name][0].p50_ms
+    for name, (seq, conc) in zip(names, results, strict=True):
         print(
-            f"p50 sequential over direct: {p50 - direct:+.3f} ms, over no-auth gateway: {p50 - plain:+.3f} ms  ({name})"
+            f"{name:<42} {seq.p50_ms:>6.3f}ms {seq.p99_ms:>6.3f}ms {seq.server_cpu_us:>7.0f}us |"
+            f" {conc.rps:>9.0f} {conc.p50_ms:>5.2f}ms {conc.p99_ms:>5.2f}ms {conc.server_cpu_us:>7.0f}us"
         )
-    fast = [name for name in names if name.startswith("FastMCP")]
+    print("cpu/call: CPU time of the serving process (gateway, FastMCP, or the upstream for the direct row) per call")
+    direct, plain = results[0][0], results[1][0]
+    print()
+    for name, (seq, _) in zip(names[1:], results[1:], strict=True):
+        cpu = seq.server_cpu_us - plain.server_cpu_us
+        print(
+            f"sequential p50 over direct {seq.p50_ms - direct.p50_ms:+.3f} ms, over the no-auth gateway"
+            f" {seq.p50_ms - plain.p50_ms:+.3f} ms; server CPU per call over no-auth {cpu:+.0f} us  ({name})"
+        )
+    fast = [i for i, name in enumerate(names) if name.startswith("FastMCP")]
     if fast:
         fast_rps = results[fast[0]][1].rps
-        for name in names[1:3]:
-            print(f"concurrent throughput vs FastMCP: {results[name][1].rps / fast_rps:.2f}x  ({name})")
+        for name, (_, conc) in zip(names[1:3], results[1:3], strict=True):
+            print(f"concurrent throughput vs FastMCP: {conc.rps / fast_rps:.2f}x  ({name})")
 
 
 if __name__ == "__main__":
