@@ -441,6 +441,8 @@ class UpstreamConfig(StrictModel):
     exclude: list[str] = []
     server_variables: dict[str, str] = {}
     outbound_auth: OutboundAuthConfig = OutboundAuthConfig()
+    # false: tools declare no outputSchema (for upstreams whose responses drift from their spec)
+    output_schemas: bool = True
 
     @property
     def prefix(self) -> str:

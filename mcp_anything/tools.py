@@ -50,5 +50,9 @@ class Tool:
     operation_id: str | None = None
     tags: tuple[str, ...] = ()
     wraps_result: bool = False  # the 2xx JSON is not an object: structuredContent is {"result": ...}
+    # Checks structuredContent against output_schema (None when there is none); returns the first mismatch.
+    check_output: Callable[[Any], Any] | None = None
+    # Upstream `output_schemas: false`: only JSON objects become structuredContent, nothing is wrapped.
+    objects_only: bool = False
     auth_required: bool = True  # False: `x-mcp-auth-required: false`, no outbound credentials
     definition: dict[str, Any] = field(default_factory=dict)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import math
 import os
 import random
@@ -25,6 +26,8 @@ from mcp_anything.breaker import CircuitBreaker
 from mcp_anything.config import UpstreamConfig
 from mcp_anything.outbound import OutboundAuth, OutboundAuthError
 from mcp_anything.tools import HttpRequest, Tool
+
+log = logging.getLogger(__name__)
 
 ERROR_BODY_CHARS = 2000  # how much of a non-2xx body an isError result quotes
 # Responses that say the upstream (or the proxy in front of it) is unavailable: they count
@@ -255,12 +258,7 @@ class Upstream:
                 return error_result(
                     f"Upstream '{self.name}' sent invalid {media_type} for {tool.method} {tool.path} ({exc}): {excerpt}"
                 )
-            structured = data if isinstance(data, dict) and not tool.wraps_result else {"result": data}
-            return {
-                "content": [{"type": "text", "text": body.decode("utf-8", "replace")}],
-                "structuredContent": structured,
-                "isError": False,
-            }
+            return _json_result(self.name, tool, data, body.decode("utf-8", "replace"))
         if not body:
             return {"content": [{"type": "text", "text": f"HTTP {status} (no content)"}], "isError": False}
         if _is_text(media_type):
@@ -290,6 +288,31 @@ def _copy(request: HttpRequest) -> HttpRequest:
     return HttpRequest(
         request.method, request.path, list(request.query), dict(request.headers), dict(request.cookies), request.body
     )
+
+
+def _json_result(upstream: str, tool: Tool, data: Any, text: str) -> dict[str, Any]:
+    """A JSON response as a result: the text, plus structuredContent checked against the tool's outputSchema.
+
+    The MCP client refuses a successful result whose structuredContent contradicts the outputSchema
+    (or that has none), so an upstream drifting from its spec becomes an `isError` result instead:
+    clients do not check those, and the caller still gets the data, after the mismatch.
+    """
+    if isinstance(data, dict) and not tool.wraps_result:
+        structured = data
+    elif tool.objects_only:
+        return {"content": [{"type": "text", "text": text}], "isError": False}
+    else:
+        structured = {"result": data}
+    mismatch = tool.check_output(structured) if tool.check_output is not None else None
+    if mismatch is not None:
+        fields = {"tool": tool.name, "upstream": upstream, "where": mismatch.where, "keyword": mismatch.keyword}
+        log.warning("upstream response does not match the tool's output schema", extra={"fields": fields})
+        message = (
+            f"Upstream '{upstream}' answered {tool.method} {tool.path} with JSON that does not match the output "
+            f"schema its spec declares ({mismatch.where}: {mismatch.message}). The response as received:\n{text}"
+        )
+        return error_result(message)
+    return {"content": [{"type": "text", "text": text}], "structuredContent": structured, "isError": False}
 
 
 def _is_json(media_type: str) -> bool:

@@ -80,7 +80,9 @@ def load_upstream_tools(upstream: UpstreamConfig, root: Config, location: str) -
                 continue
             owner[name] = operation
             base_name = without_prefix(upstream.prefix, name)
-            tools.append(build_tool(operation, name, base_name, upstream.name, schemas, reserved))
+            tools.append(
+                build_tool(operation, name, base_name, upstream.name, schemas, reserved, upstream.output_schemas)
+            )
         except SpecError as exc:
             problems.append(f"{source_key}: {operation.label}: {exc}")
     problems += [f"{location}.{key}: {message}" for key, message in selection.unused()]

@@ -30,7 +30,7 @@ from mcp_anything.openapi.documents import SpecError
 from mcp_anything.openapi.naming import TOOL_NAME, argument_name, path_slug, shorten, snake_case, with_prefix
 from mcp_anything.openapi.params import cookie_value, header_value, path_value, query_pairs
 from mcp_anything.openapi.schemas import INPUT, OUTPUT, Schemas
-from mcp_anything.openapi.validation import ArgumentValidator
+from mcp_anything.openapi.validation import ArgumentValidator, OutputValidator
 from mcp_anything.tools import ArgumentError, HttpRequest, Tool
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -107,7 +107,9 @@ def build_tool(
     upstream: str,
     schemas: Schemas,
     reserved_headers: frozenset[str],
+    output_schemas: bool = True,
 ) -> Tool:
+    """`output_schemas=False`: no outputSchema, and only object results become structuredContent."""
     node = operation.node
     properties: dict[str, Any] = {}
     required: list[str] = []
@@ -119,7 +121,7 @@ def build_tool(
     if body is not None and body.dependent_required:
         input_schema["dependentRequired"] = body.dependent_required
 
-    output_schema, wraps_result = _output_schema(operation, schemas)
+    output_schema, wraps_result = _output_schema(operation, schemas) if output_schemas else (None, False)
     description = _description(operation)
     annotations = _annotations(operation)
     definition: dict[str, Any] = {
@@ -134,6 +136,10 @@ def build_tool(
         validator = ArgumentValidator(input_schema)
     except ValueError as exc:
         raise SpecError(f"the input schema does not compile: {exc}") from None
+    try:
+        check_output = OutputValidator(output_schema) if output_schema is not None else None
+    except ValueError as exc:
+        raise SpecError(f"the output schema does not compile: {exc}") from None
     tags = node.get("tags")
     return Tool(
         name=name,
@@ -150,6 +156,8 @@ def build_tool(
         operation_id=node.get("operationId"),
         tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
         wraps_result=wraps_result,
+        check_output=check_output,
+        objects_only=not output_schemas,
         auth_required=node.get("x-mcp-auth-required", True) is not False,
         definition=definition,
     )

@@ -1,9 +1,9 @@
-"""Argument validation against a tool's input schema, with messages that name the argument."""
+"""Validation against a tool's schemas: arguments (input schema) and upstream results (output schema)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import jsonschema_rs
 import orjson
@@ -34,6 +34,34 @@ class ArgumentValidator:
             if len(problems) == MAX_ERRORS:
                 break
         raise ArgumentError("; ".join(dict.fromkeys(problems)))
+
+
+class OutputValidator:
+    """Compiled once per tool: does a result's structuredContent match the tool's outputSchema?
+
+    Clients reject a result whose structured content contradicts the declared schema, so an
+    upstream drifting from its spec would break them; the gateway checks first (see `upstream`).
+    """
+
+    __slots__ = ("_validator",)
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self._validator = jsonschema_rs.validator_for(schema)
+
+    def __call__(self, structured: Any) -> OutputMismatch | None:
+        """None when `structured` conforms; else the first error."""
+        if self._validator.is_valid(structured):
+            return None
+        error = next(self._validator.iter_errors(structured))
+        where = _where(list(error.instance_path)) if error.instance_path else "(top level)"
+        keyword = str(error.schema_path[-1]) if error.schema_path else "schema"
+        return OutputMismatch(where, keyword, _shorten_message(error))
+
+
+class OutputMismatch(NamedTuple):
+    where: str  # the JSON path of the offending value, `usage_records[0].price`
+    keyword: str  # the schema keyword it fails (`type`, `minLength`...): loggable, unlike `message`
+    message: str  # quotes (a shortened) value: for the caller, never for logs
 
 
 def _describe(error: jsonschema_rs.ValidationError) -> str:
