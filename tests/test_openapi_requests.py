@@ -137,6 +137,8 @@ def test_enum_and_bounds_are_enforced(pets) -> None:
         ),
         ({"in": "query"}, {"a": 1}, "/x", [("a", "1")]),
         ({"in": "query", "explode": False}, {"a": 1, "b": 2}, "/x", [("v", "a,1,b,2")]),
+        ({"in": "query", "style": "spaceDelimited", "explode": False}, {"a": 1, "b": 2}, "/x", [("v", "a 1 b 2")]),
+        ({"in": "query", "style": "pipeDelimited", "explode": False}, {"a": 1, "b": 2}, "/x", [("v", "a|1|b|2")]),
     ],
 )
 def test_parameter_styles(tmp_path, param, value, path, query) -> None:
@@ -145,6 +147,14 @@ def test_parameter_styles(tmp_path, param, value, path, query) -> None:
     tool = load(minimal_spec({template: {"get": {"parameters": [param], "responses": OK}}}), tmp_path).tools[0]
     request = call(tool, {"v": value})
     assert (request.path, request.query) == (path, query)
+
+
+def test_required_body_properties_missing_from_properties_are_still_arguments(tmp_path) -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a", "b"]}
+    body = {"required": True, "content": {"application/json": {"schema": schema}}}
+    tool = load(minimal_spec({"/x": {"post": {"requestBody": body, "responses": OK}}}), tmp_path).tools[0]
+    assert tool.input_schema["required"] == ["a", "b"] and "b" in tool.input_schema["properties"]
+    assert orjson.loads(call(tool, {"a": "x", "b": [1]}).body) == {"a": "x", "b": [1]}
 
 
 def test_undeclared_path_template_variables_become_string_arguments(tmp_path) -> None:

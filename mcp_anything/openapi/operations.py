@@ -297,7 +297,9 @@ def _request_body(
 def _flatten(body: bodies.Body, schema: dict[str, Any], properties: dict[str, Any], required: list[str]) -> None:
     """The body's properties become top-level arguments (renamed `body_<name>` when taken)."""
     body.fields = []
-    for prop, prop_schema in schema["properties"].items():
+    # A required property the spec forgot to declare still has to be sent: it takes any value.
+    undeclared = {r: UNDECLARED for r in schema.get("required", []) if r not in schema["properties"]}
+    for prop, prop_schema in {**schema["properties"], **undeclared}.items():
         argument = _unique(argument_name(prop), properties, "body_")
         if body.kind == bodies.MULTIPART:
             prop_schema = _file_argument(prop_schema, (body.encoding.get(prop) or {}).get("contentType"))
@@ -310,6 +312,9 @@ def _flatten(body: bodies.Body, schema: dict[str, Any], properties: dict[str, An
     elif inner_required:
         dependent = {a: [r for r in inner_required if r != a] for a, _ in body.fields}
         body.dependent_required = {a: rs for a, rs in dependent.items() if rs}
+
+
+UNDECLARED: dict[str, Any] = {"description": "Required by the spec, which gives it no schema."}
 
 
 def _file_argument(schema: Any, encoding_type: str | None) -> Any:

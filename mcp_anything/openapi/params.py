@@ -79,7 +79,8 @@ def query_pairs(name: str, value: Any, style: str, explode: bool) -> list[tuple[
     if isinstance(value, dict):
         if explode:
             return [(k, primitive(v)) for k, v in value.items()]
-        return [(name, ",".join(f"{k},{primitive(v)}" for k, v in value.items()))]
+        delimiter = _DELIMITERS.get(style, ",")
+        return [(name, delimiter.join(f"{k}{delimiter}{primitive(v)}" for k, v in value.items()))]
     return [(name, primitive(value))]
 
 
