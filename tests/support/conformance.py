@@ -20,6 +20,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from random import Random
@@ -34,6 +35,7 @@ from yarl import URL
 from mcp_anything.config import parse_config
 from mcp_anything.openapi import load_upstream_tools
 from mcp_anything.openapi.documents import parse
+from mcp_anything.openapi.operations import METHODS
 from mcp_anything.server import create_app
 from tests.conftest import mcp_client
 from tests.support import node
@@ -43,10 +45,12 @@ from tests.support.servers import ServerThread, free_port
 ACCEPTED, REJECTED, CREDENTIALS, NOT_SENT = "accepted", "rejected", "needs credentials", "not sent"
 BAD_RESULT = "result refused by client"
 PRISM_CRASH = "crashed Prism"
+NO_RESPONSE = "Prism's log says the request passed validation, but no complete response came back"
 PRISM_ERRORS = "https://stoplight.io/prism/errors#"
 PRISM_TIMEOUT = 4.0  # seconds; below the gateway's upstream timeout, itself below the MCP client's
 # Prism found nothing wrong with the request but has no mock response to send back.
 _ACCEPTED_PRISM_ERRORS = frozenset({"NO_RESPONSE_RESPONSE_DEFINED"})
+UNUSED = "http://127.0.0.1:9"  # the base URL while only building tools
 _HOP_HEADERS = (b"host", b"connection", b"content-length", b"transfer-encoding")
 
 
@@ -216,6 +220,12 @@ class Prism:
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    def passed_validation(self) -> bool:
+        """Whether Prism's log says the last request it received passed validation."""
+        self._log.seek(0)
+        log = self._log.read().decode(errors="replace")
+        return "The request passed the validation rules" in log.rpartition("Request received")[2]
+
     def log_tail(self) -> str:
         """The error Prism printed last (for a crash: the exception line)."""
         self._log.seek(0)
@@ -224,59 +234,101 @@ class Prism:
         return errors[-1].strip()[:300] if errors else "no answer within the timeout"
 
 
-def credentials(spec: Path) -> tuple[dict[str, str], dict[str, Any]]:
-    """Upstream settings satisfying the spec's security schemes (placeholder values).
+BASIC = "Basic " + base64.b64encode(b"conformance:secret").decode()
+BEARER = "Bearer conformance-token"
 
-    Header and cookie schemes become static upstream `headers`; an API key in the query
-    becomes the `api_key` outbound auth strategy. One `Authorization` header cannot be
-    Basic and Bearer at once: Bearer wins.
+
+def upstreams(spec: Path) -> list[dict[str, Any]]:
+    """Upstream settings satisfying the spec's security schemes (placeholder values), as an operator would write them.
+
+    Header and cookie API keys become static `headers`; an API key in the query becomes the
+    `api_key` outbound auth strategy. `Authorization` carries one credential per request, so
+    when some operations accept only Basic and others Bearer, the Basic ones are served by a
+    second upstream (`include`d there, `exclude`d from the first) that sends Basic. A spec that
+    declares an `Authorization` header parameter gets a static one: the gateway never takes
+    `Authorization` as an argument, its operator configures it.
     """
     document = parse(spec.read_bytes(), spec.as_uri())
     schemes = (document.get("components") or {}).get("securitySchemes") or document.get("securityDefinitions") or {}
     headers: dict[str, str] = {}
     outbound: dict[str, Any] = {"strategy": "none"}
-    for scheme in schemes.values():
+    kinds: dict[str, str] = {}  # scheme name -> the kind of Authorization it needs
+    for name, scheme in schemes.items():
         if not isinstance(scheme, dict):
             continue
-        kind, name, where = scheme.get("type"), scheme.get("name"), scheme.get("in")
-        if kind == "apiKey" and isinstance(name, str) and where == "header":
-            headers[name] = "conformance-key"
-        elif kind == "apiKey" and isinstance(name, str) and where == "cookie":
-            headers["Cookie"] = f"{name}=conformance-key"
-        elif kind == "apiKey" and isinstance(name, str) and where == "query":
-            outbound = {"strategy": "api_key", "api_key": {"query": name, "value": "conformance-key"}}
+        kind, key, where = scheme.get("type"), scheme.get("name"), scheme.get("in")
+        if kind == "apiKey" and isinstance(key, str) and where == "header":
+            headers[key] = "conformance-key"
+        elif kind == "apiKey" and isinstance(key, str) and where == "cookie":
+            headers["Cookie"] = f"{key}=conformance-key"
+        elif kind == "apiKey" and isinstance(key, str) and where == "query":
+            outbound = {"strategy": "api_key", "api_key": {"query": key, "value": "conformance-key"}}
         elif kind == "basic" or (kind == "http" and str(scheme.get("scheme", "")).lower() == "basic"):
-            headers.setdefault("Authorization", "Basic " + base64.b64encode(b"conformance:secret").decode())
+            kinds[name] = "basic"
         elif kind in ("oauth2", "openIdConnect") or (kind == "http" and str(scheme.get("scheme")).lower() == "bearer"):
-            headers["Authorization"] = "Bearer conformance-token"
-    return headers, outbound
+            kinds[name] = "bearer"
+    basic_only = []
+    for label, operation in _operations(document):
+        security = operation.get("security", document.get("security")) or []
+        needs = [
+            {kinds[n] for n in requirement if n in kinds} for requirement in security if isinstance(requirement, dict)
+        ]
+        if needs and not any(n <= {"bearer"} for n in needs) and {"basic"} in needs:
+            basic_only.append(label)
+        params = operation.get("parameters") or []
+        if any(
+            isinstance(p, dict) and p.get("in") == "header" and str(p.get("name")).lower() == "authorization"
+            for p in params
+        ):
+            headers.setdefault("Authorization", BEARER)
+    if "bearer" in kinds.values():
+        headers["Authorization"] = BEARER
+    elif "basic" in kinds.values():
+        headers.setdefault("Authorization", BASIC)
+        basic_only = []  # the one upstream already sends Basic
+    first = {"name": "spec", "headers": headers, "outbound_auth": outbound, "exclude": basic_only}
+    if not basic_only:
+        return [first]
+    second = {**first, "name": "spec_basic", "headers": {**headers, "Authorization": BASIC}}
+    return [first, {**second, "exclude": [], "include": basic_only}]
+
+
+def _operations(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(`METHOD /path`, operation) for every operation written inline in the document."""
+    for path, item in (document.get("paths") or {}).items():
+        for method, operation in item.items() if isinstance(item, dict) else ():
+            if method in METHODS and isinstance(operation, dict):
+                yield f"{method.upper()} {path}", {**operation, "parameters": _all_parameters(item, operation)}
+
+
+def _all_parameters(item: dict[str, Any], operation: dict[str, Any]) -> list[Any]:
+    return [*(item.get("parameters") or []), *(operation.get("parameters") or [])]
 
 
 async def run_spec(spec: Path, calls_per_tool: int = 3, seed: int = 0, name: str | None = None) -> SpecResult:
     """Load `spec`, serve it through the gateway in front of Prism, call every tool; return what happened."""
     result = SpecResult(spec=name or spec.name)
-    headers, outbound = credentials(spec)
-    upstream = {
-        "name": "spec",
-        "tool_prefix": "",
-        "timeout": "6s",
-        "headers": headers,
-        "outbound_auth": outbound,
-        "openapi": {"source": str(spec)},
-    }
-    raw = {"groups": [{"name": "conformance", "upstreams": ["spec"]}], "upstreams": [upstream]}
+    settings = [
+        {**upstream, "tool_prefix": "", "timeout": "6s", "openapi": {"source": str(spec)}, "base_url": UNUSED}
+        for upstream in upstreams(spec)
+    ]
+    raw = {"groups": [{"name": "conformance", "upstreams": [u["name"] for u in settings]}], "upstreams": settings}
     try:
-        upstream["base_url"] = "http://127.0.0.1:9"  # replaced by the proxy's URL below
         probe = parse_config(raw, env={})
-        built = load_upstream_tools(probe.upstreams[0], probe, "upstreams[0]")
-        result.operations, result.tools, result.skipped = built.operations, len(built.tools), built.skipped
-        if not built.tools:
+        built = [load_upstream_tools(u, probe, f"upstreams[{i}]") for i, u in enumerate(probe.upstreams)]
+        routed = {label for upstream in settings for label in upstream.get("include", [])}
+        result.operations = built[0].operations
+        result.skipped = [s for s in built[0].skipped if s[0] not in routed]
+        tools = [tool for b in built for tool in b.tools]
+        result.tools = len(tools)
+        if not tools:
             return result  # nothing to call (a 3.1 spec with webhooks only); Prism refuses such specs
-        schemas = {tool.name: tool.input_schema for tool in built.tools}
+        schemas = {tool.name: tool.input_schema for tool in tools}
         with Prism(spec) as prism:
             proxy = VerdictProxy(prism.url)
             with ServerThread(proxy) as proxied:
-                upstream["base_url"] = proxied.url
+                for upstream in settings:
+                    upstream["base_url"] = proxied.url
                 config = parse_config(raw, env={})
                 with ServerThread(create_app(config), lifespan="on") as gateway:
                     await _call_every_tool(gateway.url + "/mcp", schemas, prism, proxy, result, calls_per_tool, seed)
@@ -315,8 +367,12 @@ async def _call_every_tool(
                 if len(proxy.verdicts) > seen and proxy.verdicts[-1].crashed:
                     prism.wait_dead()
                     verdict = proxy.verdicts[-1]
-                    detail = f"{verdict.method} {verdict.target}: {prism.log_tail()}"
-                    result.calls.append(Call(name, arguments, PRISM_CRASH, detail))
+                    if prism.passed_validation():  # e.g. a 1xx final response, which no HTTP client completes
+                        detail = f"{verdict.method} {verdict.target}: {NO_RESPONSE}"
+                        result.calls.append(Call(name, arguments, ACCEPTED, detail))
+                    else:
+                        detail = f"{verdict.method} {verdict.target}: {prism.log_tail()}"
+                        result.calls.append(Call(name, arguments, PRISM_CRASH, detail))
                     prism.start()
                     continue
                 if len(proxy.verdicts) == seen:
