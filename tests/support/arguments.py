@@ -51,19 +51,34 @@ _FORMATS: dict[str, Any] = {
 
 
 def generate(schema: Any, rng: Random, mode: str = RANDOM) -> Any:
-    return _Generator(rng, mode).value(schema)
+    return generate_noting_omissions(schema, rng, mode)[0]
+
+
+def generate_noting_omissions(schema: Any, rng: Random, mode: str = RANDOM) -> tuple[Any, list[str]]:
+    """A value, and the optional properties left out because no value of theirs is valid.
+
+    Such a property is an exclusive choice (`oneOf`) whose alternatives cannot be told
+    apart: every value matching one matches another, so a careful caller leaves it out.
+    """
+    generator = _Generator(rng, mode)
+    return generator.value(schema), generator.omitted
 
 
 class _Generator:
     def __init__(self, rng: Random, mode: str) -> None:
         self.rng = rng
         self.mode = mode
+        self.omitted: list[str] = []
+        self._inexclusive = False  # set when `_alternative` found no value matching exactly one alternative
 
     def value(self, schema: Any, depth: int = 0) -> Any:
         if schema is True or not isinstance(schema, dict):
             return "value"
         if "const" in schema:
             return schema["const"]
+        example = self._example(schema)
+        if example is not None:
+            return example[0]
         if isinstance(schema.get("enum"), list) and schema["enum"]:
             choices = [v for v in schema["enum"] if v is not None and _fits(v, schema.get("type"))]
             return self.rng.choice(choices or schema["enum"])
@@ -82,17 +97,67 @@ class _Generator:
             kind = "object" if "properties" in schema else "array" if "items" in schema else "string"
         return getattr(self, f"_{kind}")(schema, depth)
 
-    def _alternative(self, schema: dict[str, Any], key: str, depth: int) -> Any:
-        """A value for one alternative, matching no other if possible.
+    def _example(self, schema: dict[str, Any]) -> tuple[Any] | None:
+        """One of the spec's own examples that satisfies the schema (formats included), as a 1-tuple.
 
-        Gateway schemas say `anyOf` where specs say `oneOf`; the upstream still wants exactly one match.
+        Scalars always prefer one; objects and arrays only in `random` mode, so that `minimal`
+        and `full` keep meaning required-only and everything. Not for alternatives: an example
+        matching several of them would not say which one it is.
+        """
+        examples = schema.get("examples")
+        if not isinstance(examples, list) or not examples or any(k in schema for k in ("anyOf", "oneOf")):
+            return None
+        compound = schema.get("type") in ("object", "array") or "properties" in schema or "items" in schema
+        if compound and self.mode != RANDOM:
+            return None
+        valid = [e for e in examples if _validator(schema, formats=True).is_valid(e)]
+        return (self.rng.choice(valid),) if valid else None
+
+    def _alternative(self, schema: dict[str, Any], key: str, depth: int) -> Any:
+        """A value for one alternative that matches no other one, if such a value exists.
+
+        Gateway schemas say `anyOf` where specs say `oneOf`, and pin a discriminator's value in
+        each alternative; the upstream may still want exactly one match of the alternatives as
+        the spec wrote them. So exclusivity is judged with the pins removed (`_unpinned`: looser
+        than the spec's own alternatives, so a value matching one of those matches one of the
+        spec's), and a value that matches others too gets a property they reject (`_exclusive`).
         """
         alternatives = [a for a in schema[key] if not (isinstance(a, dict) and a.get("type") == "null")] or schema[key]
-        value = None
+        discriminator = schema.get("discriminator") if isinstance(schema.get("discriminator"), dict) else {}
+        prop = discriminator.get("propertyName")
+        judges = [_unpinned(a, prop) for a in alternatives] if isinstance(prop, str) else alternatives
+        value, fallback = None, None
         for _ in range(12):
-            value = self.value(self._merged(schema, key, self.rng.choice(alternatives)), depth)
-            if sum(1 for a in alternatives if _validator(a).is_valid(value)) == 1:
+            index = self.rng.randrange(len(alternatives))
+            merged = self._merged(schema, key, alternatives[index])
+            value = self._exclusive(self.value(merged, depth), merged, judges, index, depth)
+            if sum(1 for j in judges if _validator(j).is_valid(value)) == 1:
                 return value
+            if fallback is None and sum(1 for a in alternatives if _validator(a).is_valid(value)) == 1:
+                fallback = value
+        if fallback is not None:
+            return fallback
+        self._inexclusive = True
+        return value
+
+    def _exclusive(self, value: Any, merged: dict[str, Any], judges: list[Any], index: int, depth: int) -> Any:
+        """`value`, changed (still valid for `merged`) so that it fails every other alternative it matched."""
+        if not isinstance(value, dict):
+            return value
+        chosen = _validator(merged)
+        own = merged.get("properties") if isinstance(merged.get("properties"), dict) else {}
+        for j, judge in enumerate(judges):
+            if j == index or not _validator(judge).is_valid(value):
+                continue
+            properties, required = _shape(judge)
+            candidates = [{k: v for k, v in value.items() if k != r} for r in required if r in value]
+            for name in properties:
+                mine = [self.value(own[name], depth + 1) for _ in range(3)] if name in own else []
+                candidates += [{**value, name: c} for c in [*mine, *_CONFLICTS] if c != value.get(name)]
+            value = next(
+                (c for c in candidates if chosen.is_valid(c) and not _validator(judge).is_valid(c)),
+                value,
+            )
         return value
 
     @staticmethod
@@ -109,7 +174,11 @@ class _Generator:
                 depth < 4 and (self.mode == FULL or (self.mode == RANDOM and self.rng.random() < 0.5))
             )
             if wanted:
+                self._inexclusive = False
                 out[name] = self.value(sub, depth + 1)
+                if self._inexclusive and name not in required:
+                    del out[name]
+                    self.omitted.append(name)
         for name in required - set(out):
             out[name] = "value"
         for name, sub in properties.items():  # minProperties: add optional properties until there are enough
@@ -176,15 +245,50 @@ class _Generator:
         return None
 
 
-_VALIDATORS: dict[int, Any] = {}
+# Values that fail most property schemas in some way (a type, an enum, a format): see `_exclusive`.
+_CONFLICTS: list[Any] = ["conformance-other", 0, 1.5, True, None, [], {}]
+
+_VALIDATORS: dict[tuple[int, bool], tuple[Any, Any]] = {}
 
 
-def _validator(schema: Any) -> Any:
-    """Compiled once per schema object: tool schemas are built once and shared."""
-    compiled = _VALIDATORS.get(id(schema))
-    if compiled is None:
-        compiled = _VALIDATORS[id(schema)] = jsonschema_rs.validator_for(schema)
-    return compiled
+def _validator(schema: Any, formats: bool = False) -> Any:
+    """Compiled once per schema object; the cache keeps the object alive, so its id is never reused."""
+    hit = _VALIDATORS.get((id(schema), formats))
+    if hit is None:
+        hit = _VALIDATORS[(id(schema), formats)] = (
+            schema,
+            jsonschema_rs.validator_for(schema, validate_formats=formats),
+        )
+    return hit[1]
+
+
+def _unpinned(alternative: Any, prop: str) -> Any:
+    """`alternative` without the discriminator value the gateway pinned on `prop` (see openapi/schemas.py `_pin`)."""
+    if not isinstance(alternative, dict):
+        return alternative
+    parts = alternative.get("allOf")
+    if isinstance(parts, list) and len(parts) == 2 and isinstance(parts[1], dict):
+        pin = parts[1]
+        if set(pin) == {"properties", "required"} and list(pin["properties"]) == [prop]:
+            return _unpinned(parts[0], prop)
+    properties = alternative.get("properties")
+    if not isinstance(properties, dict) or not isinstance(properties.get(prop), dict):
+        return alternative
+    loose = {k: v for k, v in properties[prop].items() if k not in ("enum", "const")}
+    return {**alternative, "properties": {**properties, prop: loose}}
+
+
+def _shape(schema: Any) -> tuple[dict[str, Any], list[str]]:
+    """The properties and required names a schema declares, its `allOf` parts included."""
+    if not isinstance(schema, dict):
+        return {}, []
+    properties = dict(schema.get("properties") or {})
+    required = list(schema.get("required") or [])
+    for part in schema.get("allOf") or []:
+        more, needed = _shape(part)
+        properties.update(more)
+        required += needed
+    return properties, required
 
 
 _PYTHON_TYPES: dict[str, Any] = {
