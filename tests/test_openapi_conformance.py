@@ -15,6 +15,8 @@ SUBSET = [
     "oas-examples/3.0/parameters-cookies.json",
     "oas-examples/3.0/form-data.json",  # application/x-www-form-urlencoded
     "oas-examples/3.1/train-travel.json",
+    "oas-examples/3.0/polymorphism.json",  # oneOf: values matching exactly one alternative, discriminators
+    "oas-examples/3.0/security.json",  # Basic-only operations through a second upstream
 ]
 
 

@@ -55,10 +55,11 @@ def generate(schema: Any, rng: Random, mode: str = RANDOM) -> Any:
 
 
 def generate_noting_omissions(schema: Any, rng: Random, mode: str = RANDOM) -> tuple[Any, list[str]]:
-    """A value, and the optional properties left out because no value of theirs is valid.
+    """A value, and the optional properties left out because no valid value of theirs was found.
 
-    Such a property is an exclusive choice (`oneOf`) whose alternatives cannot be told
-    apart: every value matching one matches another, so a careful caller leaves it out.
+    Such a property is typically unsatisfiable (`allOf` of a string and an integer), or an
+    exclusive choice (`oneOf`) whose alternatives cannot be told apart: every value matching
+    one matches another. A careful caller leaves it out.
     """
     generator = _Generator(rng, mode)
     return generator.value(schema), generator.omitted
@@ -176,7 +177,7 @@ class _Generator:
             if wanted:
                 self._inexclusive = False
                 out[name] = self.value(sub, depth + 1)
-                if self._inexclusive and name not in required:
+                if name not in required and (self._inexclusive or not _validator(sub).is_valid(out[name])):
                     del out[name]
                     self.omitted.append(name)
         for name in required - set(out):

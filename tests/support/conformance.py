@@ -396,7 +396,10 @@ def _notes(outcome: Any, omitted: list[str]) -> str:
     """What an accepted call's record should still say: optional arguments left out, a drifting response."""
     notes = []
     if omitted:
-        notes.append(f"left out {', '.join(omitted)}: no value of it matches exactly one `oneOf` alternative")
+        notes.append(
+            f"left out optional {', '.join(omitted)}: no value found that is valid and matches exactly one of its "
+            "alternatives (the tool's schema says `anyOf` for a spec's `oneOf`, so the run treats both as exclusive)"
+        )
     text = outcome.content[0].text if outcome.is_error and outcome.content else ""
     if DRIFT in str(text):
         notes.append("response drift: " + str(text).split("\n", 1)[0][:300])
