@@ -156,7 +156,9 @@ def render(results: list[SpecResult], calls_per_tool: int, seconds: float) -> st
         f"generated from its input schema (tests/support/arguments.py): once with only the required "
         f"arguments, once with all of them, then at random. Generated values prefer the spec's own examples; "
         f"for a `oneOf` they match exactly one alternative as the spec wrote it, the discriminator's value "
-        f"pinned; an optional property for which no such value exists is left out (listed below). The "
+        f"pinned (where alternatives overlap, by adding a property the other alternatives reject, as a "
+        f"careful caller would); an optional property for which no such value exists is left out (listed "
+        f"below). The "
         f"gateway is configured as an operator would for the spec's security schemes (placeholder "
         f"credentials; Basic-only operations through a second upstream sending Basic).",
         "",
