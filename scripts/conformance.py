@@ -160,7 +160,9 @@ def render(results: list[SpecResult], calls_per_tool: int, seconds: float) -> st
         f"careful caller would); an optional property for which no such value exists is left out (listed "
         f"below). The "
         f"gateway is configured as an operator would for the spec's security schemes (placeholder "
-        f"credentials; Basic-only operations through a second upstream sending Basic).",
+        f"credentials; Basic-only operations through a second upstream sending Basic), with retries and "
+        f"the circuit breaker off, so that each call is one request and a crash of the mock (which the run "
+        f"restarts) is not held against the next calls.",
         "",
         "A call is *accepted* when Prism found no violation in the request (for a request Prism never "
         "answered, when its log says the request passed validation). Every other call counts against the "

@@ -27,10 +27,11 @@ async def test_a_conforming_response_is_structured_content(gateway: GatewayFacto
 
 
 async def test_a_drifting_response_is_an_error_result_that_keeps_the_data(
-    gateway: GatewayFactory, upstream_url: str, caplog: pytest.LogCaptureFixture
+    gateway: GatewayFactory, upstream_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.WARNING, logger="mcp_anything")
-    logging.getLogger("mcp_anything").propagate = True  # another test's configure_logging may have cut it
+    # configure_logging (run by other tests through the CLI) stops propagation to the capturing root logger
+    monkeypatch.setattr(logging.getLogger("mcp_anything"), "propagate", True)
     with gateway(drift_config(upstream_url)) as url:
         async with mcp_client(url + "/mcp") as client:
             # The client would raise on a successful result that contradicts the outputSchema; it does not.

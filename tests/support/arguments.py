@@ -175,11 +175,13 @@ class _Generator:
                 depth < 4 and (self.mode == FULL or (self.mode == RANDOM and self.rng.random() < 0.5))
             )
             if wanted:
-                self._inexclusive = False
+                outer, self._inexclusive = self._inexclusive, False
                 out[name] = self.value(sub, depth + 1)
                 if name not in required and (self._inexclusive or not _validator(sub).is_valid(out[name])):
                     del out[name]
                     self.omitted.append(name)
+                    self._inexclusive = False  # resolved here: the enclosing value is fine without it
+                self._inexclusive = self._inexclusive or outer
         for name in required - set(out):
             out[name] = "value"
         for name, sub in properties.items():  # minProperties: add optional properties until there are enough

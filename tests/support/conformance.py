@@ -50,6 +50,9 @@ PRISM_ERRORS = "https://stoplight.io/prism/errors#"
 PRISM_TIMEOUT = 4.0  # seconds; below the gateway's upstream timeout, itself below the MCP client's
 # Prism found nothing wrong with the request but has no mock response to send back.
 _ACCEPTED_PRISM_ERRORS = frozenset({"NO_RESPONSE_RESPONSE_DEFINED"})
+# Each call is judged by the one request it makes, and a request that crashed the mock (which the
+# run restarts) must not be held against the next calls: no retries, no circuit breaker.
+ONE_REQUEST_PER_CALL = {"timeout": "6s", "retries": {"attempts": 0}, "circuit_breaker": {"failures": 0}}
 UNUSED = "http://127.0.0.1:9"  # the base URL while only building tools
 _HOP_HEADERS = (b"host", b"connection", b"content-length", b"transfer-encoding")
 
@@ -309,7 +312,7 @@ async def run_spec(spec: Path, calls_per_tool: int = 3, seed: int = 0, name: str
     """Load `spec`, serve it through the gateway in front of Prism, call every tool; return what happened."""
     result = SpecResult(spec=name or spec.name)
     settings = [
-        {**upstream, "tool_prefix": "", "timeout": "6s", "openapi": {"source": str(spec)}, "base_url": UNUSED}
+        {**upstream, **ONE_REQUEST_PER_CALL, "tool_prefix": "", "openapi": {"source": str(spec)}, "base_url": UNUSED}
         for upstream in upstreams(spec)
     ]
     raw = {"groups": [{"name": "conformance", "upstreams": [u["name"] for u in settings]}], "upstreams": settings}
