@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import socket
 import sys
 from pathlib import Path
@@ -86,7 +87,9 @@ def _serve(args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=config.server.shutdown_timeout,
         )
     )
-    server.run()
+    # uvicorn shuts down gracefully on Ctrl-C, then raises the signal again: not an error worth a traceback.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
     return 0
 
 

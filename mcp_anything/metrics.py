@@ -56,8 +56,8 @@ AUTH_FAILURES = Counter(
 )
 UPSTREAM_ERRORS = Counter(
     "mcp_anything_upstream_errors",
-    "Upstream calls that failed, by upstream and status: an HTTP status code, or timeout, connect,"
-    " too_large, outbound_auth, request.",
+    "Upstream calls that failed, by upstream and status: an HTTP status code, or circuit_open (failed fast),"
+    " connect, timeout, too_large, outbound_auth, request.",
     ["upstream", "status"],
 )
 TOKEN_FETCHES = Counter(

@@ -229,8 +229,8 @@ class GroupHandler:
             fields = {"group": self.group.config.name, "tool": tool.name}
             logger.exception("tool call failed", extra={"fields": fields})
             return error_result(f"Internal error while calling tool '{tool.name}'; see the gateway log"), None, "error"
-        if call.failure is not None and self._metrics_enabled:
-            metrics.upstream_error(tool.upstream, call.failure)
+        if call.error is not None and self._metrics_enabled:
+            metrics.upstream_error(tool.upstream, call.error)
         return call.result, call.status, "error" if call.result.get("isError") else "ok"
 
 

@@ -74,33 +74,46 @@ async def test_metrics_can_be_switched_off(gateway: GatewayFactory, upstream_url
             assert (await http.get(url + "/metrics")).status_code == 404
 
 
-async def test_breaker_and_token_metrics_api(gateway: GatewayFactory, upstream_url: str) -> None:
-    """The API the circuit breaker and the token-caching strategies call, as a scrape shows it."""
+async def test_circuit_state_and_fail_fast_calls(gateway: GatewayFactory) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    raw = echo_config(closed, circuit_breaker={"failures": 2, "reset_after": "60s"})
+    with gateway(raw) as url:
+        circuit = "mcp_anything_upstream_circuit"
+        assert (await scrape(url)).value(circuit, upstream="echo", state="closed") == 1
+        before = await scrape(url)
+        async with mcp_client(url + "/mcp") as client:
+            for _ in range(3):
+                assert (await client.call_tool("echo_get_item", {"itemId": "1"})).is_error
+        after = await scrape(url)
+    assert after.value(circuit, upstream="echo", state="open") == 1
+    assert after.value(circuit, upstream="echo", state="closed") == 0
+    assert after.value(circuit, upstream="echo", state="half_open") == 0
+    failed = {
+        s: after.value(UPSTREAM_ERRORS, upstream="echo", status=s)
+        - before.value(UPSTREAM_ERRORS, upstream="echo", status=s)
+        for s in ("connect", "circuit_open")
+    }
+    assert failed == {"connect": 2, "circuit_open": 1}
+
+
+async def test_token_metrics_api(gateway: GatewayFactory, upstream_url: str) -> None:
+    """The API token-caching strategies call, as a scrape shows it (end to end in test_metrics_auth.py)."""
     endpoint = "https://idp.example/oauth/token"
-    tokens = metrics.token_metrics("client_credentials", endpoint)
+    tokens = metrics.token_metrics("client_credentials", "https://user:pw@idp.example/oauth/token?x=1")
     with gateway(echo_config(upstream_url)) as url:
         before = await scrape(url)
         tokens.fetched(ok=True)
         tokens.fetched(ok=False)
         tokens.cache_hit()
         tokens.cache_hit()
-        metrics.set_breaker_state("echo", "open")
         after = await scrape(url)
-        metrics.set_breaker_state("echo", "closed")
-        closed = await scrape(url)
-
     fetches = "mcp_anything_token_fetches_total"
     labels = {"kind": "client_credentials", "endpoint": endpoint}
     assert after.value(fetches, **labels, outcome="ok") - before.value(fetches, **labels, outcome="ok") == 1
     assert after.value(fetches, **labels, outcome="error") - before.value(fetches, **labels, outcome="error") == 1
     hits = "mcp_anything_token_cache_hits_total"
     assert after.value(hits, **labels) - before.value(hits, **labels) == 2
-    circuit = "mcp_anything_upstream_circuit"
-    assert after.value(circuit, upstream="echo", state="open") == 1
-    assert after.value(circuit, upstream="echo", state="closed") == 0
-    assert after.value(circuit, upstream="echo", state="half_open") == 0
-    assert closed.value(circuit, upstream="echo", state="closed") == 1
-    assert closed.value(circuit, upstream="echo", state="open") == 0
+    assert "pw@" not in after.text, "endpoints are labelled without userinfo"
 
 
 def test_metrics_path_cannot_be_a_group_endpoint(upstream_url: str) -> None:

@@ -285,3 +285,19 @@ def test_watched_files_are_the_config_and_the_local_files_it_names(tmp_path: Pat
     watched = source.watched(source.load())
     names = [str(p.relative_to(tmp_path.resolve())) for p in watched]
     assert names == ["config.yaml", "echo.yaml", "overlays/a.yaml", "lua/token.lua", "lua/check.lua"]
+
+
+async def test_a_spec_url_that_cannot_be_fetched_fails_the_reload(
+    tmp_path: Path, upstream_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = ConfigFile(tmp_path, reloading(upstream_url))
+    unreachable = reloading(upstream_url)
+    unreachable["upstreams"][0]["openapi"] = {"source": f"http://127.0.0.1:{free_port()}/openapi.yaml"}
+    with serving(config) as (url, app):
+        old = app.gateway
+        config.write(unreachable)
+        await eventually(lambda: _logged(caplog, "still serving the previous config"))
+        assert app.gateway is old
+        assert "echo_get_item" in await tool_names(url + "/mcp")
+    problems = [r.getMessage() for r in caplog.records if r.name == "mcp_anything.reload"]
+    assert any("upstreams[0].openapi.source" in p for p in problems), problems
