@@ -441,13 +441,20 @@ class _Serving:
 
     async def retire(self, grace: float) -> None:
         """Wait for the requests still using this gateway (up to `grace` seconds), then close its clients."""
-        self.drained = asyncio.Event()
+        if self.drained is None:
+            self.drained = asyncio.Event()
         if self.active:
             try:
                 await asyncio.wait_for(self.drained.wait(), grace)
             except TimeoutError:
                 logger.warning("closing the previous config's clients with %d requests still in progress", self.active)
         await self.gateway.aclose()
+
+    def hurry(self) -> None:
+        """Stop waiting for requests (the server is shutting down and has had its own grace period)."""
+        if self.drained is None:
+            self.drained = asyncio.Event()
+        self.drained.set()
 
 
 class GatewayApp:
@@ -465,7 +472,7 @@ class GatewayApp:
         self.tracing = tracing
         self.reloader: Reloader | None = None  # set by create_app when the config comes from a file
         self._serving = self._serve(gateway)
-        self._retiring: set[asyncio.Task[None]] = set()
+        self._retiring: dict[asyncio.Task[None], _Serving] = {}
 
     @property
     def gateway(self) -> Gateway:
@@ -521,8 +528,8 @@ class GatewayApp:
         # In-flight calls finish on the old gateway, so its clients close only after the longest upstream timeout.
         timeout = max((u.timeout for u in old.gateway.config.upstreams), default=30.0) + 5.0
         task = asyncio.create_task(old.retire(timeout))
-        self._retiring.add(task)
-        task.add_done_callback(self._retiring.discard)
+        self._retiring[task] = old
+        task.add_done_callback(lambda done: self._retiring.pop(done, None))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -607,6 +614,8 @@ class GatewayApp:
             elif message["type"] == "lifespan.shutdown":
                 if self.reloader is not None:
                     await self.reloader.stop()
+                for retired in self._retiring.values():
+                    retired.hurry()
                 await asyncio.gather(*self._retiring, return_exceptions=True)
                 await self.gateway.aclose()
                 if self.tracing is not None:
