@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("mcp_anything.reload")
 
 # Read once at startup: changing them needs a restart.
-RESTART_ONLY = ("host", "port", "tracing", "audit_log")
+RESTART_ONLY = ("host", "port", "shutdown_timeout", "tracing", "audit_log")
 OFF_POLL_SECONDS = 1.0  # with polling off, how often to look whether a reload turned it on
 
 Signature = tuple[tuple[Path, int, int] | tuple[Path], ...]
