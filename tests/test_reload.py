@@ -301,3 +301,22 @@ async def test_a_spec_url_that_cannot_be_fetched_fails_the_reload(
         assert "echo_get_item" in await tool_names(url + "/mcp")
     problems = [r.getMessage() for r in caplog.records if r.name == "mcp_anything.reload"]
     assert any("upstreams[0].openapi.source" in p for p in problems), problems
+
+
+async def test_settings_read_at_startup_keep_their_running_values(
+    tmp_path: Path, upstream_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    raw = reloading(upstream_url)
+    config = ConfigFile(tmp_path, raw)
+    with serving(config) as (url, app):
+        old = app.gateway
+        config.write({**raw, "server": {**raw["server"], "port": 1, "audit_log": "off"}, "groups": raw["groups"]})
+        await eventually(lambda: _serving_other(app, old))
+        assert app.gateway.config.server.port == old.config.server.port
+        assert app.gateway.config.server.audit_log == "stderr"
+        assert "echo_get_item" in await tool_names(url + "/mcp")
+    warnings = [r.getMessage() for r in caplog.records if r.name == "mcp_anything.reload" and r.levelname == "WARNING"]
+    assert warnings == [
+        "server.port changed; the new value takes effect on restart",
+        "server.audit_log changed; the new value takes effect on restart",
+    ]
