@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 import orjson
 import uvicorn
 
-from mcp_anything.config import Config, ConfigError, load_config
+from mcp_anything.config import Config, ConfigError, ConfigSource, load_config
 from mcp_anything.logs import configure_logging
 
 EXIT_CONFIG = 2
@@ -53,26 +55,31 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from mcp_anything.server import create_app
 
-    configure_logging(args.log_format, args.log_level)
     mounts: dict[str, Any] = {}
+    source = None
     if args.config:
-        config = load_config(args.config)
         overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-        if overrides:
-            config = config.model_copy(update={"server": config.server.model_copy(update=overrides)})
+        source = ConfigSource(Path(args.config), overrides)
+        config = source.load()
     else:
         from mcp_anything.demo import MOUNT, demo_api, demo_config
 
         config = demo_config(args.host or "127.0.0.1", args.port or 8080)
         mounts[MOUNT] = demo_api()
         print(f"No --config given: serving the bundled demo bookshop at {config.server.base_url}/mcp", file=sys.stderr)
-    app = create_app(config, mounts=mounts)
+    try:
+        configure_logging(args.log_format, args.log_level, config.audit_destination)
+    except OSError as exc:
+        problem = f"server.audit_log: cannot open {config.audit_destination}: {exc.strerror or exc}"
+        raise ConfigError([problem]) from None
+    app = create_app(config, mounts=mounts, source=source)
     server = _Server(
         uvicorn.Config(
             app,
             host=config.server.host,
             port=config.server.port,
             log_level="warning",
+            log_config=None,  # uvicorn's own config would close and replace the handlers set up above
             access_log=False,
             lifespan="on",
             loop="uvloop",
@@ -80,7 +87,9 @@ def _serve(args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=config.server.shutdown_timeout,
         )
     )
-    server.run()
+    # uvicorn shuts down gracefully on Ctrl-C, then raises the signal again: not an error worth a traceback.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
     return 0
 
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
+from limits import parse as parse_rate
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -267,12 +270,30 @@ class AuthorizationConfig(StrictModel):
         return self
 
 
+class RateLimitConfig(StrictModel):
+    """One limit on a group's tool calls, counted per caller, per tool, or per caller and tool."""
+
+    per: Literal["subject", "tool", "subject_tool"]
+    limit: str  # `limits` notation: 100/minute, 10/second, 1000 per hour
+    tools: list[str] | None = None  # glob patterns on tool names; None: every tool of the group
+
+    @field_validator("limit")
+    @classmethod
+    def _parses(cls, limit: str) -> str:
+        try:
+            parse_rate(limit)
+        except ValueError:
+            raise ValueError(f"expected a rate such as 100/minute, 10/second or 1000 per hour, got {limit!r}") from None
+        return limit
+
+
 class GroupConfig(StrictModel):
     name: str = Field(pattern=_NAME)
     endpoint: str = "/mcp"
     upstreams: list[str]
     inbound_auth: InboundAuthConfig = InboundAuthConfig()
     authorization: AuthorizationConfig = AuthorizationConfig()
+    rate_limits: list[RateLimitConfig] = []
 
     @field_validator("endpoint")
     @classmethod
@@ -467,6 +488,22 @@ class UpstreamConfig(StrictModel):
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
+def _reload_interval(value: Any) -> float:
+    """`off` (YAML reads it as false) or 0 turn polling off; otherwise a duration."""
+    if value is False or value == "off":
+        return 0.0
+    return parse_duration(value)
+
+
+class TracingConfig(StrictModel):
+    enabled: bool = False
+    service_name: str = "mcp-anything"
+    exporter: Literal["otlp", "console"] = "otlp"
+    # OTLP over HTTP; None: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else http://localhost:4318/v1/traces.
+    endpoint: str | None = None
+    sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)  # of traces the caller did not already sample
+
+
 class ServerConfig(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -476,6 +513,20 @@ class ServerConfig(StrictModel):
     allowed_hosts: list[str] | None = None
     max_body_bytes: ByteSize = ByteSize(4 * 1024 * 1024)
     shutdown_timeout: Duration = 30.0
+    metrics: bool = True  # Prometheus metrics at /metrics
+    tracing: TracingConfig = TracingConfig()
+    audit_log: str = "stderr"  # stderr | stdout | off | a file path (relative to the config file)
+    reload_interval: Annotated[float, BeforeValidator(_reload_interval)] = 2.0
+    # memory:// (per replica) or redis://[:password@]host:port/db (shared); may hold a password, so a secret.
+    rate_limit_storage: SecretStr = SecretStr("memory://")
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _storage_scheme(cls, uri: SecretStr) -> SecretStr:
+        scheme = uri.get_secret_value().split("://", 1)[0]
+        if scheme not in ("memory", "redis", "rediss", "redis+sentinel", "redis+cluster"):
+            raise ValueError(f"expected memory:// or a redis:// URL, got a {scheme!r} URL")
+        return uri
 
     @property
     def base_url(self) -> str:
@@ -499,6 +550,10 @@ class Config(StrictModel):
         problems += _duplicates("upstreams", [u.name for u in self.upstreams], "name")
         problems += _duplicates("groups", [g.name for g in self.groups], "name")
         problems += _duplicates("groups", [g.endpoint for g in self.groups], "endpoint")
+        reserved = {"/healthz", "/readyz"} | ({"/metrics"} if self.server.metrics else set())
+        for i, group in enumerate(self.groups):
+            if group.endpoint in reserved:
+                problems.append(f"groups[{i}].endpoint: {group.endpoint} is served by the gateway itself")
         known = {u.name for u in self.upstreams}
         for i, group in enumerate(self.groups):
             for j, name in enumerate(group.upstreams):
@@ -511,6 +566,12 @@ class Config(StrictModel):
 
     def resolve_path(self, path: str | Path) -> Path:
         return (self.base_dir / path).resolve()
+
+    @property
+    def audit_destination(self) -> str | Path:
+        """`server.audit_log` with a file path resolved against the config file."""
+        audit = self.server.audit_log
+        return audit if audit in ("stderr", "stdout", "off") else self.resolve_path(audit)
 
 
 def _duplicates(section: str, values: list[str], key: str) -> list[str]:
@@ -578,6 +639,32 @@ def format_validation_error(error: ValidationError) -> list[str]:
             message = "unknown key (check the spelling; see config.example.yaml)"
         problems.append(f"{location or '<root>'}: {message}")
     return list(dict.fromkeys(problems))
+
+
+@dataclass(frozen=True)
+class ConfigSource:
+    """Where the serving config comes from, so that it can be read again on reload."""
+
+    path: Path
+    overrides: Mapping[str, Any] = field(default_factory=dict)  # `server` values given on the command line
+
+    def load(self) -> Config:
+        config = load_config(self.path)
+        if self.overrides:
+            config = config.model_copy(update={"server": config.server.model_copy(update=dict(self.overrides))})
+        return config
+
+    def watched(self, config: Config) -> list[Path]:
+        """The local files `config` is built from: itself, specs, overlays and Lua scripts."""
+        paths = [self.path.resolve()]
+        for upstream in config.upstreams:
+            if not upstream.openapi.source.startswith(("http://", "https://")):
+                paths.append(config.resolve_path(upstream.openapi.source))
+            paths += [config.resolve_path(overlay) for overlay in upstream.overlays]
+            if upstream.outbound_auth.lua is not None:
+                paths.append(config.resolve_path(upstream.outbound_auth.lua.source))
+        paths += [config.resolve_path(g.inbound_auth.lua.source) for g in config.groups if g.inbound_auth.lua]
+        return list(dict.fromkeys(paths))
 
 
 def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:

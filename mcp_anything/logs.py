@@ -2,13 +2,19 @@
 
 Structured fields travel in `extra={"fields": {...}}`; they are merged into the
 JSON object, or appended as `key=value` on the console.
+
+Audit lines (logger `mcp_anything.audit`, one per authorization decision) have a
+destination of their own (`server.audit_log`) and are written whatever the log level:
+an operator who turns logging down to warnings must not lose the audit trail.
 """
 
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -38,10 +44,39 @@ class ConsoleFormatter(logging.Formatter):
         return line + "".join(f" {k}={v}" for k, v in fields.items()) if fields else line
 
 
-def configure_logging(fmt: str = "json", level: str = "info") -> None:
+AUDIT_LOGGER = "mcp_anything.audit"
+
+
+def configure_logging(fmt: str = "json", level: str = "info", audit: str | Path = "stderr") -> None:
+    """`audit`: stderr, stdout, off, or a file (appended to; reopened when logrotate moves it).
+
+    Raises OSError when the audit file cannot be opened.
+    """
+    formatter = JsonFormatter() if fmt == "json" else ConsoleFormatter()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
+    handler.setFormatter(formatter)
     root = logging.getLogger("mcp_anything")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    # The server's own warnings and errors (uvicorn) in the same format and stream.
+    server = logging.getLogger("uvicorn")
+    server.handlers[:] = [handler]
+    server.propagate = False
+
+    audit_logger = logging.getLogger(AUDIT_LOGGER)
+    audit_logger.propagate = False
+    if audit == "off":
+        audit_logger.handlers[:] = []
+        audit_logger.setLevel(logging.CRITICAL + 1)
+        return
+    audit_handler: logging.Handler
+    if audit == "stderr":
+        audit_handler = logging.StreamHandler(sys.stderr)
+    elif audit == "stdout":
+        audit_handler = logging.StreamHandler(sys.stdout)
+    else:
+        audit_handler = logging.handlers.WatchedFileHandler(audit, encoding="utf-8")
+    audit_handler.setFormatter(formatter)
+    audit_logger.handlers[:] = [audit_handler]
+    audit_logger.setLevel(logging.INFO)

@@ -102,7 +102,11 @@ class Session:
     principal: str
     protocol_version: str
     last_seen: float
+    group: str = ""  # the endpoint's group: a session is only valid where it was opened
     events: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(maxsize=100))
+
+
+_END_OF_STREAM = b""  # queued to a session's event stream to close it
 
 
 class SessionStore:
@@ -118,14 +122,14 @@ class SessionStore:
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def create(self, principal: str, protocol_version: str) -> Session:
+    def create(self, principal: str, protocol_version: str, group: str = "") -> Session:
         now = time.monotonic()
         while self._sessions:
             oldest = next(iter(self._sessions.values()))
             if now - oldest.last_seen < self._idle_timeout and len(self._sessions) < self._max_sessions:
                 break
             del self._sessions[oldest.id]
-        session = Session(secrets.token_hex(16), principal, protocol_version, now)
+        session = Session(secrets.token_hex(16), principal, protocol_version, now, group)
         self._sessions[session.id] = session
         return session
 
@@ -144,13 +148,24 @@ class SessionStore:
     def delete(self, session_id: str) -> bool:
         return self._sessions.pop(session_id, None) is not None
 
-    def broadcast(self, method: str, params: Mapping[str, Any] | None = None) -> None:
-        """Queue a notification for every session's event stream (dropped for a stream that is not keeping up)."""
+    def broadcast(self, method: str, params: Mapping[str, Any] | None = None, *, group: str | None = None) -> None:
+        """Queue a notification for every session's event stream (dropped for a stream that is not keeping up).
+
+        With `group`, only that group's sessions get it.
+        """
         message = {"jsonrpc": "2.0", "method": method, **({"params": params} if params else {})}
         event = b"event: message\r\ndata: " + orjson.dumps(message) + b"\r\n\r\n"
         for session in self._sessions.values():
+            if group is None or session.group == group:
+                with contextlib.suppress(asyncio.QueueFull):
+                    session.events.put_nowait(event)
+
+    def retain(self, groups: set[str]) -> None:
+        """End the sessions of groups that no longer exist (after a reload), closing their event streams."""
+        for session in [s for s in self._sessions.values() if s.group not in groups]:
+            del self._sessions[session.id]
             with contextlib.suppress(asyncio.QueueFull):
-                session.events.put_nowait(event)
+                session.events.put_nowait(_END_OF_STREAM)
 
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -178,11 +193,13 @@ class McpTransport:
         *,
         sessions: SessionStore,
         policy: HostOriginPolicy,
+        group: str = "",
         max_body_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         self.handler = handler
         self.sessions = sessions
         self.policy = policy
+        self.group = group  # sessions opened here belong to it
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -342,7 +359,7 @@ class McpTransport:
                 requested = params.get("protocolVersion")
                 version = requested if requested in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION
                 await self.handler.admit(RequestContext(identity, headers, version))
-                session = self.sessions.create(identity.principal, version)
+                session = self.sessions.create(identity.principal, version, self.group)
                 result: dict[str, Any] = {
                     "protocolVersion": version,
                     "capabilities": self.handler.capabilities,
@@ -365,7 +382,7 @@ class McpTransport:
         if not session_id:
             raise HttpError(400, _rpc_error_json(INVALID_REQUEST, "Mcp-Session-Id header is required; send initialize"))
         session = self.sessions.get(session_id)
-        if session is None:
+        if session is None or session.group != self.group:
             raise HttpError(404, _rpc_error_json(INVALID_REQUEST, "Session not found or expired; send initialize"))
         if session.principal != identity.principal:
             # A session is bound to the caller that opened it: another token cannot ride on it.
@@ -411,7 +428,10 @@ class McpTransport:
                     {next_event, disconnected, closing}, timeout=SSE_PING_SECONDS, return_when="FIRST_COMPLETED"
                 )
                 if next_event in done:
-                    await send({"type": "http.response.body", "body": next_event.result(), "more_body": True})
+                    event = next_event.result()
+                    if event == _END_OF_STREAM:
+                        break
+                    await send({"type": "http.response.body", "body": event, "more_body": True})
                     continue
                 next_event.cancel()
                 if not done and self.sessions.get(session.id) is not None:

@@ -15,23 +15,29 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mcp_anything import __version__
+from mcp_anything import __version__, metrics
 from mcp_anything.authz import Authorizer, Forbidden, Grant, create_authorizer
-from mcp_anything.config import Config, ConfigError, GroupConfig, UpstreamConfig
+from mcp_anything.config import Config, ConfigError, ConfigSource, GroupConfig, UpstreamConfig
 from mcp_anything.identity import Identity
 from mcp_anything.inbound import Authenticator, AuthError, InboundRequest, create_authenticator
 from mcp_anything.openapi import SpecUnavailable, UpstreamTools, load_upstream_tools
 from mcp_anything.origins import HostOriginPolicy
 from mcp_anything.outbound import OutboundAuth, create_outbound_auth
 from mcp_anything.protocol import INVALID_PARAMS, HttpError, McpTransport, RequestContext, RpcError, SessionStore
+from mcp_anything.ratelimit import Limiter, RateLimits
+from mcp_anything.reload import Reloader
 from mcp_anything.tools import ArgumentError, Tool
 from mcp_anything.upstream import Upstream, close_all, error_result
+
+if TYPE_CHECKING:
+    from mcp_anything.tracing import Tracing
 
 logger = logging.getLogger("mcp_anything")
 call_log = logging.getLogger("mcp_anything.calls")
@@ -56,6 +62,7 @@ class Group:
     authenticator: Authenticator
     authorizer: Authorizer
     public_url: str  # the server's public base URL
+    rate_limits: RateLimits | None = None
     # Each tool's `tools/list` entry, serialised once.
     listings: dict[str, orjson.Fragment] = field(init=False)
 
@@ -107,11 +114,14 @@ class GroupHandler:
     capabilities = {"tools": {"listChanged": True}}
     instructions = None
 
-    def __init__(self, group: Group) -> None:
+    def __init__(self, group: Group, *, metrics_enabled: bool = True, tracing: Tracing | None = None) -> None:
         self.group = group
         self.server_info = {"name": f"mcp-anything/{group.config.name}", "version": __version__}
         self.cache_scope = "private" if group.personalised else "public"
         self.methods = {"tools/list": self.list_tools, "tools/call": self.call_tool}
+        self._metrics_enabled = metrics_enabled
+        self._tool_metrics: dict[str, metrics.ToolMetrics] = {}
+        self._tracing = tracing
 
     async def authenticate(self, method: str, path: str, headers: Headers) -> Identity:
         try:
@@ -121,6 +131,8 @@ class GroupHandler:
 
     def _challenge(self, exc: AuthError) -> HttpError:
         logger.info("authentication failed", extra={"fields": {"group": self.group.config.name, "reason": exc.error}})
+        if self._metrics_enabled:
+            metrics.auth_failure(self.group.config.name, exc.error)
         body = {"error": exc.error, "error_description": exc.description}
         if exc.status == 503:
             return HttpError(503, body, {"Retry-After": "5"})
@@ -162,7 +174,17 @@ class GroupHandler:
         if tool is None or not self._grant(ctx).can_call(tool, arguments):
             raise RpcError(INVALID_PARAMS, f"Unknown tool: {name[:64]}")
         started = time.perf_counter()
-        result, status, outcome = await self._invoke(tool, arguments)
+        exceeded = await self.group.rate_limits.hit(tool, ctx.identity) if self.group.rate_limits else None
+        if exceeded is not None:
+            message = f"Rate limit exceeded for tool '{name}': {exceeded.rule}; retry in {exceeded.retry_after}s"
+            result, status, outcome = error_result(message), None, "rate_limited"
+        elif self._tracing is None:
+            result, status, outcome = await self._invoke(tool, arguments)
+        else:
+            invoke = partial(self._invoke, tool, arguments)
+            result, status, outcome = await self._tracing.tool_call(self.group.config.name, tool, ctx.headers, invoke)
+        elapsed = time.perf_counter() - started
+        self._metrics_for(name).record(outcome, None if exceeded else elapsed)
         call_log.info(
             "tool call",
             extra={
@@ -173,17 +195,32 @@ class GroupHandler:
                     "upstream": tool.upstream,
                     "upstream_status": status,
                     "outcome": outcome,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(elapsed * 1000, 2),
                 }
             },
         )
         return result
 
-    async def _invoke(self, tool: Tool, arguments: Mapping[str, Any]) -> tuple[dict[str, Any], int | None, str]:
+    def _metrics_for(self, name: str) -> metrics.ToolMetrics:
+        tool_metrics = self._tool_metrics.get(name)
+        if tool_metrics is None:
+            if not self._metrics_enabled:
+                return metrics.NULL_TOOL_METRICS  # type: ignore[return-value]
+            tool_metrics = self._tool_metrics[name] = metrics.ToolMetrics(self.group.config.name, name)
+        return tool_metrics
+
+    async def _invoke(
+        self, tool: Tool, arguments: Mapping[str, Any], trace_headers: Mapping[str, str] | None = None
+    ) -> tuple[dict[str, Any], int | None, str]:
         """Validate, build, send: (MCP result, upstream status, outcome for the call log)."""
         try:
             tool.validate(arguments)
             request = tool.build_request(arguments)
+            if trace_headers is not None:
+                # Gateway headers: a declared `traceparent` parameter never replaces the gateway's trace context.
+                for key in [k for k in request.headers if k.lower() in ("traceparent", "tracestate")]:
+                    del request.headers[key]
+                request.headers.update(trace_headers)
             call = await self.group.upstreams[tool.upstream].call(tool, request)
         except ArgumentError as exc:
             return error_result(f"Invalid arguments for tool '{tool.name}': {exc}"), None, "invalid_arguments"
@@ -192,6 +229,8 @@ class GroupHandler:
             fields = {"group": self.group.config.name, "tool": tool.name}
             logger.exception("tool call failed", extra={"fields": fields})
             return error_result(f"Internal error while calling tool '{tool.name}'; see the gateway log"), None, "error"
+        if call.error is not None and self._metrics_enabled:
+            metrics.upstream_error(tool.upstream, call.error)
         return call.result, call.status, "error" if call.result.get("isError") else "ok"
 
 
@@ -214,6 +253,7 @@ class Gateway:
     groups: list[Group]
     upstreams: dict[str, Upstream]
     specs: dict[str, UpstreamTools]
+    limiter: Limiter  # rate-limit counters; handed on to the next gateway on reload
     pending: dict[str, PendingUpstream] = field(default_factory=dict)
     # Called after an upstream's tools appear (the app broadcasts `notifications/tools/list_changed`).
     on_tools_changed: Callable[[], None] = lambda: None
@@ -316,9 +356,14 @@ def _load_specs(config: Config, *, defer_unavailable: bool) -> tuple[dict[str, U
     return loaded, unavailable
 
 
-def build_gateway(config: Config, *, defer_unavailable_specs: bool = False) -> Gateway:
-    """Build everything a request needs; with `defer_unavailable_specs`, unreachable spec URLs load later."""
+def build_gateway(config: Config, *, defer_unavailable_specs: bool = False, previous: Gateway | None = None) -> Gateway:
+    """Build everything a request needs; with `defer_unavailable_specs`, unreachable spec URLs load later.
+
+    `previous` (on reload) lends what must outlive a config: the rate-limit counters.
+    """
     specs, unavailable = _load_specs(config, defer_unavailable=defer_unavailable_specs)
+    storage = config.server.rate_limit_storage.get_secret_value()
+    limiter = previous.limiter if previous is not None and previous.limiter.uri == storage else Limiter(storage)
     problems: list[str] = []
     upstreams: dict[str, Upstream] = {}
     pending: dict[str, PendingUpstream] = {}
@@ -345,6 +390,9 @@ def build_gateway(config: Config, *, defer_unavailable_specs: bool = False) -> G
         except ConfigError as exc:
             problems += _locate(exc.problems, f"groups[{i}]")
             continue
+        rate_limits = (
+            RateLimits(group_config.name, group_config.rate_limits, limiter) if group_config.rate_limits else None
+        )
         groups.append(
             Group(
                 group_config,
@@ -353,6 +401,7 @@ def build_gateway(config: Config, *, defer_unavailable_specs: bool = False) -> G
                 authenticator,
                 authorizer,
                 config.server.base_url,
+                rate_limits,
             )
         )
     if problems:
@@ -366,7 +415,7 @@ def build_gateway(config: Config, *, defer_unavailable_specs: bool = False) -> G
                     group.config.endpoint,
                     config.server.host,
                 )
-    return Gateway(config, groups, upstreams, specs, pending)
+    return Gateway(config, groups, upstreams, specs, limiter, pending)
 
 
 async def _send_json(send: Send, status: int, body: Any) -> None:
@@ -376,26 +425,111 @@ async def _send_json(send: Send, status: int, body: Any) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
-class GatewayApp:
-    """The ASGI app: group endpoints, health, readiness and metadata, matched by exact path."""
+class _Serving:
+    """One gateway and the route table built from it: swapped as a whole on reload."""
 
-    def __init__(self, gateway: Gateway, *, mounts: Mapping[str, ASGIApp] | None = None) -> None:
+    def __init__(self, gateway: Gateway, routes: dict[str, ASGIApp]) -> None:
         self.gateway = gateway
+        self.routes = routes
+        self.active = 0  # requests in progress, event streams excepted
+        self.drained: asyncio.Event | None = None  # set once retired and idle
+
+    def leave(self) -> None:
+        self.active -= 1
+        if self.active == 0 and self.drained is not None:
+            self.drained.set()
+
+    async def retire(self, grace: float) -> None:
+        """Wait for the requests still using this gateway (up to `grace` seconds), then close its clients."""
+        if self.drained is None:
+            self.drained = asyncio.Event()
+        if self.active:
+            try:
+                await asyncio.wait_for(self.drained.wait(), grace)
+            except TimeoutError:
+                logger.warning("closing the previous config's clients with %d requests still in progress", self.active)
+        await self.gateway.aclose()
+
+    def hurry(self) -> None:
+        """Stop waiting for requests (the server is shutting down and has had its own grace period)."""
+        if self.drained is None:
+            self.drained = asyncio.Event()
+        self.drained.set()
+
+
+class GatewayApp:
+    """The ASGI app: group endpoints, health, readiness, metrics and metadata, matched by exact path.
+
+    `swap` replaces the gateway and its routes in one assignment: a request that already
+    found its route finishes on the gateway it started with.
+    """
+
+    def __init__(
+        self, gateway: Gateway, *, mounts: Mapping[str, ASGIApp] | None = None, tracing: Tracing | None = None
+    ) -> None:
         self.mounts = dict(mounts or {})
         self.sessions = SessionStore()
+        self.tracing = tracing
+        self.reloader: Reloader | None = None  # set by create_app when the config comes from a file
+        self._serving = self._serve(gateway)
+        self._retiring: dict[asyncio.Task[None], _Serving] = {}
+
+    @property
+    def gateway(self) -> Gateway:
+        return self._serving.gateway
+
+    def _serve(self, gateway: Gateway) -> _Serving:
         gateway.on_tools_changed = lambda: self.sessions.broadcast("notifications/tools/list_changed")
-        self.routes: dict[str, ASGIApp] = {"/healthz": self._healthz, "/readyz": self._readyz}
+        return _Serving(gateway, self._routes(gateway))
+
+    def _routes(self, gateway: Gateway) -> dict[str, ASGIApp]:
+        routes: dict[str, ASGIApp] = {"/healthz": self._healthz, "/readyz": self._readyz}
+        metrics_enabled = gateway.config.server.metrics
+        if metrics_enabled:
+            routes["/metrics"] = self._metrics
         metadata_groups = [g for g in gateway.groups if g.metadata_url]
         server = gateway.config.server
         policy = HostOriginPolicy(server)
         for group in gateway.groups:
-            self.routes[group.config.endpoint] = McpTransport(
-                GroupHandler(group), sessions=self.sessions, policy=policy, max_body_bytes=int(server.max_body_bytes)
+            handler = GroupHandler(group, metrics_enabled=metrics_enabled, tracing=self.tracing)
+            routes[group.config.endpoint] = McpTransport(
+                handler,
+                sessions=self.sessions,
+                policy=policy,
+                group=group.config.name,
+                max_body_bytes=int(server.max_body_bytes),
             )
         for group in metadata_groups:
-            self.routes[PRM_PREFIX + group.config.endpoint] = _static_json(group.protected_resource_metadata())
+            routes[PRM_PREFIX + group.config.endpoint] = _static_json(group.protected_resource_metadata())
         if len(metadata_groups) == 1:
-            self.routes[PRM_PREFIX] = _static_json(metadata_groups[0].protected_resource_metadata())
+            routes[PRM_PREFIX] = _static_json(metadata_groups[0].protected_resource_metadata())
+        return routes
+
+    async def reload(self, config: Config) -> None:
+        """Build a gateway for `config` off the event loop (specs may be fetched) and serve it; raise ConfigError.
+
+        Unlike at startup, a spec URL that cannot be fetched fails the reload: the previous config, which
+        has that upstream's tools, keeps serving rather than one that would be missing them.
+        """
+        gateway = await asyncio.to_thread(build_gateway, config, previous=self.gateway)
+        await self.swap(gateway)
+
+    async def swap(self, gateway: Gateway) -> None:
+        """Serve `gateway` from now on; tell sessions whose tools changed; close the old one once it is idle."""
+        old = self._serving
+        self._serving = self._serve(gateway)
+        gateway.start()
+        self.sessions.retain({g.config.name for g in gateway.groups})
+        before = {g.config.name: (g.config, _listing(g)) for g in old.gateway.groups}
+        for group in gateway.groups:
+            # Another group config (auth, authorization) can change which tools a caller sees, with the same tools.
+            if before.get(group.config.name) != (group.config, _listing(group)):
+                self.sessions.broadcast("notifications/tools/list_changed", group=group.config.name)
+        # In-flight calls finish on the old gateway, so its clients close only after the longest upstream timeout.
+        timeout = max((u.timeout for u in old.gateway.config.upstreams), default=30.0) + 5.0
+        task = asyncio.create_task(old.retire(timeout))
+        self._retiring[task] = old
+        task.add_done_callback(lambda done: self._retiring.pop(done, None))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -404,9 +538,17 @@ class GatewayApp:
         if scope["type"] != "http":
             return
         path = scope["path"]
-        route = self.routes.get(path) or self.routes.get(path.rstrip("/"))
+        serving = self._serving
+        route = serving.routes.get(path) or serving.routes.get(path.rstrip("/"))
         if route is not None:
-            await route(scope, receive, send)
+            if scope["method"] == "GET":  # an event stream may stay open for hours; it holds no upstream call
+                await route(scope, receive, send)
+                return
+            serving.active += 1
+            try:
+                await route(scope, receive, send)
+            finally:
+                serving.leave()
             return
         for prefix, app in self.mounts.items():
             if path.startswith(prefix + "/"):
@@ -452,16 +594,39 @@ class GatewayApp:
         """The server stopped accepting connections: end event streams so in-flight calls alone hold shutdown."""
         self.sessions.closing.set()
 
+    async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Circuit states are read when scraped: open turns half-open by the clock, not by a call.
+        circuits = {name: upstream.breaker.state for name, upstream in self.gateway.upstreams.items()}
+        body = metrics.exposition(sessions=len(self.sessions), circuits=circuits)
+        content_type = metrics.CONTENT_TYPE_LATEST.encode()
+        headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self.gateway.start()
+                if self.reloader is not None:
+                    self.reloader.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.reloader is not None:
+                    await self.reloader.stop()
+                for retired in self._retiring.values():
+                    retired.hurry()
+                await asyncio.gather(*self._retiring, return_exceptions=True)
                 await self.gateway.aclose()
+                if self.tracing is not None:
+                    await asyncio.to_thread(self.tracing.shutdown)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _listing(group: Group) -> bytes:
+    """Everything `tools/list` can show of a group, to tell whether a reload changed it."""
+    return orjson.dumps(list(group.listings.values()))
 
 
 def _static_json(body: Any) -> ASGIApp:
@@ -471,5 +636,20 @@ def _static_json(body: Any) -> ASGIApp:
     return app
 
 
-def create_app(config: Config, *, mounts: Mapping[str, ASGIApp] | None = None) -> GatewayApp:
-    return GatewayApp(build_gateway(config, defer_unavailable_specs=True), mounts=mounts)
+def create_app(
+    config: Config, *, mounts: Mapping[str, ASGIApp] | None = None, source: ConfigSource | None = None
+) -> GatewayApp:
+    """The app for `config`; with `source` (where `config` came from), it reloads on SIGHUP and file changes."""
+    tracing = None
+    if config.server.tracing.enabled:
+        try:
+            from mcp_anything.tracing import Tracing
+        except ImportError:
+            raise ConfigError(
+                ["server.tracing.enabled: needs OpenTelemetry: pip install 'mcp-anything[tracing]'"]
+            ) from None
+        tracing = Tracing(config.server.tracing)
+    app = GatewayApp(build_gateway(config, defer_unavailable_specs=True), mounts=mounts, tracing=tracing)
+    if source is not None:
+        app.reloader = Reloader(app, source)
+    return app

@@ -45,6 +45,9 @@ class CallOutcome:
     result: dict[str, Any]
     status: int | None  # upstream HTTP status; None when no response arrived
     failure: str | None = None  # why this call counts as an upstream failure (circuit breaker)
+    # The `status` label of mcp_anything_upstream_errors_total when the call failed: a non-2xx status
+    # ("404"), or circuit_open, outbound_auth, too_large, connect, timeout, request.
+    error: str | None = None
 
 
 def error_result(message: str) -> dict[str, Any]:
@@ -94,7 +97,7 @@ class Upstream:
     async def call(self, tool: Tool, request: HttpRequest) -> CallOutcome:
         breaker = self.breaker
         if not breaker.allow():
-            return CallOutcome(error_result(self._circuit_open_message(tool)), None, None)
+            return CallOutcome(error_result(self._circuit_open_message(tool)), None, None, "circuit_open")
         try:
             outcome = await self._call(tool, request)
         except BaseException:  # cancelled: the caller went away, so this call says nothing about the upstream
@@ -121,36 +124,38 @@ class Upstream:
         try:
             status, headers, body = await self._send_authenticated(tool, request)
         except OutboundAuthError as exc:
-            return CallOutcome(error_result(f"Could not authenticate to upstream '{self.name}': {exc}"), None)
+            message = f"Could not authenticate to upstream '{self.name}': {exc}"
+            return CallOutcome(error_result(message), None, None, "outbound_auth")
         except ResponseTooLarge:
             message = f"Upstream '{self.name}' response exceeds {self.max_response_bytes} bytes ({where})"
-            return CallOutcome(error_result(message), None)
+            return CallOutcome(error_result(message), None, None, "too_large")
         except aiohttp.ConnectionTimeoutError:
             reason = f"no connection within {config.connect_timeout:g}s"
             message = f"Could not connect to upstream '{self.name}' at {self.base_url}: {reason} ({where})"
-            return CallOutcome(error_result(message), None, reason)
+            return CallOutcome(error_result(message), None, reason, "connect")
         except aiohttp.SocketTimeoutError:
             reason = f"no data for {config.read_timeout:g}s"
             message = f"Upstream '{self.name}' stopped sending: {reason} (read_timeout) ({where})"
-            return CallOutcome(error_result(message), None, reason)
+            return CallOutcome(error_result(message), None, reason, "timeout")
         except TimeoutError:
             reason = f"no response within {config.timeout:g}s"
             message = f"Upstream '{self.name}' did not respond within {config.timeout:g}s ({where})"
-            return CallOutcome(error_result(message), None, reason)
+            return CallOutcome(error_result(message), None, reason, "timeout")
         except aiohttp.ClientConnectorError as exc:
             reason = _connect_failure(exc.os_error)
             message = f"Could not connect to upstream '{self.name}' at {self.base_url}: {reason} ({where})"
-            return CallOutcome(error_result(message), None, reason)
+            return CallOutcome(error_result(message), None, reason, "connect")
         except aiohttp.ClientPayloadError:
             reason = "response cut off"
             message = f"Upstream '{self.name}' closed the connection before the whole response arrived ({where})"
-            return CallOutcome(error_result(message), None, reason)
+            return CallOutcome(error_result(message), None, reason, "request")
         except aiohttp.ClientError as exc:
             reason = type(exc).__name__
             message = f"Upstream '{self.name}' request failed: {reason} ({where})"
-            return CallOutcome(error_result(message), None, reason)
+            return CallOutcome(error_result(message), None, reason, "request")
         failure = f"HTTP {status}" if status in UNAVAILABLE_STATUSES else None
-        return CallOutcome(self._to_result(tool, status, headers.get("Content-Type", ""), body), status, failure)
+        error = None if 200 <= status < 300 else str(status)
+        return CallOutcome(self._to_result(tool, status, headers.get("Content-Type", ""), body), status, failure, error)
 
     async def _send_authenticated(self, tool: Tool, request: HttpRequest) -> tuple[int, Any, bytes]:
         if not tool.auth_required:

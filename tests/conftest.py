@@ -10,6 +10,7 @@ from typing import Any
 import httpx2
 import pytest
 from mcp import Client
+from mcp.client.session import MessageHandlerFnT
 from mcp.client.streamable_http import streamable_http_client
 
 from mcp_anything.config import parse_config
@@ -93,10 +94,16 @@ def gateway() -> GatewayFactory:
 
 
 @asynccontextmanager
-async def mcp_client(url: str, *, mode: str = "legacy", headers: dict[str, str] | None = None) -> AsyncIterator[Client]:
-    """The official MCP Python client connected to `url` (an MCP endpoint)."""
+async def mcp_client(
+    url: str,
+    *,
+    mode: str = "legacy",
+    headers: dict[str, str] | None = None,
+    message_handler: MessageHandlerFnT | None = None,
+) -> AsyncIterator[Client]:
+    """The official MCP Python client connected to `url` (an MCP endpoint); `message_handler` gets notifications."""
     async with (
         httpx2.AsyncClient(headers=headers or {}, timeout=10) as http,
-        Client(streamable_http_client(url, http_client=http), mode=mode) as client,
+        Client(streamable_http_client(url, http_client=http), mode=mode, message_handler=message_handler) as client,
     ):
         yield client

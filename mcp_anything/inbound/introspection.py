@@ -22,6 +22,7 @@ from mcp_anything.identity import Identity
 from mcp_anything.inbound import AuthError, InboundRequest
 from mcp_anything.inbound.bearer import IdentityCache, bearer_token, check_scopes, identity_from_claims
 from mcp_anything.inbound.provider import read_json_object
+from mcp_anything.metrics import token_metrics
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class IntrospectionAuthenticator:
         self.authorization_servers = [config.issuer] if config.issuer else []
         self.scopes_supported = list(config.required_scopes)  # advertised in protected resource metadata
         self._cache = IdentityCache()
+        self._metrics = token_metrics("introspection", config.endpoint)
         self._inflight: dict[bytes, asyncio.Task[Identity]] = {}
         self._session: aiohttp.ClientSession | None = None
         self._form_credentials: dict[str, str] = {}
@@ -50,7 +52,11 @@ class IntrospectionAuthenticator:
     async def authenticate(self, request: InboundRequest) -> Identity:
         token = bearer_token(request)
         digest = self._cache.digest(token)
-        identity = self._cache.get(digest) or await self._introspect_once(digest, token)
+        identity = self._cache.get(digest)
+        if identity is None:
+            identity = await self._introspect_once(digest, token)
+        else:
+            self._metrics.cache_hit()
         check_scopes(identity.scopes, self._config.required_scopes)
         return identity
 
@@ -64,7 +70,12 @@ class IntrospectionAuthenticator:
         return await asyncio.shield(task)
 
     async def _introspect(self, digest: bytes, token: str) -> Identity:
-        response = await self._post(token)
+        try:
+            response = await self._post(token)
+        except AuthError:
+            self._metrics.fetched(ok=False)
+            raise
+        self._metrics.fetched(ok=True)
         if response.get("active") is not True:
             raise AuthError("token is not active")
         now = time.time()

@@ -30,6 +30,7 @@ from mcp_anything.identity import Identity
 from mcp_anything.inbound import AuthError, InboundRequest
 from mcp_anything.inbound.bearer import IdentityCache, bearer_token, check_scopes, identity_from_claims
 from mcp_anything.inbound.provider import json_object, read_json_object
+from mcp_anything.metrics import token_metrics
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ class JwtAuthenticator:
             options.setdefault(claim, {}).update(essential=True)
         self._claims = JWTClaimsRegistry(leeway=int(config.leeway), **options)
         self._jwks_url = config.jwks_url
+        # Labelled by the issuer when the JWKS URL comes from discovery.
+        self._metrics = token_metrics("jwks", config.jwks_url or config.issuer)
         self._keys: dict[str, Key] = {}
         self._sole_key: Key | None = None  # what a token without `kid` may be checked against
         self._lock = asyncio.Lock()
@@ -153,10 +156,12 @@ class JwtAuthenticator:
             try:
                 keys = await self._fetch_keys()
             except _FetchError as exc:
+                self._metrics.fetched(ok=False)
                 self._last_fetch_failed = True
                 held = f"keeping the {len(self._keys)} key(s) already fetched" if self._keys else "no keys yet"
                 log.error("jwt: cannot refresh signing keys for issuer %s: %s (%s)", self._config.issuer, exc, held)
                 return
+            self._metrics.fetched(ok=True)
             self._last_fetch_failed = False
             self._verified.clear()  # a key the issuer withdrew must stop vouching for tokens
             self._keys = {key.kid: key for key in keys if key.kid is not None}

@@ -38,6 +38,7 @@ import aiohttp
 import orjson
 
 from mcp_anything.config import ClientCredentialsConfig, Config, OutboundAuthConfig
+from mcp_anything.metrics import token_metrics
 from mcp_anything.outbound import OutboundAuthError, set_header
 from mcp_anything.tools import HttpRequest
 
@@ -54,6 +55,7 @@ class ClientCredentialsAuth:
     def __init__(self, config: ClientCredentialsConfig) -> None:
         self._config = config
         self._endpoint = _without_userinfo_and_query(config.token_url)
+        self._metrics = token_metrics("client_credentials", self._endpoint)
         self._form, self._headers = _token_request(config)
         secret = config.client_secret.get_secret_value()
         # Whatever the endpoint or a library echoes back, none of these reach a message.
@@ -79,6 +81,8 @@ class ClientCredentialsAuth:
             except OutboundAuthError:
                 if time.monotonic() >= self._expires_at:
                     raise
+        else:
+            self._metrics.cache_hit()
         set_header(request, "Authorization", authorization)
 
     async def refresh(self) -> bool:
@@ -110,6 +114,7 @@ class ClientCredentialsAuth:
         try:
             token, lifetime = await self._request_token()
         except OutboundAuthError as error:
+            self._metrics.fetched(ok=False)
             self._failures += 1
             delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** min(self._failures - 1, 16))
             self._retry_at = time.monotonic() + delay
@@ -118,6 +123,7 @@ class ClientCredentialsAuth:
             raise
         finally:
             self._fetch = None
+        self._metrics.fetched(ok=True)
         self._failures = 0
         self._authorization = f"Bearer {token}"
         # A token shorter-lived than twice the skew is still used for half its life before renewal.
