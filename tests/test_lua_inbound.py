@@ -30,7 +30,7 @@ def authenticator(tmp_path: Path, source: str | None = None, **lua: object) -> L
                 {
                     "name": "g",
                     "upstreams": ["api"],
-                    "inbound_auth": {"strategy": "lua", "lua": {"source": "auth.lua", **lua}},
+                    "inbound_auth": {"strategy": "lua", "lua": {"source": "auth.lua", "timeout": "1s", **lua}},
                 },
             ],
             "upstreams": [{"name": "api", "openapi": {"source": "spec.yaml"}}],

@@ -14,7 +14,7 @@ from mcp_anything.lua import CaseInsensitive, Sandbox, ScriptError
 pytestmark = pytest.mark.anyio
 
 
-def sandbox(tmp_path: Path, source: str, *, timeout: float = 0.2, memory_limit_mb: int = 4, **kwargs) -> Sandbox:
+def sandbox(tmp_path: Path, source: str, *, timeout: float = 2.0, memory_limit_mb: int = 4, **kwargs) -> Sandbox:
     path = tmp_path / "script.lua"
     path.write_text(source)
     return Sandbox(path, location="x.lua.source", timeout=timeout, memory_limit_mb=memory_limit_mb, **kwargs)
@@ -166,9 +166,9 @@ async def test_infinite_loops_end_at_the_timeout(tmp_path: Path, source: str) ->
     error = await failure(box)
     elapsed = time.monotonic() - started
     assert error.kind == "timeout"
-    assert 0.19 <= elapsed < 0.35
+    assert 0.19 <= elapsed < 1.0  # cut at the timeout, with room for a loaded machine
     # The runtime is usable again afterwards.
-    ok = sandbox(tmp_path, "return 1", timeout=0.2)
+    ok = sandbox(tmp_path, "return 1")
     assert await ok.run({}) == (1,)
 
 
@@ -185,11 +185,11 @@ def test_the_worker_itself_stops_near_the_deadline(tmp_path: Path, source: str) 
     started = time.monotonic()
     with pytest.raises(ScriptError, match="timeout"):
         box._call({}, started + 0.2)
-    assert time.monotonic() - started < 0.35
+    assert time.monotonic() - started < 1.0
 
 
 async def test_a_sandbox_recovers_after_a_timeout(tmp_path: Path) -> None:
-    box = sandbox(tmp_path, "if spin then while true do end end return 'done'", timeout=0.1)
+    box = sandbox(tmp_path, "if spin then while true do end end return 'done'", timeout=0.3)
     for _ in range(5):  # every runtime in the pool hits the timeout once
         assert (await failure(box, {"spin": True})).kind == "timeout"
     assert await box.run({"spin": False}) == ("done",)
