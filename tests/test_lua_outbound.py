@@ -26,6 +26,7 @@ from mcp_anything.outbound import OutboundAuthError, create_outbound_auth
 from mcp_anything.outbound.lua import LuaOutboundAuth
 from mcp_anything.tools import HttpRequest
 from tests.support.idp import IdP
+from tests.support.loop import loop_ticks_while
 from tests.support.servers import ServerThread
 
 pytestmark = pytest.mark.anyio
@@ -261,18 +262,7 @@ async def test_the_event_loop_keeps_running_during_a_fetch(outbound, idp: IdP) -
     auth = outbound(
         f'return fetch("{idp.token_url}", {{method = "POST"}}).body', allowed_hosts=["127.0.0.1"], timeout="300ms"
     )
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await anyio.sleep(0.01)
-            ticks += 1
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(tick)
-        await failure(auth)
-        tg.cancel_scope.cancel()
+    ticks = await loop_ticks_while(failure(auth))
     assert ticks >= 5  # about 30 when idle; a blocked loop would manage 0 or 1
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from mcp_anything.config import ConfigError
 from mcp_anything.lua import CaseInsensitive, Sandbox, ScriptError
+from tests.support.loop import loop_ticks_while
 
 pytestmark = pytest.mark.anyio
 
@@ -263,16 +264,5 @@ async def test_concurrent_calls_each_see_their_own_inputs(tmp_path: Path) -> Non
 
 async def test_slow_scripts_do_not_block_the_event_loop(tmp_path: Path) -> None:
     box = sandbox(tmp_path, "while true do end", timeout=0.3)
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await anyio.sleep(0.01)
-            ticks += 1
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(tick)
-        await failure(box)
-        tg.cancel_scope.cancel()
+    ticks = await loop_ticks_while(failure(box))
     assert ticks >= 5  # about 30 when idle; a blocked loop would manage 0 or 1

@@ -22,7 +22,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from starlette.types import Receive, Scope, Send
 
 from tests.conftest import GatewayFactory, mcp_client
-from tests.support.servers import ServerThread, free_port
+from tests.support.servers import ServerThread, free_port, read_body
 from tests.support.upstream import RecordingUpstream
 
 pytestmark = pytest.mark.anyio
@@ -62,12 +62,7 @@ class OtlpReceiver:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         if dict(scope["headers"]).get(b"content-encoding") == b"gzip":
             body = gzip.decompress(body)
         request = ExportTraceServiceRequest.FromString(body)

@@ -40,7 +40,7 @@ from mcp_anything.server import create_app
 from tests.conftest import mcp_client
 from tests.support import node
 from tests.support.arguments import FULL, MINIMAL, RANDOM, generate_noting_omissions
-from tests.support.servers import ServerThread, free_port
+from tests.support.servers import ServerThread, free_port, read_body, stop_process
 
 ACCEPTED, REJECTED, CREDENTIALS, NOT_SENT = "accepted", "rejected", "needs credentials", "not sent"
 BAD_RESULT = "result refused by client"
@@ -100,12 +100,7 @@ class VerdictProxy:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         target = scope["raw_path"].decode() + (f"?{scope['query_string'].decode()}" if scope["query_string"] else "")
         headers = [(k.decode(), v.decode()) for k, v in scope["headers"] if k.lower() not in _HOP_HEADERS]
         if self._session is None:
@@ -202,12 +197,7 @@ class Prism:
     def stop(self) -> None:
         if self._process is None:
             return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        stop_process(self._process)
         self._process = None
 
     def wait_dead(self) -> None:

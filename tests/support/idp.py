@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import Any
 
 from tests.support import node
+from tests.support.servers import stop_process
 
 _SCRIPT = Path(__file__).with_name("idp.mjs")
 
@@ -79,12 +80,7 @@ class IdP:
     def stop(self) -> None:
         if self._process is None:
             return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        stop_process(self._process)
         if self._process.stdout is not None:
             self._process.stdout.close()
         self._process = None

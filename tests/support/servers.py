@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from types import TracebackType
 from typing import Any
 
 import uvicorn
+from starlette.types import Receive
 
 
 class ServerThread:
@@ -71,3 +73,23 @@ class Blackhole:
     def __exit__(self, *exc: object) -> None:
         for sock in [*self._fillers, self._listener]:
             sock.close()
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The whole body of an ASGI HTTP request."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+
+
+def stop_process(process: subprocess.Popen[Any]) -> None:
+    """Terminate a child process, killing it if it does not exit within 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -21,6 +21,8 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from tests.support.servers import read_body
+
 
 @dataclass
 class Recorded:
@@ -64,12 +66,7 @@ class RecordingUpstream:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         query_string = scope["query_string"].decode()
         recorded = Recorded(
             method=scope["method"],
