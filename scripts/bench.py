@@ -35,7 +35,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import aiohttp
 
@@ -105,14 +105,22 @@ def serve_upstream(port: int, jwks_file: str) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, loop="uvloop")
 
 
-def serve_fastmcp(port: int, upstream_url: str) -> None:
+def fastmcp_server(spec: dict[str, Any], upstream_url: str) -> Any:
+    """FastMCP's OpenAPI server with every route mapped to a tool."""
     import httpx2
     from fastmcp import FastMCP
     from fastmcp.server.providers.openapi.routing import MCPType, RouteMap
 
     client = httpx2.AsyncClient(base_url=upstream_url)
-    mcp = FastMCP.from_openapi(SPEC, client=client, name="bench", route_maps=[RouteMap(mcp_type=MCPType.TOOL)])
+    return FastMCP.from_openapi(spec, client=client, name="bench", route_maps=[RouteMap(mcp_type=MCPType.TOOL)])
+
+
+def run_fastmcp(mcp: Any, port: int) -> None:
     mcp.run(transport="http", host="127.0.0.1", port=port, show_banner=False, log_level="warning")
+
+
+def serve_fastmcp(port: int, upstream_url: str) -> None:
+    run_fastmcp(fastmcp_server(SPEC, upstream_url), port)
 
 
 # --- load generation -------------------------------------------------------------------------------
@@ -131,7 +139,7 @@ class Target:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-async def _mcp_session(http: aiohttp.ClientSession, url: str, auth: dict[str, str]) -> str:
+async def mcp_session(http: aiohttp.ClientSession, url: str, auth: dict[str, str]) -> str:
     init = {
         "jsonrpc": "2.0",
         "id": 0,
@@ -262,7 +270,7 @@ async def measure(targets: list[tuple[Target, str]], args: argparse.Namespace) -
     async with aiohttp.ClientSession(connector=connector) as http:
         sequential, concurrent = [], []
         for target, tool in targets:
-            session = await _mcp_session(http, target.url, target.headers) if target.kind == "mcp" else None
+            session = await mcp_session(http, target.url, target.headers) if target.kind == "mcp" else None
             call = _caller(http, target, tool, session)
             for i in range(200):  # warm up connections, caches and token/key fetches
                 await call(i)
@@ -280,7 +288,7 @@ async def measure(targets: list[tuple[Target, str]], args: argparse.Namespace) -
 # --- orchestration ----------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -298,25 +306,36 @@ def _wait_http(url: str, timeout: float = 30.0) -> None:
 
 
 @contextlib.contextmanager
-def _process(argv: list[str], url: str) -> Iterator[subprocess.Popen[bytes]]:
-    """Run a server; its log goes to a file (a pipe nobody reads would block it once full)."""
+def spawned(argv: list[str]) -> Iterator[tuple[subprocess.Popen[bytes], IO[bytes]]]:
+    """Run a server until the block ends; its output goes to a file (a pipe nobody reads would block it
+    once full), yielded beside the process so a caller can show it when the server fails."""
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
+        process = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=log)
         try:
-            try:
-                _wait_http(url)
-            except RuntimeError:
-                process.kill()
-                process.wait()
-                log.seek(0)
-                raise RuntimeError(f"{' '.join(argv)} did not start: {log.read().decode()[-2000:]}") from None
-            yield process
+            yield process, log
         finally:
             process.send_signal(signal.SIGINT)
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
+
+
+def log_tail(log: IO[bytes]) -> str:
+    log.seek(0)
+    return log.read().decode(errors="replace")[-2000:]
+
+
+@contextlib.contextmanager
+def _process(argv: list[str], url: str) -> Iterator[subprocess.Popen[bytes]]:
+    with spawned(argv) as (process, log):
+        try:
+            _wait_http(url)
+        except RuntimeError:
+            process.kill()
+            raise RuntimeError(f"{' '.join(argv)} did not start: {log_tail(log)}") from None
+        yield process
 
 
 def _fastmcp_available() -> bool:
@@ -396,7 +415,7 @@ def main() -> None:
 
     python = sys.executable
     here = str(Path(__file__).resolve())
-    upstream_port, gateway_port, fastmcp_port = _free_port(), _free_port(), _free_port()
+    upstream_port, gateway_port, fastmcp_port = free_port(), free_port(), free_port()
     upstream_url = f"http://127.0.0.1:{upstream_port}"
     gateway = f"http://127.0.0.1:{gateway_port}"
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
