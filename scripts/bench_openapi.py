@@ -1,6 +1,6 @@
 """Spec scale: build time, spec to ready, `tools/list` latency and memory on large specs, FastMCP beside it.
 
-    python scripts/bench_openapi.py [--lists 30] [--slow-lists 3] [--repeat 3] [--no-fastmcp] [--timeout 420]
+    python scripts/bench_openapi.py [--lists 30] [--slow-lists 2] [--starts 5] [--no-fastmcp] [--timeout 600]
 
 Specs: a generated spec with 2,000 operations over 200 inter-referencing schemas (issue #6's targets),
 one with 1,000 operations over 50 schemas (the size FastMCP's published figures were for), and
