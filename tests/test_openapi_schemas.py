@@ -146,3 +146,15 @@ def test_every_shared_30_and_31_spec_compiles() -> None:
             for tool in result.tools:
                 if tool.output_schema is not None:
                     jsonschema_rs.validator_for(tool.output_schema)
+
+
+def test_equal_schemas_compile_once_per_spec() -> None:
+    from mcp_anything.openapi.validation import SchemaCompiler
+
+    compile_schema = SchemaCompiler()
+    first = compile_schema({"type": "object", "properties": {"a": {"type": "integer"}}})
+    same = compile_schema({"properties": {"a": {"type": "integer"}}, "type": "object"})  # key order differs
+    other = compile_schema({"type": "object", "properties": {"a": {"type": "string"}}})
+    assert first is same
+    assert other is not first
+    assert first.is_valid({"a": 1}) and not other.is_valid({"a": 1})

@@ -29,6 +29,7 @@ from mcp_anything.openapi.overlays import apply_overlay, load_overlay
 from mcp_anything.openapi.schemas import Schemas
 from mcp_anything.openapi.select import Selection
 from mcp_anything.openapi.servers import base_url
+from mcp_anything.openapi.validation import SchemaCompiler
 from mcp_anything.tools import Tool
 
 __all__ = ["SpecUnavailable", "UpstreamTools", "load_upstream_tools"]
@@ -60,6 +61,7 @@ def load_upstream_tools(upstream: UpstreamConfig, root: Config, location: str) -
     operations = _operations(spec, documents, problems, source_key)
     selection = Selection(upstream.include, upstream.exclude)
     schemas = Schemas(documents)
+    compile_schema = SchemaCompiler()
     reserved = RESERVED_HEADERS | {h.lower() for h in upstream.headers}
     tools: list[Tool] = []
     skipped: list[tuple[str, str]] = []
@@ -81,7 +83,16 @@ def load_upstream_tools(upstream: UpstreamConfig, root: Config, location: str) -
             owner[name] = operation
             base_name = without_prefix(upstream.prefix, name)
             tools.append(
-                build_tool(operation, name, base_name, upstream.name, schemas, reserved, upstream.output_schemas)
+                build_tool(
+                    operation,
+                    name,
+                    base_name,
+                    upstream.name,
+                    schemas,
+                    reserved,
+                    compile_schema,
+                    upstream.output_schemas,
+                )
             )
         except SpecError as exc:
             problems.append(f"{source_key}: {operation.label}: {exc}")

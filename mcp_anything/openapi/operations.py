@@ -30,7 +30,7 @@ from mcp_anything.openapi.documents import SpecError
 from mcp_anything.openapi.naming import TOOL_NAME, argument_name, path_slug, shorten, snake_case, with_prefix
 from mcp_anything.openapi.params import cookie_value, header_value, path_value, query_pairs
 from mcp_anything.openapi.schemas import INPUT, OUTPUT, Schemas
-from mcp_anything.openapi.validation import ArgumentValidator, OutputValidator
+from mcp_anything.openapi.validation import ArgumentValidator, OutputValidator, SchemaCompiler
 from mcp_anything.tools import ArgumentError, HttpRequest, Tool
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -107,6 +107,7 @@ def build_tool(
     upstream: str,
     schemas: Schemas,
     reserved_headers: frozenset[str],
+    compile_schema: SchemaCompiler,
     output_schemas: bool = True,
 ) -> Tool:
     """`output_schemas=False`: no outputSchema, and only object results become structuredContent."""
@@ -133,11 +134,11 @@ def build_tool(
     if output_schema is not None:
         definition["outputSchema"] = output_schema
     try:
-        validator = ArgumentValidator(input_schema)
+        validator = ArgumentValidator(compile_schema(input_schema))
     except ValueError as exc:
         raise SpecError(f"the input schema does not compile: {exc}") from None
     try:
-        check_output = OutputValidator(output_schema) if output_schema is not None else None
+        check_output = OutputValidator(compile_schema(output_schema)) if output_schema is not None else None
     except ValueError as exc:
         raise SpecError(f"the output schema does not compile: {exc}") from None
     tags = node.get("tags")

@@ -14,14 +14,33 @@ MAX_ERRORS = 5
 MAX_VALUE_CHARS = 80
 
 
+class SchemaCompiler:
+    """Compiles each distinct schema once per spec.
+
+    Large specs repeat the same shapes across operations (2,000 operations of a generated spec have
+    about 400 distinct output schemas), and a compiled validator is far larger than its schema.
+    Raises ValueError for a schema that does not compile.
+    """
+
+    def __init__(self) -> None:
+        self._compiled: dict[bytes, Any] = {}
+
+    def __call__(self, schema: dict[str, Any]) -> Any:
+        key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
+        validator = self._compiled.get(key)
+        if validator is None:
+            # Formats stay annotations: the upstream decides what a valid date or e-mail is.
+            validator = self._compiled[key] = jsonschema_rs.validator_for(schema)
+        return validator
+
+
 class ArgumentValidator:
-    """Compiled once per tool; calling it raises ArgumentError listing up to MAX_ERRORS problems."""
+    """Checks a tool's arguments; calling it raises ArgumentError listing up to MAX_ERRORS problems."""
 
     __slots__ = ("_validator",)
 
-    def __init__(self, schema: dict[str, Any]) -> None:
-        # Formats stay annotations: the upstream decides what a valid date or e-mail is.
-        self._validator = jsonschema_rs.validator_for(schema)
+    def __init__(self, validator: Any) -> None:
+        self._validator = validator  # from SchemaCompiler
 
     def __call__(self, arguments: Mapping[str, Any]) -> None:
         if not isinstance(arguments, Mapping):
@@ -37,7 +56,7 @@ class ArgumentValidator:
 
 
 class OutputValidator:
-    """Compiled once per tool: does a result's structuredContent match the tool's outputSchema?
+    """Does a result's structuredContent match the tool's outputSchema?
 
     Clients reject a result whose structured content contradicts the declared schema, so an
     upstream drifting from its spec would break them; the gateway checks first (see `upstream`).
@@ -45,8 +64,8 @@ class OutputValidator:
 
     __slots__ = ("_validator",)
 
-    def __init__(self, schema: dict[str, Any]) -> None:
-        self._validator = jsonschema_rs.validator_for(schema)
+    def __init__(self, validator: Any) -> None:
+        self._validator = validator  # from SchemaCompiler
 
     def __call__(self, structured: Any) -> OutputMismatch | None:
         """None when `structured` conforms; else the first error."""
