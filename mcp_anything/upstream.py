@@ -264,6 +264,9 @@ class Upstream:
                     f"Upstream '{self.name}' sent invalid {media_type} for {tool.method} {tool.path} ({exc}): {excerpt}"
                 )
             return _json_result(self.name, tool, data, body.decode("utf-8", "replace"))
+        if tool.check_output is not None:
+            # The client refuses a successful result without the structuredContent the outputSchema promises.
+            return error_result(_not_the_declared_json(self.name, tool, status, media_type, body))
         if not body:
             return {"content": [{"type": "text", "text": f"HTTP {status} (no content)"}], "isError": False}
         if _is_text(media_type):
@@ -318,6 +321,17 @@ def _json_result(upstream: str, tool: Tool, data: Any, text: str) -> dict[str, A
         )
         return error_result(message)
     return {"content": [{"type": "text", "text": text}], "structuredContent": structured, "isError": False}
+
+
+def _not_the_declared_json(upstream: str, tool: Tool, status: int, media_type: str, body: bytes) -> str:
+    answer = f"HTTP {status} " + (
+        f"with {media_type or 'no content type'} ({len(body)} bytes)" if body else "and no body"
+    )
+    text = body[:ERROR_BODY_CHARS].decode("utf-8", "replace") if body and _is_text(media_type) else ""
+    return (
+        f"Upstream '{upstream}' answered {tool.method} {tool.path} with {answer} instead of the JSON result its spec"
+        " declares" + (f":\n{text}" if text else "")
+    )
 
 
 def _is_json(media_type: str) -> bool:

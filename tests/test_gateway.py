@@ -259,3 +259,17 @@ async def test_large_responses_arrive_whole_and_oversized_ones_are_refused(
             huge = await client.call_tool("echo_get_big", {"bytes": max_response_bytes + 1, "chunked": chunked})
     assert big.is_error is False and len(big.content[0].text) == 3_000_000
     assert huge.is_error is True and "exceeds" in huge.content[0].text
+
+
+async def test_a_result_that_is_not_the_declared_json_is_an_error_the_client_accepts(
+    gateway: GatewayFactory, upstream_url: str
+) -> None:
+    with gateway(echo_config(upstream_url)) as url:
+        async with mcp_client(url + "/mcp") as client:
+            tools = {t.name: t for t in (await client.list_tools()).tools}
+            assert tools["echo_get_status_as_json"].output_schema is not None
+            result = await client.call_tool("echo_get_status_as_json", {"code": 202})
+    assert result.is_error is True
+    text = result.content[0].text
+    assert "HTTP 202 with text/plain" in text and "instead of the JSON result its spec declares" in text
+    assert "status 202 as requested" in text
