@@ -328,7 +328,7 @@ def log_tail(log: IO[bytes]) -> str:
 
 
 @contextlib.contextmanager
-def _process(argv: list[str], url: str) -> Iterator[subprocess.Popen[bytes]]:
+def server_process(argv: list[str], url: str) -> Iterator[subprocess.Popen[bytes]]:
     with spawned(argv) as (process, log):
         try:
             _wait_http(url)
@@ -424,10 +424,10 @@ def main() -> None:
         Path(tmp, "spec.json").write_text(json.dumps(SPEC))
         Path(tmp, "config.json").write_text(json.dumps(_gateway_config(gateway_port, upstream_url)))
         upstream = [python, here, "--serve-upstream", str(upstream_port), str(Path(tmp, "jwks.json"))]
-        up = stack.enter_context(_process(upstream, upstream_url)).pid
+        up = stack.enter_context(server_process(upstream, upstream_url)).pid
         config = str(Path(tmp, "config.json"))
         serve = [python, "-m", "mcp_anything", "serve", "--config", config]
-        gw = stack.enter_context(_process(serve, gateway + "/mcp")).pid
+        gw = stack.enter_context(server_process(serve, gateway + "/mcp")).pid
         jwt = {"Authorization": f"Bearer {token}"}
         targets = [
             (Target("direct upstream (aiohttp GET)", upstream_url, "direct", up), ""),
@@ -443,7 +443,7 @@ def main() -> None:
         if not args.no_fastmcp and _fastmcp_available():
             fastmcp_url = f"http://127.0.0.1:{fastmcp_port}/mcp"
             fastmcp = [python, here, "--serve-fastmcp", str(fastmcp_port), upstream_url]
-            pid = stack.enter_context(_process(fastmcp, fastmcp_url)).pid
+            pid = stack.enter_context(server_process(fastmcp, fastmcp_url)).pid
             targets.append((Target("FastMCP.from_openapi, 2025-11-25", fastmcp_url, "mcp", pid), "getItem"))
         _report(targets, args)
     if args.micro:

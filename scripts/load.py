@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench import _free_port, _process  # noqa: E402  (the bench's process helpers and upstream)
+from bench import free_port, server_process  # noqa: E402  (the bench's process helpers and upstream)
 
 HANDSHAKE = "2025-11-25"
 MODERN = "2026-07-28"
@@ -396,7 +396,7 @@ def main() -> int:
     args = parser.parse_args()
 
     python = sys.executable
-    upstream_port, gateway_port = _free_port(), _free_port()
+    upstream_port, gateway_port = free_port(), free_port()
     upstream_url = f"http://127.0.0.1:{upstream_port}"
     base_url = f"http://127.0.0.1:{gateway_port}"
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
@@ -414,7 +414,7 @@ def main() -> int:
         bench = str(ROOT / "scripts" / "bench.py")
         Path(tmp, "jwks.json").write_text('{"keys": []}')  # the bench upstream also serves a JWKS; unused here
         upstream = [python, bench, "--serve-upstream", str(upstream_port), str(Path(tmp, "jwks.json"))]
-        stack.enter_context(_process(upstream, upstream_url))
+        stack.enter_context(server_process(upstream, upstream_url))
         serve = [
             python,
             "-m",
@@ -425,7 +425,7 @@ def main() -> int:
             "--log-level",
             "warning",
         ]
-        gateway = stack.enter_context(_process(serve, base_url))
+        gateway = stack.enter_context(server_process(serve, base_url))
         return asyncio.run(
             run_load(args, base_url + "/mcp", base_url, gateway.pid, (gateway_port, upstream_port), auth)
         )
