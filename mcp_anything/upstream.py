@@ -25,6 +25,7 @@ from yarl import URL
 from mcp_anything.breaker import CircuitBreaker
 from mcp_anything.config import UpstreamConfig
 from mcp_anything.outbound import OutboundAuth, OutboundAuthError
+from mcp_anything.response_body import BodyTooLarge, read_capped
 from mcp_anything.tools import HttpRequest, Tool
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ class Upstream:
         except OutboundAuthError as exc:
             message = f"Could not authenticate to upstream '{self.name}': {exc}"
             return CallOutcome(error_result(message), None, None, "outbound_auth")
-        except ResponseTooLarge:
+        except BodyTooLarge:
             message = f"Upstream '{self.name}' response exceeds {self.max_response_bytes} bytes ({where})"
             return CallOutcome(error_result(message), None, None, "too_large")
         except aiohttp.ConnectionTimeoutError:
@@ -209,7 +210,7 @@ class Upstream:
             allow_redirects=False,
             timeout=limits,
         ) as response:
-            return response.status, response.headers, await self._read_body(response)
+            return response.status, response.headers, await read_capped(response, self.max_response_bytes)
 
     def url_for(self, request: HttpRequest) -> URL:
         url = self.base_url + request.path
@@ -223,31 +224,6 @@ class Upstream:
         if request.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in request.cookies.items())
         return headers
-
-    async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
-        """The body, refusing more than `max_response_bytes` without ever holding more than that."""
-        cap = self.max_response_bytes
-        if (
-            response.content_length is not None
-            and response.content_length > cap
-            and not response.headers.get("Content-Encoding")
-        ):
-            raise ResponseTooLarge
-        content = response.content
-        body = await content.read(cap + 1)  # usually the whole body: it arrived with the headers
-        if not content.at_eof():
-            chunks = [body]
-            size = len(body)
-            while size <= cap:
-                chunk = await content.read(cap + 1 - size)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-            body = b"".join(chunks)
-        if len(body) > cap:
-            raise ResponseTooLarge
-        return body
 
     def _to_result(self, tool: Tool, status: int, content_type: str, body: bytes) -> dict[str, Any]:
         media_type = content_type.split(";", 1)[0].strip().lower()
@@ -277,10 +253,6 @@ class Upstream:
             "blob": base64.b64encode(body).decode("ascii"),
         }
         return {"content": [{"type": "resource", "resource": resource}], "isError": False}
-
-
-class ResponseTooLarge(Exception):
-    pass
 
 
 def _connect_failure(error: OSError | None) -> str:

@@ -7,6 +7,8 @@ from typing import Any
 
 import aiohttp
 
+from mcp_anything.response_body import BodyTooLarge, read_capped
+
 
 def json_object(raw: bytes | bytearray | None) -> dict[str, Any] | None:
     """`raw` parsed as a JSON object, or None when it is not one."""
@@ -18,14 +20,8 @@ def json_object(raw: bytes | bytearray | None) -> dict[str, Any] | None:
 
 
 async def read_json_object(response: aiohttp.ClientResponse, limit: int) -> dict[str, Any] | None:
-    """The response body as a JSON object; None when it is not one or is longer than `limit` bytes.
-
-    Read chunk by chunk: `content.read(n)` returns whatever has arrived, which
-    for a large body is only its beginning.
-    """
-    body = bytearray()
-    async for chunk in response.content.iter_chunked(64 * 1024):
-        body += chunk
-        if len(body) > limit:
-            return None
-    return json_object(body)
+    """The response body as a JSON object; None when it is not one or is longer than `limit` bytes."""
+    try:
+        return json_object(await read_capped(response, limit))
+    except BodyTooLarge:
+        return None
