@@ -171,7 +171,8 @@ class SessionStore:
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
-async def _send_json(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+async def send_json(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    """A whole JSON (or empty) HTTP response."""
     headers = _JSON_HEADERS + [(b"content-length", str(len(body)).encode())] + (extra or [])
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -209,27 +210,27 @@ class McpTransport:
             if self.sessions.closing.is_set():  # cut short by the server's shutdown_timeout: say so, then stop
                 with contextlib.suppress(Exception):
                     body = _error_body(None, INTERNAL_ERROR, "The gateway is shutting down; retry the request")
-                    await _send_json(send, 503, body, [(b"retry-after", b"1")])
+                    await send_json(send, 503, body, [(b"retry-after", b"1")])
             raise
         except Exception:
             # A bug must not show a traceback to the caller nor take the worker down; the log has it.
             logger.exception("unhandled error serving %s %s", scope["method"], scope["path"])
             with contextlib.suppress(Exception):  # the response may have started already
-                await _send_json(send, 500, _error_body(None, INTERNAL_ERROR, "Internal error; see the gateway log"))
+                await send_json(send, 500, _error_body(None, INTERNAL_ERROR, "Internal error; see the gateway log"))
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
         headers = Headers(scope=scope)
         if method not in ("POST", "GET", "DELETE"):
-            await _send_json(send, 405, b"", [(b"allow", b"GET, POST, DELETE")])
+            await send_json(send, 405, b"", [(b"allow", b"GET, POST, DELETE")])
             return
         policy = self.policy
         if not policy.any_host and not policy.host_allowed(headers.get("host", "")):
-            await _send_json(send, 421, _error_body(None, INVALID_REQUEST, "Host header not allowed"))
+            await send_json(send, 421, _error_body(None, INVALID_REQUEST, "Host header not allowed"))
             return
         origin = headers.get("origin")
         if origin is not None and not policy.origin_allowed(origin):
-            await _send_json(send, 403, _error_body(None, INVALID_REQUEST, "Origin not allowed"))
+            await send_json(send, 403, _error_body(None, INVALID_REQUEST, "Origin not allowed"))
             return
         try:
             identity = await self.handler.authenticate(method, scope["path"], headers)
@@ -240,10 +241,10 @@ class McpTransport:
             else:
                 session = self._session(headers, identity)
                 self.sessions.delete(session.id)
-                await _send_json(send, 200, b"")
+                await send_json(send, 200, b"")
         except HttpError as exc:
             extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
-            await _send_json(send, exc.status, orjson.dumps(exc.body), extra)
+            await send_json(send, exc.status, orjson.dumps(exc.body), extra)
 
     # --- POST: one JSON-RPC message ---------------------------------------------------
 
@@ -252,14 +253,14 @@ class McpTransport:
         try:
             message = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            await _send_json(send, 400, _error_body(None, PARSE_ERROR, "Parse error: the body is not valid JSON"))
+            await send_json(send, 400, _error_body(None, PARSE_ERROR, "Parse error: the body is not valid JSON"))
             return
         if not isinstance(message, dict):
             text = "Batches are not supported" if isinstance(message, list) else "Expected a JSON-RPC object"
-            await _send_json(send, 400, _error_body(None, INVALID_REQUEST, text))
+            await send_json(send, 400, _error_body(None, INVALID_REQUEST, text))
             return
         if "id" not in message:  # a notification (or a response): acknowledged, nothing to act on
-            await _send_json(send, 202, b"")
+            await send_json(send, 202, b"")
             return
         request_id = message["id"]
         rpc_method = message.get("method")
@@ -273,10 +274,10 @@ class McpTransport:
             body = _error_body(
                 request_id if isinstance(request_id, str | int) else None, INVALID_REQUEST, "Invalid Request"
             )
-            await _send_json(send, 400, body)
+            await send_json(send, 400, body)
             return
         if not isinstance(params, dict):
-            await _send_json(send, 400, _error_body(request_id, INVALID_PARAMS, "params must be an object"))
+            await send_json(send, 400, _error_body(request_id, INVALID_PARAMS, "params must be an object"))
             return
 
         if headers.get("mcp-protocol-version") in MODERN_PROTOCOL_VERSIONS:
@@ -315,12 +316,12 @@ class McpTransport:
     ) -> None:
         duplicated = find_duplicated_routing_header((k.decode("latin-1"), "") for k, _ in scope["headers"])
         if duplicated is not None:
-            await _send_json(send, 400, _error_body(request_id, -32001, f"{duplicated} header appears more than once"))
+            await send_json(send, 400, _error_body(request_id, -32001, f"{duplicated} header appears more than once"))
             return
         verdict = classify_inbound_request(message, headers=headers)
         if not hasattr(verdict, "protocol_version"):
             status = ERROR_CODE_HTTP_STATUS.get(verdict.code, 400)
-            await _send_json(send, status, _error_body(request_id, verdict.code, verdict.message, verdict.data))
+            await send_json(send, status, _error_body(request_id, verdict.code, verdict.message, verdict.data))
             return
         ctx = RequestContext(identity, headers, verdict.protocol_version)
         try:
@@ -336,14 +337,14 @@ class McpTransport:
                 result = await self._dispatch(ctx, rpc_method, params)
         except RpcError as exc:
             status = ERROR_CODE_HTTP_STATUS.get(exc.code, 200)
-            await _send_json(send, status, _error_body(request_id, exc.code, exc.message, exc.data))
+            await send_json(send, status, _error_body(request_id, exc.code, exc.message, exc.data))
             return
         if rpc_method in ("tools/list", "server/discover"):
             result["cacheScope"] = self.handler.cache_scope
             result["ttlMs"] = 0
         result["resultType"] = "complete"
         result["_meta"] = {SERVER_INFO_META_KEY: self.handler.server_info}
-        await _send_json(send, 200, orjson.dumps({"jsonrpc": "2.0", "id": request_id, "result": result}))
+        await send_json(send, 200, orjson.dumps({"jsonrpc": "2.0", "id": request_id, "result": result}))
 
     async def _legacy(
         self,
@@ -372,10 +373,10 @@ class McpTransport:
                 ctx = RequestContext(identity, headers, session.protocol_version)
                 result = {} if rpc_method == "ping" else await self._dispatch(ctx, rpc_method, params)
         except RpcError as exc:
-            await _send_json(send, 200, _error_body(request_id, exc.code, exc.message, exc.data))
+            await send_json(send, 200, _error_body(request_id, exc.code, exc.message, exc.data))
             return
         body = orjson.dumps({"jsonrpc": "2.0", "id": request_id, "result": result})
-        await _send_json(send, 200, body, [(b"mcp-session-id", session.id.encode())])
+        await send_json(send, 200, body, [(b"mcp-session-id", session.id.encode())])
 
     def _session(self, headers: Headers, identity: Identity) -> Session:
         session_id = headers.get("mcp-session-id")
@@ -402,7 +403,7 @@ class McpTransport:
 
     async def _event_stream(self, receive: Receive, send: Send, headers: Headers, identity: Identity) -> None:
         if headers.get("mcp-protocol-version") in MODERN_PROTOCOL_VERSIONS:
-            await _send_json(send, 405, b"", [(b"allow", b"POST")])
+            await send_json(send, 405, b"", [(b"allow", b"POST")])
             return
         if "text/event-stream" not in headers.get("accept", ""):
             raise HttpError(406, _rpc_error_json(INVALID_REQUEST, "GET needs Accept: text/event-stream"))

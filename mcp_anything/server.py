@@ -30,7 +30,15 @@ from mcp_anything.inbound import Authenticator, AuthError, InboundRequest, creat
 from mcp_anything.openapi import SpecUnavailable, UpstreamTools, load_upstream_tools
 from mcp_anything.origins import HostOriginPolicy
 from mcp_anything.outbound import OutboundAuth, create_outbound_auth
-from mcp_anything.protocol import INVALID_PARAMS, HttpError, McpTransport, RequestContext, RpcError, SessionStore
+from mcp_anything.protocol import (
+    INVALID_PARAMS,
+    HttpError,
+    McpTransport,
+    RequestContext,
+    RpcError,
+    SessionStore,
+    send_json,
+)
 from mcp_anything.ratelimit import Limiter, RateLimits
 from mcp_anything.reload import Reloader
 from mcp_anything.tools import ArgumentError, Tool
@@ -293,16 +301,13 @@ class Gateway:
             logger.warning("spec for upstream %r still not loaded", name, extra={"fields": fields})
 
     def _clashes(self, name: str, loaded: UpstreamTools) -> list[str]:
-        problems = []
-        for group in self.groups:
-            if name in group.config.upstreams:
-                problems += [
-                    f"groups {group.config.name!r}: tool {t.name!r} of upstream {name!r} already comes from"
-                    f" {group.tools[t.name].upstream!r}; give one of them a different tool_prefix"
-                    for t in loaded.tools
-                    if t.name in group.tools
-                ]
-        return problems
+        specs = {**self.specs, name: loaded}
+        return [
+            problem
+            for i, group in enumerate(self.config.groups)
+            if name in group.upstreams
+            for problem in _tool_clashes(f"groups[{i}].upstreams", group, specs)
+        ]
 
     def _activate(self, name: str, loaded: UpstreamTools) -> None:
         pending = self.pending.pop(name)
@@ -320,6 +325,21 @@ class Gateway:
 def _group_tools(group: GroupConfig, specs: Mapping[str, UpstreamTools]) -> dict[str, Tool]:
     """A group's tools in config order, from the upstreams whose specs are loaded."""
     return {t.name: t for name in group.upstreams if name in specs for t in specs[name].tools}
+
+
+def _tool_clashes(location: str, group: GroupConfig, specs: Mapping[str, UpstreamTools]) -> list[str]:
+    """Tool names that two of a group's upstreams (among those whose specs are loaded) both produce."""
+    problems = []
+    owner: dict[str, str] = {}
+    for name in group.upstreams:
+        for tool in specs[name].tools if name in specs else ():
+            if tool.name in owner:
+                problems.append(
+                    f"{location}: tool {tool.name!r} comes from both {owner[tool.name]!r} and {name!r};"
+                    " give one of them a different tool_prefix"
+                )
+            owner[tool.name] = name
+    return problems
 
 
 def load_tools(config: Config) -> dict[str, UpstreamTools]:
@@ -342,15 +362,7 @@ def _load_specs(config: Config, *, defer_unavailable: bool) -> tuple[dict[str, U
         except ConfigError as exc:
             problems += exc.problems
     for i, group in enumerate(config.groups):
-        owner: dict[str, str] = {}
-        for name in group.upstreams:
-            for tool in loaded.get(name, UpstreamTools([], "", 0, [])).tools:
-                if tool.name in owner:
-                    problems.append(
-                        f"groups[{i}].upstreams: tool {tool.name!r} comes from both {owner[tool.name]!r} and"
-                        f" {name!r}; give one of them a different tool_prefix"
-                    )
-                owner[tool.name] = name
+        problems += _tool_clashes(f"groups[{i}].upstreams", group, loaded)
     if problems:
         raise ConfigError(problems)
     return loaded, unavailable
@@ -416,13 +428,6 @@ def build_gateway(config: Config, *, defer_unavailable_specs: bool = False, prev
                     config.server.host,
                 )
     return Gateway(config, groups, upstreams, specs, limiter, pending)
-
-
-async def _send_json(send: Send, status: int, body: Any) -> None:
-    payload = orjson.dumps(body)
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
 
 
 class _Serving:
@@ -554,10 +559,10 @@ class GatewayApp:
             if path.startswith(prefix + "/"):
                 await app({**scope, "path": path[len(prefix) :], "root_path": prefix}, receive, send)
                 return
-        await _send_json(send, 404, {"error": "not_found", "path": path})
+        await send_json(send, 404, orjson.dumps({"error": "not_found", "path": path}))
 
     async def _healthz(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await _send_json(send, 200, {"status": "alive"})
+        await send_json(send, 200, orjson.dumps({"status": "alive"}))
 
     async def _readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
         """503 while a spec is still loading; an open circuit is reported but keeps the gateway ready.
@@ -588,7 +593,7 @@ class GatewayApp:
         circuit_open = [name for name, entry in upstreams.items() if entry.get("circuit", "closed") != "closed"]
         status = "starting" if loading else "degraded" if circuit_open else "ready"
         body = {"status": status, "upstreams": upstreams, "loading": loading, "circuit_open": circuit_open}
-        await _send_json(send, 503 if loading else 200, body)
+        await send_json(send, 503 if loading else 200, orjson.dumps(body))
 
     def begin_shutdown(self) -> None:
         """The server stopped accepting connections: end event streams so in-flight calls alone hold shutdown."""
@@ -631,7 +636,7 @@ def _listing(group: Group) -> bytes:
 
 def _static_json(body: Any) -> ASGIApp:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await _send_json(send, 200, body)
+        await send_json(send, 200, orjson.dumps(body))
 
     return app
 
