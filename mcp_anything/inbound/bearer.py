@@ -10,7 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from mcp_anything.identity import Identity
-from mcp_anything.inbound import AuthError, InboundRequest
+from mcp_anything.inbound.base import AuthError, InboundRequest
 
 # Real access tokens are a few KB at most; anything bigger is refused before it
 # is decoded, so an attacker cannot make the gateway parse megabytes per request.

@@ -39,7 +39,7 @@ import orjson
 
 from mcp_anything.config import ClientCredentialsConfig, Config, OutboundAuthConfig
 from mcp_anything.metrics import token_metrics
-from mcp_anything.outbound import OutboundAuthError, set_header
+from mcp_anything.outbound.base import OutboundAuthError, set_header
 from mcp_anything.tools import HttpRequest
 
 log = logging.getLogger(__name__)
