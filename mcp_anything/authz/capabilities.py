@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from joserfc import jwt
 from joserfc.errors import ExpiredTokenError, JoseError, MissingClaimError
-from joserfc.jwk import Key, import_key
+from joserfc.jwk import JWKRegistry, Key
 from joserfc.jws import JWSRegistry
 from starlette.datastructures import Headers
 
@@ -167,7 +167,7 @@ def load_public_key(config: CapabilitiesConfig, root: Config) -> Key:
     if len(key_types) > 1:
         raise ValueError(f"algorithms {config.algorithms} need different key types {key_types}; one key cannot")
     try:
-        key = import_key(pem, key_types[0])
+        key = JWKRegistry.import_key(pem, key_types[0])
     except Exception:
         raise ValueError(f"not a PEM {key_types[0]} public key") from None
     if key.is_private:

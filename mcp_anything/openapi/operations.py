@@ -260,7 +260,8 @@ def _request_body(
     assert media_type is not None
     media = content[media_type] if isinstance(content[media_type], dict) else {}
     kind = bodies.kind_of(media_type)
-    encoding = media.get("encoding") if isinstance(media.get("encoding"), dict) else {}
+    declared_encoding = media.get("encoding")
+    encoding: dict[str, Any] = declared_encoding if isinstance(declared_encoding, dict) else {}
     schema = schemas.convert(media.get("schema", {}), base, INPUT)
     body = bodies.Body(media_type, kind, None, "", body_required, encoding, {})
     if kind in (bodies.JSON, bodies.FORM, bodies.MULTIPART) and _flattenable(schema):
