@@ -71,7 +71,7 @@ def server_names(upstreams: list[UpstreamConfig]) -> dict[str, str]:
     return names
 
 
-def parse_allowance(value: Any, servers: Mapping[str, str], claim: str) -> Allowance:
+def _parse_allowance(value: Any, servers: Mapping[str, str], claim: str) -> Allowance:
     """Read `{"tools": {"<server>": ["<tool>", ...]}}`, given as JSON text or (from inbound claims) an object."""
     if isinstance(value, str):
         try:
@@ -106,7 +106,7 @@ class ClaimCapabilities:
     def allowance(self, identity: Identity, headers: Headers) -> Allowance:
         if self.claim not in identity.claims:
             raise CapabilityError(f"the caller's identity has no {self.claim!r} claim")
-        return parse_allowance(identity.claims[self.claim], self.servers, self.claim)
+        return _parse_allowance(identity.claims[self.claim], self.servers, self.claim)
 
 
 class HeaderCapabilities:
@@ -143,7 +143,7 @@ class HeaderCapabilities:
             raise CapabilityError(f"{self.header} is not a well-formed JWT") from None
         if self.claim not in token.claims:
             raise CapabilityError(f"{self.header} has no {self.claim!r} claim")
-        return parse_allowance(token.claims[self.claim], self.servers, self.claim)
+        return _parse_allowance(token.claims[self.claim], self.servers, self.claim)
 
 
 def load_public_key(config: CapabilitiesConfig, root: Config) -> Key:
