@@ -18,7 +18,6 @@ from typing import Any
 import yaml
 
 from mcp_anything.config import parse_config
-from mcp_anything.discovery import SearchIndex
 from mcp_anything.openapi import load_upstream_tools
 from mcp_anything.tools import Tool
 
@@ -50,6 +49,9 @@ def load_tools(source: Path) -> list[Tool]:
 
 
 def evaluate(spec: dict[str, Any], specs: Path) -> SpecResult:
+    # Imported here so that benchmarks/bench_search.py can load tools before the index library is imported.
+    from mcp_anything.discovery import SearchIndex
+
     tools = load_tools(specs / spec["source"])
     started = time.perf_counter()
     index = SearchIndex.build(tools)

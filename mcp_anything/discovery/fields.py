@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from mcp_anything.discovery.text import terms
@@ -18,34 +19,44 @@ FIELDS = ("name", "summary", "description", "arguments")
 _NESTING = 2  # levels of body properties below the arguments whose words count
 
 
-def tool_fields(tool: Tool) -> dict[str, list[str]]:
+def tool_fields(tools: Sequence[Tool]) -> list[dict[str, list[str]]]:
+    """Each tool's terms per field."""
+    # Resolved specs share subschemas between operations: read each (subschema, depth) once.
+    memo: dict[tuple[int, int], list[str]] = {}
+    return [_fields(tool, memo) for tool in tools]
+
+
+def _fields(tool: Tool, memo: dict[tuple[int, int], list[str]]) -> dict[str, list[str]]:
     summary, _, rest = tool.description.strip().partition("\n\n")
     name = " ".join((tool.base_name, tool.operation_id or "", *tool.keywords))
     return {
         "name": terms(name),
-        "summary": terms(" ".join((summary, *tool.tags, tool.path))),
+        "summary": terms(summary) + [t for text in (*tool.tags, tool.path) for t in terms(text)],
         "description": terms(rest),
-        "arguments": terms(" ".join(_schema_words(tool.input_schema, _NESTING))),
+        "arguments": _schema_terms(tool.input_schema, _NESTING, memo),
     }
 
 
-def _schema_words(schema: Any, depth: int) -> list[str]:
-    """Property names and descriptions of an object schema, following arrays and combinators."""
+def _schema_terms(schema: Any, depth: int, memo: dict[tuple[int, int], list[str]]) -> list[str]:
+    """Terms of an object schema's property names and descriptions, following arrays and combinators."""
     if not isinstance(schema, dict):
         return []
+    key = (id(schema), depth)
+    if key in memo:
+        return memo[key]
     out: list[str] = []
-    for key in ("allOf", "anyOf", "oneOf"):
-        for branch in schema.get(key) or ():
-            out += _schema_words(branch, depth)
-    if isinstance(schema.get("items"), dict):
-        out += _schema_words(schema["items"], depth)
+    for combinator in ("allOf", "anyOf", "oneOf"):
+        for branch in schema.get(combinator) or ():
+            out += _schema_terms(branch, depth, memo)
+    out += _schema_terms(schema.get("items"), depth, memo)
     properties = schema.get("properties")
     if isinstance(properties, dict):
         for name, sub in properties.items():
-            out.append(str(name))
+            out += terms(str(name))
             if isinstance(sub, dict):
                 if isinstance(sub.get("description"), str):
-                    out.append(sub["description"])
+                    out += terms(sub["description"])
                 if depth > 0:
-                    out += _schema_words(sub, depth - 1)
+                    out += _schema_terms(sub, depth - 1, memo)
+    memo[key] = out
     return out

@@ -46,16 +46,15 @@ class SearchIndex:
         self._names = names
         self._methods = np.array(methods)
         # For each method-leaning verb: which tools have it in their name (`removeMembers` is a POST that removes).
-        self._named_verb = {
-            verb: np.array([verb in doc for doc in name_terms], dtype=bool)
-            for verb in METHOD_WORDS
-            if any(verb in doc for doc in name_terms)
-        }
+        self._named_verb: dict[str, np.ndarray] = {}
+        for i, doc in enumerate(name_terms):
+            for verb in METHOD_WORDS.keys() & set(doc):
+                self._named_verb.setdefault(verb, np.zeros(len(names), dtype=bool))[i] = True
         self._fields = fields
 
     @classmethod
     def build(cls, tools: Sequence[Tool]) -> SearchIndex:
-        per_tool = [tool_fields(tool) for tool in tools]
+        per_tool = tool_fields(tools)
         fields = [_field([doc[name] for doc in per_tool], WEIGHTS[name]) for name in FIELDS]
         return cls(
             [tool.name for tool in tools],

@@ -37,6 +37,12 @@ def words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text)]
 
 
+@lru_cache(maxsize=16384)
+def _terms(text: str) -> tuple[str, ...]:
+    return tuple(stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1)
+
+
 def terms(text: str) -> list[str]:
     """The indexed form of `text`: words without stopwords, stemmed."""
-    return [stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1]
+    # Specs repeat the same parameter descriptions across hundreds of operations.
+    return list(_terms(text))
