@@ -1,14 +1,15 @@
 """The searchable text of a tool, split into fields that are weighted differently.
 
 - `name`: the tool name and operationId split into words, plus the operator's `x-mcp-keywords`;
-- `summary`: the first paragraph of the description, the tags and the path's segments
-  (`/users/{user_gid}/teams` gives users user gid teams);
+- `summary`: the first paragraph of the description, the tags and the path's literal segments
+  (`/users/{user_gid}/teams` gives users teams; the parameter's words are in `arguments`, being one);
 - `description`: the rest of the description;
 - `arguments`: argument names and descriptions, and those of body properties two levels down.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ from mcp_anything.discovery.text import terms
 from mcp_anything.tools import Tool
 
 FIELDS = ("name", "summary", "description", "arguments")
+_PATH_PARAM = re.compile(r"\{[^}]*\}")
 _NESTING = 2  # levels of body properties below the arguments whose words count
 
 
@@ -31,7 +33,7 @@ def _fields(tool: Tool, memo: dict[tuple[int, int], list[str]]) -> dict[str, lis
     name = " ".join((tool.base_name, tool.operation_id or "", *tool.keywords))
     return {
         "name": terms(name),
-        "summary": terms(summary) + [t for text in (*tool.tags, tool.path) for t in terms(text)],
+        "summary": terms(summary) + [t for text in (*tool.tags, _PATH_PARAM.sub(" ", tool.path)) for t in terms(text)],
         "description": terms(rest),
         "arguments": _schema_terms(tool.input_schema, _NESTING, memo),
     }
