@@ -1,6 +1,7 @@
 """Words that task wording and API wording use for the same thing.
 
-A user removes what the API deletes and looks at pictures the API calls media. Each group holds
+A user removes what the API deletes, looks at pictures the API calls media and asks "who" for
+users or members. Each group holds
 general API and task vocabulary, not the words of one API: what is special to one API belongs in its
 operations' `x-mcp-keywords`. A query word also matches its group's other words, at a lower weight.
 """
@@ -16,7 +17,7 @@ get fetch retrieve read show view detail
 list all browse enumerate multiple
 update edit change modify patch
 search find query lookup filter
-user person people member
+user person people member who whom
 picture image photo media
 file attachment document upload
 message sms mms text
@@ -27,6 +28,7 @@ webhook callback hook
 price cost charge fee
 balance credit funds
 team group
+invite add
 copy duplicate clone
 job role position opening vacancy hiring
 tag label

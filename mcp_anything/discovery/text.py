@@ -18,7 +18,7 @@ a about above after again against all am an and any are as at be been before bei
 did do does doing down during each few for from further had has have having he her here hers him his how i if in into
 is it its itself just me more most my myself no nor not now of off on once only or other our ours out over own same she
 should so some such than that the their theirs them then there these they this those through to too under until up very
-was we were what when where which while who whom why will with would you your yours please want need like let lets give
+was we were what when where which while why will with would you your yours please want need like let lets give
 us using via json
 """
 STOPWORDS = frozenset(_STOPWORDS.split())
