@@ -14,11 +14,8 @@ import argparse
 import os
 import sys
 import timeit
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mcp_anything.session_tokens import SessionCodec  # noqa: E402
+from mcp_anything.session_tokens import SessionCodec
 
 CURRENT = "a current secret of at least thirty-two bytes"
 PREVIOUS = "the previous secret, still accepted during rotation"
