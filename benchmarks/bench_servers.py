@@ -14,7 +14,11 @@ other load on the machine falls on every target alike:
 
 Gateway calls are `tools/call` on the stateless 2026-07-28 protocol and on a 2025-11-25 session.
 
-    python benchmarks/bench_servers.py [--calls 2000] [--seconds 10] [--concurrency 16]
+    python benchmarks/bench_servers.py [--calls 2000] [--seconds 10] [--concurrency 16] [--server-cpu 1]
+
+With `--server-cpu`, both gateways run on that one CPU and everything else on the others, so each
+server's throughput is what one core gives it, its own helper threads included. Without it, the
+scheduler shares the cores per thread, and a server with more threads gets more of a busy machine.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -283,10 +288,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(argv: list[str], port: int, env: dict[str, str]) -> Iterator[int]:
-    """Run a server process until the block ends; yields its pid once its port accepts connections."""
+def server(argv: list[str], port: int, env: dict[str, str], cpus: set[int] | None = None) -> Iterator[int]:
+    """Run a server process (on `cpus` only, when given) until the block ends; yields its pid once it listens."""
+    pin = None if cpus is None else partial(os.sched_setaffinity, 0, cpus)
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(argv, stdout=log, stderr=log, env={**os.environ, **env})
+        process = subprocess.Popen(argv, stdout=log, stderr=log, env={**os.environ, **env}, preexec_fn=pin)
         try:
             deadline = time.monotonic() + 30
             while True:
@@ -322,6 +328,12 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--server-cpu",
+        type=int,
+        help="run both gateways on this CPU only, and the upstream and load generator on the others:"
+        " throughput per core, with the servers' own threads (granian's Rust runtime) sharing it",
+    )
     parser.add_argument("--serve", nargs=2, metavar=("SERVER", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -344,10 +356,15 @@ def main() -> None:
         }
         Path(tmp, "config.json").write_text(json.dumps(config))
         env = {CONFIG_ENV: str(Path(tmp, "config.json"))}
-        pids = {
-            name: stack.enter_context(server([sys.executable, str(HERE), "--serve", name, str(port)], port, env))
-            for name, port in ports.items()
-        }
+        others = None
+        if args.server_cpu is not None:
+            others = set(range(os.cpu_count() or 1)) - {args.server_cpu}
+            os.sched_setaffinity(0, others)
+        pids = {}
+        for name, port in ports.items():
+            cpus = others if name == "upstream" or others is None else {args.server_cpu}
+            argv = [sys.executable, str(HERE), "--serve", name, str(port)]
+            pids[name] = stack.enter_context(server(argv, port, env, cpus))
         targets = [Target("direct upstream", upstream_url, "direct", pids["upstream"])]
         for name in ("uvicorn", "granian"):
             url = f"http://127.0.0.1:{ports[name]}/mcp"
@@ -355,7 +372,8 @@ def main() -> None:
             targets.append(Target(f"{name}, 2025-11-25 session", url, "session", pids[name]))
         print(
             f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.1f};"
-            f" calls={args.calls} seconds={args.seconds} concurrency={args.concurrency}, {ROUNDS} interleaved rounds"
+            f" calls={args.calls} seconds={args.seconds} concurrency={args.concurrency}, {ROUNDS} interleaved rounds,"
+            f" gateways on CPU {'any' if args.server_cpu is None else args.server_cpu}"
         )
         before = upstream_count(upstream_url)
         results = asyncio.run(measure(targets, args))
