@@ -132,7 +132,11 @@ class SessionCodec:
         client: Mapping[str, Any] | None = None,
         ttl: float | None = None,
     ) -> str:
-        """A new session token; raises `ClientTooLarge` when `client` is over `MAX_CLIENT_BYTES` as JSON."""
+        """A new session token.
+
+        Raises `ClientTooLarge` when `client` is over `MAX_CLIENT_BYTES` as JSON, and ValueError when the
+        whole token would be over `MAX_TOKEN_CHARS` (with the largest client info, a principal over ~900 characters).
+        """
         client_json = orjson.dumps(client or {})
         if len(client_json) > MAX_CLIENT_BYTES:
             raise ClientTooLarge(
@@ -151,7 +155,11 @@ class SessionCodec:
         )
         header = _VERSION + self._current_id
         nonce = os.urandom(_NONCE_BYTES)
-        return _b64encode(header + nonce + self._current.encrypt(nonce, payload, header))
+        token = _b64encode(header + nonce + self._current.encrypt(nonce, payload, header))
+        if len(token) > MAX_TOKEN_CHARS:
+            # `open` refuses such a token, so issuing it would make a session nobody can use.
+            raise ValueError(f"a session token would be {len(token)} characters; at most {MAX_TOKEN_CHARS}")
+        return token
 
     def open(self, token: object, endpoint: str) -> SessionClaims | None:
         """The token's claims, or None unless it is intact, unexpired, for `endpoint` and under a known key."""

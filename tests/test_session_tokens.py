@@ -166,6 +166,8 @@ def test_client_info_is_bounded() -> None:
     assert len(token) <= MAX_TOKEN_CHARS
     claims = codec.open(token, "/mcp")
     assert claims is not None and claims.client == largest
+    with pytest.raises(ValueError, match=f"at most {MAX_TOKEN_CHARS}"):
+        codec.issue(protocol_version="2025-11-25", principal="p" * 2000, endpoint="/mcp", client=largest)
 
 
 @pytest.mark.parametrize(
