@@ -20,7 +20,7 @@ Semantics (RequestRocket's):
 - `{{name}}` in match_value becomes the caller's claim value, regex-escaped; a value is compared as
   its JSON text (strings as-is).
 
-Nothing is mutated: the result is built fresh.
+Nothing is mutated. The result shares the subtrees that are kept whole with the input: treat both as read-only.
 """
 
 from __future__ import annotations
@@ -35,9 +35,11 @@ from typing import Any
 import orjson
 
 from mcp_anything.shaping.models import VARIABLE_REFERENCE, ResponseFilter
+from mcp_anything.shaping.reach import PathRegex
 
 # Paths are data-driven (objects keyed by ids make new ones); past this, states are computed uncached.
 _MAX_CACHED_PATHS = 4096
+_LITERAL_FIELD = re.compile(r"\^([A-Za-z0-9_-]+)\$")
 
 
 class ClaimMissing(Exception):
@@ -76,25 +78,42 @@ class FilterStats:
 class PathState:
     """The field decision and the row operations for one dotted path."""
 
-    __slots__ = ("children", "keep", "last", "path", "rows")
+    __slots__ = ("children", "dead", "keep", "last", "path", "rows", "whole")
 
-    def __init__(self, path: str, last: int, keep: bool, rows: tuple[_RowOperation, ...]) -> None:
+    def __init__(self, path: str, last: int, keep: bool, rows: tuple[_RowOperation, ...], dead: bool, whole: bool):
         self.path = path
         # Index (in priority order) of the last field operation matching this path or an ancestor; -1: none.
         self.last = last
         self.keep = keep
         self.rows = rows
+        # Removed with everything below it: no later field operation can retain a descendant.
+        self.dead = dead
+        # Kept with everything below it: no later field operation can destroy a descendant, and no row operations.
+        self.whole = whole
         self.children: dict[str, PathState] = {}
 
 
 class _RowOperation:
-    __slots__ = ("field", "field_cache", "index", "notes", "path", "retain", "static_value", "template")
+    __slots__ = (
+        "field",
+        "field_cache",
+        "index",
+        "literal_field",
+        "notes",
+        "path",
+        "retain",
+        "static_value",
+        "template",
+    )
 
     def __init__(self, index: int, retain: bool, path: str, field: str, value: str, notes: str) -> None:
         self.index = index
         self.retain = retain
-        self.path = re.compile(path)
+        self.path = PathRegex(path)
         self.field = re.compile(field)
+        # `^userId$` names one key: look it up instead of trying the regex on every key of every row.
+        literal = _LITERAL_FIELD.fullmatch(field)
+        self.literal_field = literal.group(1) if literal else None
         self.notes = notes
         # Field-name verdicts, per key: few distinct keys, so bounded only as a guard.
         self.field_cache: dict[str, bool] = {}
@@ -151,7 +170,7 @@ class CompiledFilter:
         self.default_keep = model.default == "retain"
         ordered = sorted(model.operations, key=lambda operation: operation.priority)
         self._fields = tuple(
-            (re.compile(operation.path), operation.effect == "retain") for operation in ordered if not operation.is_row
+            (PathRegex(operation.path), operation.effect == "retain") for operation in ordered if not operation.is_row
         )
         self._rows = tuple(
             _RowOperation(
@@ -190,7 +209,13 @@ class CompiledFilter:
                 last = position
                 break
         keep = self._fields[last][1] if last >= 0 else self.default_keep
-        return PathState(path, last, keep, tuple(row for row in self._rows if row.path.search(path)))
+        rows = tuple(row for row in self._rows if row.path.search(path))
+        # Only operations after `last` can change a descendant's state.
+        later = [(regex, retain) for regex, retain in self._fields[last + 1 :] if retain != keep]
+        changes_below = any(regex.may_match_below(path) for regex, _ in later)
+        dead = not keep and not changes_below
+        whole = keep and not changes_below and not any(row.path.may_match_here_or_below(path) for row in self._rows)
+        return PathState(path, last, keep, rows, dead, whole)
 
     def bind(self, claims: Mapping[str, Any]) -> dict[str, str]:
         """The variables' values for this caller, as text; ClaimMissing when one cannot be bound."""
@@ -222,20 +247,30 @@ class CompiledFilter:
         if isinstance(value, dict):
             out: dict[str, Any] = {}
             children = state.children
+            removed = 0
             for key, item in value.items():
-                child = children.get(key) or self.child(state, key)
-                if isinstance(item, (dict, list)):
+                child = children.get(key)
+                if child is None:
+                    child = self.child(state, key)
+                if child.whole:
+                    # Shared, not copied: nothing below it changes, and neither value is ever mutated.
+                    out[key] = item
+                elif child.dead:
+                    removed += 1
+                elif isinstance(item, (dict, list)):
                     fields, rows = counts.fields, counts.rows
                     kept, present = self._walk(item, child, regexes, counts)
                     if present:
                         out[key] = kept
                     else:
                         # One removed field, however much was inside it.
-                        counts.fields, counts.rows = fields + 1, rows
+                        counts.fields, counts.rows = fields, rows
+                        removed += 1
                 elif child.keep:
                     out[key] = item
                 else:
-                    counts.fields += 1
+                    removed += 1
+            counts.fields += removed
             return out, state.keep or bool(out)
         if isinstance(value, list):
             items: list[Any] = []
@@ -269,6 +304,9 @@ def _filter_rows(
 def _row_matches(item: Any, operation: _RowOperation, value_regex: re.Pattern[str]) -> bool:
     if not isinstance(item, dict):
         return False
+    name = operation.literal_field
+    if name is not None:
+        return name in item and value_regex.search(_text(item[name])) is not None
     return any(
         operation.field_matches(key) and value_regex.search(_text(value)) is not None for key, value in item.items()
     )
