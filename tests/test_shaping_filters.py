@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from mcp_anything.shaping import (
@@ -259,7 +261,9 @@ def test_many_distinct_keys_are_filtered_correctly_past_the_path_cache() -> None
 
 
 def test_values_compare_as_json_text() -> None:
-    spec = {"operations": [{"effect": "retain", "path": "^$", "match_field": "^v$", "match_value": "^(true|null|1\\.5)$"}]}
+    spec = {
+        "operations": [{"effect": "retain", "path": "^$", "match_field": "^v$", "match_value": "^(true|null|1\\.5)$"}]
+    }
     data = [{"v": True}, {"v": None}, {"v": 1.5}, {"v": "True"}, {"v": 1}]
     assert run(spec, data) == [{"v": True}, {"v": None}, {"v": 1.5}]
 
@@ -335,3 +339,152 @@ def test_operation_unknown_key_and_effect() -> None:
     spec = orders_filter()
     spec["operations"][0]["effect"] = "keep"
     assert "operations.0.effect" in invalid(spec)
+
+
+# --- the optimised walk against a plain reference ---------------------------------------------
+
+
+def reference(spec: dict[str, Any], data: Any, claims: dict[str, Any]) -> Any:
+    """The documented semantics, written the slow and obvious way: no caches, no pruning."""
+    import re
+
+    ordered = sorted(spec["operations"], key=lambda operation: operation.get("priority", 0))
+    fields = [op for op in ordered if "match_field" not in op]
+    rows = [op for op in ordered if "match_field" in op]
+    values = {name: str(claims[variable["claim"]]) for name, variable in spec.get("variables", {}).items()}
+
+    def keep(chain: list[str]) -> bool:
+        prefixes = [".".join(chain[:n]) for n in range(len(chain) + 1)]
+        winner = None
+        for op in fields:
+            if any(re.search(op["path"], prefix) for prefix in prefixes):
+                winner = op
+        return (winner["effect"] if winner else spec.get("default", "retain")) == "retain"
+
+    def text(value: Any) -> str:
+        return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+    def walk(value: Any, chain: list[str]) -> tuple[Any, bool]:
+        own = keep(chain)
+        if isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                kept, present = walk(item, [*chain, key])
+                if present:
+                    out[key] = kept
+            return out, own or bool(out)
+        if isinstance(value, list):
+            items, present = [], own
+            for item in value:
+                if isinstance(item, (dict, list)):
+                    kept, item_present = walk(item, chain)
+                    items.append(kept)
+                    present = present or item_present
+                elif own:
+                    items.append(item)
+            for op in rows:
+                if re.search(op["path"], ".".join(chain)):
+                    pattern = re.sub(r"\{\{(\w+)\}\}", lambda m: re.escape(values[m.group(1)]), op["match_value"])
+                    items = [
+                        item
+                        for item in items
+                        if (
+                            isinstance(item, dict)
+                            and any(
+                                re.search(op["match_field"], k) and re.search(pattern, text(v)) for k, v in item.items()
+                            )
+                        )
+                        == (op["effect"] == "retain")
+                    ]
+            return items, present
+        return value, own
+
+    result, present = walk(data, [])
+    return result if present or isinstance(data, (dict, list)) else None
+
+
+KEYS = ["a", "b", "c", "ab", "a.b"]
+json_values = st.recursive(
+    st.one_of(st.integers(0, 3), st.sampled_from(["a", "b", "x.y"]), st.booleans(), st.none()),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(st.sampled_from(KEYS), children, max_size=4)
+    ),
+    max_leaves=25,
+)
+REGEXES = [
+    "^$", "^a$", "^a\\.b$", "^(a|b)$", "^a\\.(b|c)$", "^a\\.", "^[ab]$", "^a\\.b\\.c$", "b$", "a", "^ab?$",
+    "^a\\.[^.]+$", "^.*c$", "^(?:a|b)\\.c$", "^a\\.b\\.", "(?i)^A$", "^a\\.b\\.c\\.a$", "\\.",
+]  # fmt: skip
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.sampled_from(["retain", "destroy"]),
+    st.lists(
+        st.one_of(
+            st.fixed_dictionaries(
+                {
+                    "effect": st.sampled_from(["retain", "destroy"]),
+                    "path": st.sampled_from(REGEXES),
+                    "priority": st.integers(0, 2),
+                }
+            ),
+            st.fixed_dictionaries(
+                {
+                    "effect": st.sampled_from(["retain", "destroy"]),
+                    "path": st.sampled_from(REGEXES),
+                    "match_field": st.sampled_from(["^a$", "b", "^(a|c)$"]),
+                    "match_value": st.sampled_from(["^{{me}}$", "^(1|true)$", "^x.y$", "null"]),
+                    "priority": st.integers(0, 2),
+                }
+            ),
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    json_values,
+    st.sampled_from(["a", "x.y", "xzy", "1"]),
+)
+def test_optimised_walk_matches_the_reference(
+    default: str, operations: list[dict[str, Any]], data: Any, me: str
+) -> None:
+    spec = {"default": default, "variables": {"me": {"claim": "sub"}}, "operations": operations}
+    compiled = compile_filters([ResponseFilter.model_validate(spec)])
+    before = copy.deepcopy(data)
+    result, _ = apply_filters(compiled, data, {"sub": me})
+    assert result == reference(spec, data, {"sub": me})
+    assert data == before
+    # Twice: the second run goes through the warmed path cache.
+    assert apply_filters(compiled, data, {"sub": me})[0] == result
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "below"),
+    [
+        ("^orders\\.(orderId|userId)$", "orders", True),
+        ("^orders\\.(orderId|userId)$", "orders.warehouse", False),
+        ("^orders\\.(orderId|userId)$", "orders.orderId", False),
+        ("^orders$", "orders", False),
+        ("^.*c$", "a", True),
+        ("^a[bc]+x", "a", True),
+        ("^a[bc]+x", "b", False),
+        ("^byId\\.[^.]+\\.secret$", "byId.k1", True),
+        ("^byId\\.[^.]+\\.secret$", "other", False),
+        ("(?i)^A$", "x", True),
+        ("orders", "x", True),
+        ("^$", "x", False),
+        ("^a\\.b\\.", "a", True),
+        ("^a\\.b\\.", "a.b", True),
+        ("^a\\.b\\.", "a.c", False),
+        ("^a|^b\\.c$", "b", True),
+    ],
+)
+def test_reach_analysis(pattern: str, path: str, below: bool) -> None:
+    from mcp_anything.shaping.reach import PathRegex
+
+    assert PathRegex(pattern).may_match_below(path) is below
+
+
+def test_allowlist_retains_through_open_regexes() -> None:
+    spec = {"default": "destroy", "operations": [{"effect": "retain", "path": "^.*c$"}]}
+    assert run(spec, {"a": {"c": 1, "d": 2}, "e": 3}) == {"a": {"c": 1}}
