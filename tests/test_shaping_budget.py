@@ -143,3 +143,19 @@ def test_emoji_and_combining_text() -> None:
 )
 def test_narrowing_arguments(names: list[str], expected: list[str]) -> None:
     assert list(narrowing_arguments(names)) == expected
+
+
+def test_a_page_wrapping_the_real_list_is_cut_inside() -> None:
+    value = {"pages": [{"number": 1, "items": [{"n": n, "pad": "p" * 40} for n in range(5000)]}]}
+    result = cut_json(value, 8000)
+    assert result.fits and len(result.value["pages"]) == 1 and result.value["pages"][0]["number"] == 1
+    assert 0 < len(result.value["pages"][0]["items"]) < 5000
+    assert [o.path for o in result.omissions] == ["pages.items"]
+    assert result.note is not None and "of 5000 items of `pages.items`" in result.note
+
+
+def test_a_long_array_is_cut_before_a_short_one_holding_big_items() -> None:
+    value = {"blobs": ["b" * 3000, "c" * 3000], "rows": [{"n": n} for n in range(2000)]}
+    result = cut_json(value, 10_000)
+    assert result.value["blobs"] == value["blobs"]
+    assert [o.path for o in result.omissions] == ["rows"]

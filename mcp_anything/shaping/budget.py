@@ -9,14 +9,14 @@ note to the text content; the note is not counted against the budget.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import Any
 
 import orjson
 
+# Arrays of at most this many items are looked inside before they are cut themselves.
+_FEW = 8
 # Cutting stops after this many arrays: a value made of thousands of small arrays is cut no further.
 _MAX_CUTS = 64
 
@@ -107,15 +107,8 @@ def cut_json(
         if target is None:
             break
         location, path, array, array_size = target
-        keep = max(minimums.get(path, 0), 0)
-        sizes = [len(orjson.dumps(item)) for item in array]
-        # Bytes of the array with its first n items: brackets, items, separators.
-        prefix = [0, *accumulate(sizes)]
-        allowed = array_size - (total - max_bytes)
-        # Largest n with 2 + prefix[n] + max(n - 1, 0) <= allowed; prefix[n] + n is increasing.
-        n = bisect_right([p + i for i, p in enumerate(prefix)], allowed - 1) - 1
-        n = min(max(n, keep), len(array))
-        cut_size = 2 + prefix[n] + max(n - 1, 0)
+        n = _longest_prefix(array, array_size - (total - max_bytes), minimums.get(path, 0))
+        cut_size = len(orjson.dumps(array[:n]))
         value = _replace(value, location, array[:n])
         total -= array_size - cut_size
         counts = left_out.setdefault(path, [0, 0])
@@ -140,6 +133,32 @@ def cut_text(text: str, max_bytes: int, narrowing: Sequence[str] = ()) -> Budget
     return BudgetResult(cut, note + _advice(narrowing) + "]", True)
 
 
+def _longest_prefix(array: list[Any], allowed: int, keep: int) -> int:
+    """The most leading items (at least `keep`) whose JSON fits in `allowed` bytes; the whole array never does.
+
+    Galloping, then a binary search: the answer is usually far below the length, so the probes
+    serialize a few times the budget, not the array.
+    """
+
+    def fits(count: int) -> bool:
+        return len(orjson.dumps(array[:count])) <= allowed
+
+    if not fits(keep):
+        return keep
+    low, step = keep, 1
+    while low + step < len(array) and fits(low + step):
+        low += step
+        step *= 2
+    high = min(low + step, len(array))
+    while high - low > 1:
+        middle = (low + high) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle
+    return low
+
+
 def _json_note(omissions: Sequence[Omission], max_bytes: int, narrowing: Sequence[str], fits: bool) -> str:
     parts = [
         f"{o.left_out} of {o.total} items of {('`' + o.path + '`') if o.path else 'the top-level array'}"
@@ -161,28 +180,35 @@ Location = tuple[str | int, ...]
 
 
 def _largest_array(value: Any, minimums: Mapping[str, int]) -> tuple[Location, str, list[Any], int] | None:
-    """The array with the most serialized bytes that is still longer than its minItems."""
-    best: tuple[Location, str, list[Any], int] | None = None
-    for location, path, array in _arrays(value, (), ""):
+    """The array to shorten next: the largest in bytes that is still longer than its minItems.
+
+    An array of a few items (a page wrapping the real list) is looked inside, and only cut itself
+    when nothing longer is left: dropping its one big item would drop everything.
+    """
+    best: tuple[bool, int, Location, str, list[Any]] | None = None
+    for location, path, array in _arrays(value, (), "", minimums):
         if len(array) <= minimums.get(path, 0):
             continue
-        # Arrays nested in a larger one are never larger than it; measure only what can still win.
-        size = len(orjson.dumps(array))
-        if best is None or size > best[3]:
-            best = (location, path, array, size)
-    return best
+        rank = (len(array) > _FEW, len(orjson.dumps(array)))
+        if best is None or rank > best[:2]:
+            best = (*rank, location, path, array)
+    return None if best is None else (best[2], best[3], best[4], best[1])
 
 
-def _arrays(value: Any, location: Location, path: str) -> Iterator[tuple[Location, str, list[Any]]]:
+def _arrays(
+    value: Any, location: Location, path: str, minimums: Mapping[str, int]
+) -> Iterator[tuple[Location, str, list[Any]]]:
     if isinstance(value, dict):
         for key, item in value.items():
             if isinstance(item, (dict, list)):
-                yield from _arrays(item, (*location, key), f"{path}.{key}" if path else key)
+                yield from _arrays(item, (*location, key), f"{path}.{key}" if path else key, minimums)
     elif isinstance(value, list):
         yield location, path, value
-        for index, item in enumerate(value):
-            if isinstance(item, (dict, list)):
-                yield from _arrays(item, (*location, index), path)
+        # Inside a long array the array itself is what gets cut; inside a short one, or one at its minimum, look deeper.
+        if len(value) <= max(_FEW, minimums.get(path, 0)):
+            for index, item in enumerate(value):
+                if isinstance(item, (dict, list)):
+                    yield from _arrays(item, (*location, index), path, minimums)
 
 
 def _replace(value: Any, location: Location, new: Any) -> Any:

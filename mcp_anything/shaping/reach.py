@@ -26,7 +26,8 @@ class PathRegex:
         self.regex = re.compile(pattern)
         analysed = _analyse(pattern)
         # strings None: unknown. closed: the regex matches exactly these; open: strings starting with one of them.
-        self.strings, self.closed = analysed if analysed is not None else (None, False)
+        self.strings: frozenset[str] | None = analysed[0] if analysed else None
+        self.closed = analysed[1] if analysed else False
 
     def search(self, path: str) -> bool:
         return self.regex.search(path) is not None
