@@ -260,6 +260,12 @@ def test_many_distinct_keys_are_filtered_correctly_past_the_path_cache() -> None
     assert result == {"byId": {f"k{n}": {"open": n} for n in range(6000)}}
 
 
+def test_big_integers_compare_as_their_digits() -> None:
+    row = {"effect": "retain", "path": "^$", "match_field": "^id$", "match_value": "^{{me}}$"}
+    spec = {"variables": {"me": {"claim": "sub"}}, "operations": [row]}
+    assert run(spec, [{"id": 2**70}, {"id": 1}], {"sub": 2**70}) == [{"id": 2**70}]
+
+
 def test_values_compare_as_json_text() -> None:
     spec = {
         "operations": [{"effect": "retain", "path": "^$", "match_field": "^v$", "match_value": "^(true|null|1\\.5)$"}]
@@ -323,6 +329,7 @@ def test_match_field_needs_match_value_and_back() -> None:
         ({"default": "keep"}, "'retain' or 'destroy'"),
         ({"operations": []}, "at least 1 item"),
         ({"tools": [""]}, "tools"),
+        ({"tools": []}, "at least one tool name or glob"),
         ({"variables": {"bad-name": {"claim": "sub"}}}, "'bad-name' is not a valid name"),
         ({"variables": {"callerSub": {"claim": "a..b"}}}, "dotted path"),
         ({"variables": {"callerSub": {"claim": "sub", "from": "jwt"}}}, "Extra inputs"),

@@ -164,9 +164,10 @@ def _json_note(omissions: Sequence[Omission], max_bytes: int, narrowing: Sequenc
         f"{o.left_out} of {o.total} items of {('`' + o.path + '`') if o.path else 'the top-level array'}"
         for o in omissions
     ]
-    left = "; ".join(parts) if parts else "nothing could be left out"
+    if not parts:
+        return f"[Result larger than {max_bytes} bytes, with no array to shorten. {_advice(narrowing)}]"
     verdict = "" if fits else " It is still larger than that."
-    return f"[Result cut to fit {max_bytes} bytes: {left} left out.{verdict} {_advice(narrowing)}]"
+    return f"[Result cut to fit {max_bytes} bytes: {'; '.join(parts)} left out.{verdict} {_advice(narrowing)}]"
 
 
 def _advice(narrowing: Sequence[str]) -> str:

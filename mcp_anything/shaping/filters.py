@@ -316,6 +316,9 @@ def _text(value: Any) -> str:
     """A value as the text a match_value regex sees: strings as-is, anything else as its JSON."""
     if isinstance(value, str):
         return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        # orjson refuses integers beyond 64 bits; their JSON is their decimal text anyway.
+        return str(value)
     return orjson.dumps(value).decode()
 
 

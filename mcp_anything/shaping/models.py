@@ -63,6 +63,8 @@ class ResponseFilter(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> ResponseFilter:
         label = f"response filter ({self.notes!r})" if self.notes else "response filter"
+        if self.tools is not None and not self.tools:
+            raise ValueError(f"{label}: tools: expected at least one tool name or glob (omit it for every tool)")
         for glob in self.tools or ():
             if not glob.strip():
                 raise ValueError(f"{label}: tools: expected tool names or globs like 'shop_*', got an empty string")

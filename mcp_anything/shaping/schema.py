@@ -84,7 +84,10 @@ def _may_lose_properties(compiled: CompiledFilter, state: PathState, node: dict[
     properties = node.get("properties")
     names = list(properties) if isinstance(properties, dict) else []
     names += [name for name in node.get("required", ()) if isinstance(name, str)]
-    return any(not _stays(compiled.child(state, name)) for name in names) or "additionalProperties" in node
+    # Properties the schema does not name may be there too, and a filter may remove them.
+    if node.get("additionalProperties", True) is not False or "patternProperties" in node:
+        return True
+    return any(not _stays(compiled.child(state, name)) for name in names)
 
 
 def _has_container(values: Any) -> bool:
