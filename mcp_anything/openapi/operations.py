@@ -25,6 +25,7 @@ from urllib.parse import quote, unquote
 
 import orjson
 
+from mcp_anything.headers import has_line_break
 from mcp_anything.openapi import bodies
 from mcp_anything.openapi.documents import SpecError
 from mcp_anything.openapi.naming import TOOL_NAME, argument_name, path_slug, shorten, snake_case, with_prefix
@@ -453,7 +454,7 @@ class RequestBuilder:
             if param.argument in arguments:
                 value = arguments[param.argument]
                 text = _json_text(value) if param.as_json else header_value(value, param.explode)
-                if any(c in text for c in "\r\n\0"):
+                if has_line_break(text):
                     raise ArgumentError(f"argument {param.argument!r}: header values cannot contain line breaks")
                 request.headers[param.name] = text
         for param in self._cookie:
