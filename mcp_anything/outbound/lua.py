@@ -28,7 +28,7 @@ import httpx2
 from mcp_anything.config import Config, OutboundAuthConfig, OutboundLuaConfig
 from mcp_anything.headers import has_line_break, is_token
 from mcp_anything.lua import CaseInsensitive, Sandbox, ScriptError, lua_type, time_left
-from mcp_anything.outbound import OutboundAuthError
+from mcp_anything.outbound.base import OutboundAuthError
 from mcp_anything.tools import HttpRequest
 
 MAX_MESSAGE = 300  # longest script error message passed on to the caller
