@@ -118,6 +118,13 @@ def test_header_names_are_rfc_9110_tokens_everywhere(config: dict[str, Any], key
 def test_a_static_header_value_cannot_hold_a_line_break() -> None:
     found = problems(raw(upstream={"headers": {"X-Team": "a\r\nX-Admin: yes"}}))
     assert found == ["upstreams[0].headers.X-Team: a header value cannot contain line breaks"]
+    openapi = {"source": "https://x.example/o.json", "headers": {"Authorization": "${TOKEN}"}}
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw(upstream={"openapi": openapi}), env={"TOKEN": "Bearer s3cr3t\n"})
+    assert caught.value.problems == [
+        "upstreams[0].openapi.headers.Authorization: a header value cannot contain line breaks"
+    ]
+    assert "s3cr3t" not in str(caught.value)
 
 
 @pytest.mark.parametrize(

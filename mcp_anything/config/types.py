@@ -110,6 +110,11 @@ def _header_value(value: str) -> str:
     return value
 
 
+def _secret_header_value(secret: SecretStr) -> SecretStr:
+    _header_value(secret.get_secret_value())
+    return secret
+
+
 def _credential(secret: SecretStr) -> SecretStr:
     """A stray newline from a secret file fails here, at load, not on every call."""
     if not is_credential(secret.get_secret_value()):
@@ -122,6 +127,9 @@ HeaderName = Annotated[str, AfterValidator(_header_name)]
 
 HeaderValue = Annotated[str, AfterValidator(_header_value)]
 """A header value: anything but CR, LF and NUL."""
+
+SecretHeaderValue = Annotated[SecretStr, AfterValidator(_secret_header_value)]
+"""A `HeaderValue` that may hold a secret (never shown in errors or logs)."""
 
 Credential = Annotated[SecretStr, AfterValidator(_credential)]
 """A secret sent as (part of) a header value: printable ASCII, no line breaks or surrounding spaces."""

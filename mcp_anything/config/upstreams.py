@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ByteSize, Field, SecretStr, field_validator, model_validator
+from pydantic import ByteSize, Field, field_validator, model_validator
 
 from mcp_anything.config.outbound import OutboundAuthConfig
-from mcp_anything.config.types import Duration, HeaderName, HeaderValue, HttpUrl, Name, StrictModel
+from mcp_anything.config.types import (
+    Duration,
+    HeaderName,
+    HeaderValue,
+    HttpUrl,
+    Name,
+    SecretHeaderValue,
+    StrictModel,
+)
 
 
 class OpenApiConfig(StrictModel):
     source: str  # file path relative to the config file, or an http(s) URL
-    headers: dict[HeaderName, SecretStr] = {}  # sent when fetching the spec by URL
+    headers: dict[HeaderName, SecretHeaderValue] = {}  # sent when fetching the spec by URL
 
 
 HttpMethod = Literal["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "POST", "PATCH", "TRACE"]
