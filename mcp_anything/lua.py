@@ -164,6 +164,11 @@ def time_left() -> float:
     return deadline - time.monotonic()
 
 
+def set_deadline(deadline: float) -> None:
+    """Start (a time.monotonic() deadline) or end (math.inf) the script call on this thread, for `time_left`."""
+    _local.deadline = deadline
+
+
 def _expired() -> bool:
     return time_left() < 0
 
@@ -315,7 +320,7 @@ class Sandbox:
             runtime = self._pool.get(timeout=max(deadline - time.monotonic(), 0))
         except queue.Empty:
             raise ScriptError("timeout", "every Lua runtime stayed busy until the deadline") from None
-        _local.deadline = deadline
+        set_deadline(deadline)
         try:
             status, *values = _as_tuple(runtime.run(runtime.to_lua(inputs)))
             if status == "ok":
@@ -329,7 +334,7 @@ class Sandbox:
                 raise ScriptError("runtime", f"sandbox error: {exc}") from None
             status = "timeout"
         finally:
-            _local.deadline = math.inf
+            set_deadline(math.inf)
             self._pool.put(runtime)
         if status == "runtime":
             raise ScriptError("runtime", values[0])
