@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsbox
+import jsbox  # type: ignore[import-untyped]
 
 from mcp_anything.config import ConfigError
 from mcp_anything.lua import CaseInsensitive, ScriptError, set_deadline
@@ -325,6 +325,11 @@ def _serve(script: _Script, jobs: queue.SimpleQueue[_Job | None], started: Futur
         del job, future, inputs
 
 
+def _discard(outcome: asyncio.Future[Any]) -> None:
+    if not outcome.cancelled():
+        outcome.exception()  # read, so asyncio does not report it as never retrieved
+
+
 def _stop(jobs: queue.SimpleQueue[_Job | None], workers: int) -> None:
     for _ in range(workers):
         jobs.put(None)
@@ -386,12 +391,16 @@ class Sandbox:
         """Run the script once with `inputs` as its parameters; raise ScriptError on any failure."""
         job: Future[tuple[Any, ...]] = Future()
         self._jobs.put((job, inputs, time.monotonic() + self.timeout))
+        waiter = asyncio.wrap_future(job)
         try:
-            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(job)), self.timeout + GRACE)
+            return await asyncio.wait_for(asyncio.shield(waiter), self.timeout + GRACE)
         except TimeoutError:
             # The worker is inside one long native operation; it takes the next job when that ends.
-            job.cancel()
             raise ScriptError("timeout", f"no result within {self.timeout:g}s") from None
+        finally:
+            if not waiter.done():  # given up on (timeout or cancelled): nobody will read the outcome
+                job.cancel()
+                waiter.add_done_callback(_discard)
 
     def close(self) -> None:
         """Stop the worker threads once they finish what they are running; their runtimes go with them."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,6 +55,7 @@ class TokenServer:
                 Route("/token", self._token, methods=["POST"]),
                 Route("/redirect", self._redirect),
                 Route("/big", self._big),
+                Route("/slow", self._slow),
             ]
         )
 
@@ -62,6 +65,10 @@ class TokenServer:
 
     async def _redirect(self, request: Request) -> Response:
         return RedirectResponse("http://elsewhere.example/token", 302)
+
+    async def _slow(self, request: Request) -> Response:
+        await anyio.sleep(3)
+        return Response(b"late")
 
     async def _big(self, request: Request) -> Response:
         return Response(b"x" * (3 << 20))
@@ -278,6 +285,16 @@ class TestEscapes:
         for _ in range(3 * POOL_SIZE):  # every runtime in the pool runs it more than once
             assert await box.run({"headers": {"x": "a"}}) == ([[None, None, None, "map", None, "function"], "changed"],)
 
+    async def test_no_regexp_statics_carry_a_match_over(self, tmp_path: Path) -> None:
+        source = (
+            "const before = [RegExp.$1, RegExp.lastMatch, RegExp.input];\n"
+            "/(s3cret\\w+)/.exec(headers.x);\n"
+            "return before"
+        )
+        box = sandbox(tmp_path, source)
+        for n in range(2 * POOL_SIZE):
+            assert await box.run({"headers": {"x": f"s3cret{n}"}}) == ([None, None, None],)
+
     async def test_globals_are_frozen(self, tmp_path: Path) -> None:
         source = "return [Object.isFrozen(globalThis), Object.isFrozen(Object.prototype), Object.isFrozen(JSON)]"
         assert await sandbox(tmp_path, source).run({}) == ([True, True, True],)
@@ -330,6 +347,16 @@ class TestLimits:
         started = time.monotonic()
         assert (await failure(box)).kind == "timeout"
         assert time.monotonic() - started < 1.0
+
+    async def test_a_slow_fetch_ends_at_the_timeout(self, tmp_path: Path, fetcher: Fetcher) -> None:
+        box = sandbox(tmp_path, 'return ctx.fetch("https://auth.example.com/slow").status', timeout=0.3, fetch=fetcher)
+        started = time.monotonic()
+        error = await failure(box)
+        assert time.monotonic() - started < 1.0
+        assert (error.kind, error.message) == (
+            "runtime",
+            "script.js:1: Error: fetch: auth.example.com did not answer within the script's timeout",
+        )
 
     @pytest.mark.parametrize(
         "source",
@@ -424,6 +451,31 @@ class TestContract:
         with pytest.raises(ConfigError) as caught:
             Sandbox(tmp_path / "nope.js", location="x.js.source", timeout=1, memory_limit_mb=4, parameters=())
         assert caught.value.problems == [f"x.js.source: file not found: {tmp_path / 'nope.js'}"]
+
+
+def js_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("js-script.js-")]
+
+
+async def test_close_stops_the_workers(tmp_path: Path) -> None:
+    box = sandbox(tmp_path, "return 1")
+    assert len(js_threads()) == POOL_SIZE
+    box.close()
+    for thread in js_threads():
+        thread.join(timeout=5)
+    assert js_threads() == []
+
+
+async def test_a_dropped_sandbox_stops_its_workers(tmp_path: Path) -> None:
+    path = tmp_path / "script.js"
+    path.write_text("return 1")
+    box = Sandbox(path, location="x", timeout=1, memory_limit_mb=4, parameters=())
+    assert await box.run({}) == (1,)
+    del box
+    gc.collect()
+    for thread in js_threads():
+        thread.join(timeout=5)
+    assert js_threads() == []
 
 
 async def test_concurrent_runs_each_see_their_own_inputs(tmp_path: Path) -> None:
