@@ -17,13 +17,14 @@ import asyncio
 import contextlib
 import gc
 import importlib.util
+import inspect
 import resource
 import statistics
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,25 +49,16 @@ def rss_mb() -> float:
         return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def p50_mean(call: Callable[[], object], n: int = 5000) -> tuple[float, float]:
-    for _ in range(200):
-        call()
+async def p50_mean(call: Callable[[], object], n: int = 5000) -> tuple[float, float]:
+    """p50 and mean in µs of `call()` (awaited when it returns an awaitable), after 200 warm-up calls."""
     samples = []
-    for _ in range(n):
+    for i in range(200 + n):
         started = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples) * 1e6, statistics.fmean(samples) * 1e6
-
-
-async def p50_mean_async(call: Callable[[], Awaitable[object]], n: int = 5000) -> tuple[float, float]:
-    for _ in range(200):
-        await call()
-    samples = []
-    for _ in range(n):
-        started = time.perf_counter()
-        await call()
-        samples.append(time.perf_counter() - started)
+        result = call()
+        if inspect.isawaitable(result):
+            await result
+        if i >= 200:
+            samples.append(time.perf_counter() - started)
     return statistics.median(samples) * 1e6, statistics.fmean(samples) * 1e6
 
 
@@ -74,23 +66,27 @@ def show(label: str, figures: tuple[float, float]) -> None:
     print(f"{label:<58} p50 {figures[0]:8.1f} us   mean {figures[1]:8.1f} us")
 
 
-async def loop_ticks_while(work: Awaitable[object]) -> int:
-    ticks = 0
+class Ticker:
+    """`with Ticker() as ticker:` counts 1 ms sleeps another thread completes: about 1 per ms while the
+    GIL is free, hardly any while the block holds it (as a JS engine that keeps the GIL does)."""
 
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
+    def __enter__(self) -> Ticker:
+        self.ticks = 0
+        self.started = time.monotonic()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._tick)
+        self._thread.start()
+        return self
 
-    ticker = asyncio.create_task(tick())
-    try:
-        await work
-    except Exception:
-        pass
-    finally:
-        ticker.cancel()
-    return ticks
+    def _tick(self) -> None:
+        while not self._done.is_set():
+            time.sleep(0.001)
+            self.ticks += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self.elapsed = time.monotonic() - self.started
+        self._done.set()
+        self._thread.join()
 
 
 async def sandboxes() -> None:
@@ -125,14 +121,15 @@ async def sandboxes() -> None:
             ("Lua validate_token.lua (Sandbox.run)", lua_box("validate_token.lua")),
         ]
         for label, box in boxes:
-            show(label, await p50_mean_async(lambda: box.run(inputs)))  # noqa: B023 (awaited within the loop)
+            show(label, await p50_mean(lambda: box.run(inputs)))  # noqa: B023 (awaited within the loop)
             if isinstance(box, js.Sandbox):
                 box.close()
 
         script = js._Script("b.js", f"function __mcp_script(headers) {{{VALIDATE_TOKEN}\n}}", ("headers",), 1.0,
                             16 << 20, None, {})  # fmt: skip
         runtime = js._Runtime(script)
-        show("  of which the JS work (same thread, no handoff)", p50_mean(lambda: script.call(runtime, inputs, 1e12)))
+        alone = await p50_mean(lambda: script.call(runtime, inputs, 1e12))
+        show("  of which the JS work (same thread, no handoff)", alone)
 
         started = time.perf_counter()
         box = js_box("validate_token.js")
@@ -157,8 +154,9 @@ async def sandboxes() -> None:
             ("Lua", lua_box("runaway.lua", 0.3)),
         ]
         for label, runaway in runaways:
-            ticks = await loop_ticks_while(runaway.run({}))
-            print(f"{label} event-loop ticks (10 ms) while a runaway script runs 0.3 s: {ticks} (free loop: ~30)")
+            with Ticker() as ticker, contextlib.suppress(Exception):
+                await runaway.run({})
+            print(f"{label} 1-ms sleeps another thread completed while a runaway script ran 0.3 s: {ticker.ticks}")
 
 
 class Engine:
@@ -198,7 +196,7 @@ def check_engine(engine: Engine) -> None:
         engine.runtime(16)
     print(f"  new runtime with the check compiled in: {(time.perf_counter() - started) / 20 * 1e3:.2f} ms")
     runtime = engine.runtime(16)
-    show("  one check (compiled function, headers object)", p50_mean(lambda: engine.check(runtime)))
+    show("  one check (compiled function, headers object)", asyncio.run(p50_mean(lambda: engine.check(runtime))))
     gc.collect()
     before = rss_mb()
     kept = [engine.runtime(16) for _ in range(40)]
@@ -234,24 +232,9 @@ def memory_limited(engine: Engine) -> bool:
 
 
 def releases_gil(engine: Engine) -> bool:
-    ticks = 0
-    done = threading.Event()
-
-    def tick() -> None:
-        nonlocal ticks
-        while not done.is_set():
-            time.sleep(0.001)
-            ticks += 1
-
-    ticker = threading.Thread(target=tick)
-    ticker.start()
-    started = time.monotonic()
-    try:
+    with Ticker() as ticker:
         engine.eval(engine.runtime(16), "let x = 0; for (let i = 0; i < 3e7; i++) x += i; x", 30.0)
-    finally:
-        done.set()
-        ticker.join()
-    return ticks > (time.monotonic() - started) * 1000 / 4
+    return ticker.ticks > ticker.elapsed * 1000 / 4
 
 
 class Jsbox(Engine):

@@ -48,7 +48,7 @@ from typing import Any
 import jsbox  # type: ignore[import-untyped]
 
 from mcp_anything.config import ConfigError
-from mcp_anything.lua import CaseInsensitive, ScriptError, set_deadline
+from mcp_anything.lua import CaseInsensitive, ScriptError, read_script, set_deadline
 
 log = logging.getLogger(__name__)
 
@@ -359,12 +359,7 @@ class Sandbox:
         """Read and compile `path`; a problem is a ConfigError naming `location` (the config key)."""
         self.name = path.name
         self.timeout = timeout
-        try:
-            source = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError([f"{location}: file not found: {path}"]) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError([f"{location}: cannot read {path}: {exc}"]) from None
+        source = read_script(path, location)
         # The source starts on the first line, so the script's line numbers are the file's.
         function_text = f"function __mcp_script({', '.join(parameters)}) {{{source}\n}}"
         try:

@@ -272,6 +272,16 @@ def to_python(value: Any, depth: int = 0) -> Any:
     return {k: to_python(v, depth + 1) for k, v in items}
 
 
+def read_script(path: Path, location: str) -> str:
+    """A script file's text; a problem is a ConfigError naming `location` (the config key)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{location}: file not found: {path}"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{location}: cannot read {path}: {exc}"]) from None
+
+
 class Sandbox:
     """A compiled script and its runtimes. `await sandbox.run(inputs)` returns the script's values as Python."""
 
@@ -288,12 +298,7 @@ class Sandbox:
         """Read and compile `path`; a problem is a ConfigError naming `location` (the config key)."""
         self.name = path.name
         self.timeout = timeout
-        try:
-            source = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError([f"{location}: file not found: {path}"]) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError([f"{location}: cannot read {path}: {exc}"]) from None
+        source = read_script(path, location)
         self._pool: queue.SimpleQueue[_Runtime] = queue.SimpleQueue()
         try:
             for _ in range(POOL_SIZE):
