@@ -421,6 +421,12 @@ class TestContract:
     async def test_a_promise_is_settled(self, tmp_path: Path) -> None:
         assert await sandbox(tmp_path, "return (async () => { await null; return 7 })()").run({}) == (7,)
 
+    async def test_a_promise_that_never_settles_is_an_error(self, tmp_path: Path) -> None:
+        started = time.monotonic()
+        error = await failure(sandbox(tmp_path, "return new Promise(() => {})", timeout=1))
+        assert error.kind == "runtime"
+        assert time.monotonic() - started < 0.5
+
     @pytest.mark.parametrize("source", ["return () => 1", "const o = {}; o.o = o; return o", "return Symbol('x')"])
     async def test_unconvertible_results(self, tmp_path: Path, source: str) -> None:
         assert (await failure(sandbox(tmp_path, source))).kind == "result"
