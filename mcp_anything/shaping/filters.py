@@ -245,49 +245,69 @@ class CompiledFilter:
     def _walk(self, value: Any, state: PathState, regexes: list[re.Pattern[str]], counts: _Counts) -> tuple[Any, bool]:
         """(filtered value, whether it stays): field operations first, then row operations on arrays."""
         if isinstance(value, dict):
-            out: dict[str, Any] = {}
-            children = state.children
-            removed = 0
-            for key, item in value.items():
-                child = children.get(key)
-                if child is None:
-                    child = self.child(state, key)
-                if child.whole:
-                    # Shared, not copied: nothing below it changes, and neither value is ever mutated.
-                    out[key] = item
-                elif child.dead:
-                    removed += 1
-                elif isinstance(item, (dict, list)):
-                    fields, rows = counts.fields, counts.rows
-                    kept, present = self._walk(item, child, regexes, counts)
-                    if present:
-                        out[key] = kept
-                    else:
-                        # One removed field, however much was inside it.
-                        counts.fields, counts.rows = fields, rows
-                        removed += 1
-                elif child.keep:
-                    out[key] = item
-                else:
-                    removed += 1
-            counts.fields += removed
-            return out, state.keep or bool(out)
+            return self._walk_object(value, state, regexes, counts)
         if isinstance(value, list):
-            items: list[Any] = []
-            present = state.keep
-            for item in value:
-                if isinstance(item, (dict, list)):
-                    kept, item_present = self._walk(item, state, regexes, counts)
-                    items.append(kept)
-                    present = present or item_present
-                elif state.keep:
-                    items.append(item)
-                else:
-                    counts.fields += 1
-            if state.rows:
-                items = _filter_rows(items, state.rows, regexes, counts)
-            return items, present
+            return self._walk_array(value, state, regexes, counts)
         return value, state.keep
+
+    def _walk_object(
+        self, value: dict[str, Any], state: PathState, regexes: list[re.Pattern[str]], counts: _Counts
+    ) -> tuple[dict[str, Any], bool]:
+        out: dict[str, Any] = {}
+        children = state.children
+        removed = 0
+        for key, item in value.items():
+            child = children.get(key)
+            if child is None:
+                child = self.child(state, key)
+            if child.whole:
+                # Shared, not copied: nothing below it changes, and neither value is ever mutated.
+                out[key] = item
+            elif child.dead:
+                removed += 1
+            elif isinstance(item, (dict, list)):
+                fields, rows = counts.fields, counts.rows
+                kept: Any
+                if isinstance(item, dict):
+                    kept, present = self._walk_object(item, child, regexes, counts)
+                else:
+                    kept, present = self._walk_array(item, child, regexes, counts)
+                if present:
+                    out[key] = kept
+                else:
+                    # One removed field, however much was inside it.
+                    counts.fields, counts.rows = fields, rows
+                    removed += 1
+            elif child.keep:
+                out[key] = item
+            else:
+                removed += 1
+        counts.fields += removed
+        return out, state.keep or bool(out)
+
+    def _walk_array(
+        self, value: list[Any], state: PathState, regexes: list[re.Pattern[str]], counts: _Counts
+    ) -> tuple[list[Any], bool]:
+        items: list[Any] = []
+        present = state.keep
+        walk_object, walk_array = self._walk_object, self._walk_array
+        kept: Any
+        for item in value:
+            if isinstance(item, dict):
+                kept, item_present = walk_object(item, state, regexes, counts)
+            elif isinstance(item, list):
+                kept, item_present = walk_array(item, state, regexes, counts)
+            elif state.keep:
+                items.append(item)
+                continue
+            else:
+                counts.fields += 1
+                continue
+            items.append(kept)
+            present = present or item_present
+        if state.rows:
+            items = _filter_rows(items, state.rows, regexes, counts)
+        return items, present
 
 
 def _filter_rows(
