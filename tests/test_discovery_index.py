@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from mcp_anything.config import ConfigError
 from mcp_anything.discovery import SearchIndex
+from mcp_anything.discovery.index import MAX_QUERY_TERMS
 from mcp_anything.discovery.text import terms, words
 from tests.support.openapi import SHARED_SPECS, SPECS, load, minimal_spec
 
@@ -70,6 +71,15 @@ def test_keywords_must_be_a_list_of_strings(tmp_path) -> None:
 @pytest.mark.parametrize("query", ["", "   ", "the of and to", "zzqx vvbn", "!!! ??? ***", "{}[]", "x" * 5000, "🙂"])
 def test_empty_or_garbage_queries_find_nothing(index: SearchIndex, query: str) -> None:
     assert index.search(query, limit=10) == []
+
+
+def test_a_huge_query_is_cut_to_its_first_words(index: SearchIndex) -> None:
+    """One request cannot ask for unbounded work: words past MAX_QUERY_TERMS and overlong words are ignored."""
+    filler = " ".join(f"qz{chr(97 + i // 26)}{chr(97 + i % 26)}x" for i in range(MAX_QUERY_TERMS))
+    assert len(set(terms(filler))) == MAX_QUERY_TERMS
+    assert index.search(f"{filler} channel", limit=5) == []
+    assert index.search(f"{'channel' * 20} {filler}", limit=5) == []
+    assert top(index, f"channel {filler}", 1) != []
 
 
 def test_limits(index: SearchIndex) -> None:

@@ -23,42 +23,55 @@ _NESTING = 2  # levels of body properties below the arguments whose words count
 
 def tool_fields(tools: Sequence[Tool]) -> list[dict[str, list[str]]]:
     """Each tool's terms per field."""
-    # Resolved specs share subschemas between operations: read each (subschema, depth) once.
-    memo: dict[tuple[int, int], list[str]] = {}
-    return [_fields(tool, memo) for tool in tools]
+    return _Reader().fields(tools)
 
 
-def _fields(tool: Tool, memo: dict[tuple[int, int], list[str]]) -> dict[str, list[str]]:
-    summary, _, rest = tool.description.strip().partition("\n\n")
-    name = " ".join((tool.base_name, tool.operation_id or "", *tool.keywords))
-    return {
-        "name": terms(name),
-        "summary": terms(summary) + [t for text in (*tool.tags, _PATH_PARAM.sub(" ", tool.path)) for t in terms(text)],
-        "description": terms(rest),
-        "arguments": _schema_terms(tool.input_schema, _NESTING, memo),
-    }
+class _Reader:
+    """Reads tools' words once per build: specs share subschemas and repeat parameter descriptions."""
 
+    def __init__(self) -> None:
+        self._texts: dict[str, list[str]] = {}
+        self._schemas: dict[tuple[int, int], list[str]] = {}
 
-def _schema_terms(schema: Any, depth: int, memo: dict[tuple[int, int], list[str]]) -> list[str]:
-    """Terms of an object schema's property names and descriptions, following arrays and combinators."""
-    if not isinstance(schema, dict):
-        return []
-    key = (id(schema), depth)
-    if key in memo:
-        return memo[key]
-    out: list[str] = []
-    for combinator in ("allOf", "anyOf", "oneOf"):
-        for branch in schema.get(combinator) or ():
-            out += _schema_terms(branch, depth, memo)
-    out += _schema_terms(schema.get("items"), depth, memo)
-    properties = schema.get("properties")
-    if isinstance(properties, dict):
-        for name, sub in properties.items():
-            out += terms(str(name))
-            if isinstance(sub, dict):
-                if isinstance(sub.get("description"), str):
-                    out += terms(sub["description"])
-                if depth > 0:
-                    out += _schema_terms(sub, depth - 1, memo)
-    memo[key] = out
-    return out
+    def fields(self, tools: Sequence[Tool]) -> list[dict[str, list[str]]]:
+        return [self._fields(tool) for tool in tools]
+
+    def _terms(self, text: str) -> list[str]:
+        if text not in self._texts:
+            self._texts[text] = terms(text)
+        return self._texts[text]
+
+    def _fields(self, tool: Tool) -> dict[str, list[str]]:
+        summary, _, rest = tool.description.strip().partition("\n\n")
+        name = " ".join((tool.base_name, tool.operation_id or "", *tool.keywords))
+        path = _PATH_PARAM.sub(" ", tool.path)
+        return {
+            "name": terms(name),
+            "summary": [t for text in (summary, *tool.tags, path) for t in self._terms(text)],
+            "description": self._terms(rest),
+            "arguments": self._schema_terms(tool.input_schema, _NESTING),
+        }
+
+    def _schema_terms(self, schema: Any, depth: int) -> list[str]:
+        """Terms of an object schema's property names and descriptions, following arrays and combinators."""
+        if not isinstance(schema, dict):
+            return []
+        key = (id(schema), depth)
+        if key in self._schemas:
+            return self._schemas[key]
+        out: list[str] = []
+        for combinator in ("allOf", "anyOf", "oneOf"):
+            for branch in schema.get(combinator) or ():
+                out += self._schema_terms(branch, depth)
+        out += self._schema_terms(schema.get("items"), depth)
+        properties = schema.get("properties")
+        if isinstance(properties, dict):
+            for name, sub in properties.items():
+                out += self._terms(str(name))
+                if isinstance(sub, dict):
+                    if isinstance(sub.get("description"), str):
+                        out += self._terms(sub["description"])
+                    if depth > 0:
+                        out += self._schema_terms(sub, depth - 1)
+        self._schemas[key] = out
+        return out

@@ -3,7 +3,9 @@
 Each field (see `fields.py`) has its own bm25s index, and a tool's score is the weighted sum of
 its field scores, so a word in the tool's name counts more than the same word in an argument's
 description without long descriptions drowning short names. A query whose verb leans to an HTTP
-method (`intent.py`) boosts the tools with that method, or whose name contains the verb.
+method (`intent.py`) boosts the tools with that method, or whose name contains the verb. A query word
+also matches its synonyms (`synonyms.py`) at a lower weight, and a coordination factor favours tools
+that match more of the query's words.
 
 Per-caller filtering happens after scoring, on the ranked candidates only, so one index serves every
 caller and nothing is rebuilt per request.
@@ -25,9 +27,11 @@ from mcp_anything.tools import Tool
 
 WEIGHTS = {"name": 1.5, "summary": 1.0, "description": 1.0, "arguments": 0.5}
 METHOD_BOOST = 0.35  # share added to a tool's score when its method (or name verb) matches the query's verb
-
-COORDINATION = 1.0
+COORDINATION = 1.0  # exponent of the share of the query's words a tool matches
 SYNONYM_WEIGHT = 0.4  # a synonym (remove -> delete) counts this much of the query's own word
+
+# Words of a query that count: bounds the work one request can ask for.
+MAX_QUERY_TERMS = 32
 
 Allowed = Callable[[str], bool] | Container[str] | None
 
@@ -69,9 +73,10 @@ class SearchIndex:
     def search(self, query: str, *, allowed: Allowed = None, limit: int = 10) -> list[tuple[str, float]]:
         """The best `limit` tools for `query` among those `allowed`, best first, with their scores.
 
-        Tools that share no word with the query are never returned, so garbage finds nothing.
+        Tools that share no word with the query are never returned, so garbage finds nothing. Only the
+        first MAX_QUERY_TERMS distinct words of the query count.
         """
-        query_terms = list(dict.fromkeys(terms(query)))
+        query_terms = list(dict.fromkeys(terms(query)))[:MAX_QUERY_TERMS]
         if not query_terms or limit <= 0 or not self._names:
             return []
         query_words = words(query)

@@ -8,7 +8,6 @@ team), lower-cased, stopwords dropped and light (Snowball English) stemming appl
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 import Stemmer
 
@@ -24,25 +23,21 @@ us using via json
 STOPWORDS = frozenset(_STOPWORDS.split())
 
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+# Longer runs of letters are not words (hashes, base64, a caller's padding): they would only fill caches.
+MAX_WORD = 40
+# PyStemmer keeps its own bounded cache of stemmed words.
 _stemmer = Stemmer.Stemmer("english")
 
 
-@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     return str(_stemmer.stemWord(word))
 
 
 def words(text: str) -> list[str]:
     """Lower-case words of `text`, identifiers split: `IpAccessControlList_x` -> ip access control list x."""
-    return [w.lower() for w in _WORD.findall(text)]
-
-
-@lru_cache(maxsize=16384)
-def _terms(text: str) -> tuple[str, ...]:
-    return tuple(stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1)
+    return [w.lower() for w in _WORD.findall(text) if len(w) <= MAX_WORD]
 
 
 def terms(text: str) -> list[str]:
     """The indexed form of `text`: words without stopwords, stemmed."""
-    # Specs repeat the same parameter descriptions across hundreds of operations.
-    return list(_terms(text))
+    return [stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1]
