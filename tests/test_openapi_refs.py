@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import shutil
 import threading
-from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -148,9 +147,7 @@ def test_an_unresolvable_operation_ref_and_a_ref_cycle_fail(tmp_path) -> None:
     source = _write(
         tmp_path,
         {
-            "openapi.yaml": minimal_spec(
-                {"/a": {"get": {"$ref": "ops/missing.yaml"}}, "/b": {"$ref": "loop.yaml"}}
-            ),
+            "openapi.yaml": minimal_spec({"/a": {"get": {"$ref": "ops/missing.yaml"}}, "/b": {"$ref": "loop.yaml"}}),
             "loop.yaml": {"$ref": "openapi.yaml#/paths/~1b"},
         },
     )

@@ -50,7 +50,7 @@ def one_of_problem(where: str, node: dict[str, Any], error: jsonschema_rs.Valida
         hint = (
             f"set {prop!r} to select one: {choices}"
             if choices
-            else "give a value only one of them accepts" + _differences(branches, matching, names)
+            else _ways_to_choose(branches, matching, names, instance)
         )
         count = f"{len(matching)} of the oneOf branches ({listed})"
         return f"argument {where!r} matches {count}; exactly one must match: {hint}"
@@ -92,16 +92,49 @@ def _selecting_values(branch: Any, prop: str | None) -> list[Any]:
     return []
 
 
-def _differences(branches: list[Any], matching: list[int], names: list[str]) -> str:
-    """The properties only one of the matching branches declares: setting one can rule the others out."""
-    declared = {i: set(branches[i].get("properties", {})) if isinstance(branches[i], dict) else set() for i in matching}
-    parts = []
+def _ways_to_choose(branches: list[Any], matching: list[int], names: list[str], instance: Any) -> str:
+    """For each matching branch, a change of properties that rules out every other matching branch, if any.
+
+    Another branch is ruled out by leaving out a property it requires (and this one does not), or by
+    adding a property this one accepts and the other, closed (`additionalProperties: false`), does not declare.
+    """
+    given = set(instance) if isinstance(instance, dict) else set()
+    hints = []
     for i in matching:
-        others = set().union(*(declared[j] for j in matching if j != i))
-        only = sorted(declared[i] - others)
-        if only:
-            parts.append(f"only {names[i]} declares {', '.join(only)}")
-    return f" ({'; '.join(parts)})" if parts else " (they accept the same values: no value matches exactly one)"
+        leave_out: set[str] = set()
+        add: set[str] = set()
+        for j in matching:
+            if j == i:
+                continue
+            drops = sorted((_required(branches[j]) - _required(branches[i])) & given)
+            adds = sorted(_declared(branches[i]) - _declared(branches[j])) if _closed(branches[j]) else []
+            if not adds and _closed(branches[j]) and not _closed(branches[i]):
+                adds = [f"a property {names[j]} does not declare"]
+            if not drops and not adds:
+                break
+            if drops:
+                leave_out.add(drops[0])
+            else:
+                add.add(adds[0])
+        else:
+            changes = [f"leave out {', '.join(sorted(leave_out))}"] if leave_out else []
+            changes += [f"add {', '.join(sorted(add))}"] if add else []
+            hints.append(f"for {names[i]}, {' and '.join(changes)}")
+    if not hints:
+        return "the branches overlap: no change of properties makes it match exactly one"
+    return "; ".join(hints)
+
+
+def _required(branch: Any) -> set[str]:
+    return set(branch.get("required", [])) if isinstance(branch, dict) else set()
+
+
+def _declared(branch: Any) -> set[str]:
+    return set(branch.get("properties", {})) if isinstance(branch, dict) else set()
+
+
+def _closed(branch: Any) -> bool:
+    return isinstance(branch, dict) and branch.get("additionalProperties") is False
 
 
 def _first(errors: list[Any], depth: int) -> str:

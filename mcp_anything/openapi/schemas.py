@@ -36,6 +36,7 @@ import functools
 from typing import Any
 
 import jsonschema_rs
+import orjson
 
 from mcp_anything.openapi.documents import Documents, SpecError
 from mcp_anything.openapi.findings import SCHEMA_LOOSENED, SCHEMA_UNSATISFIABLE, Note
@@ -161,6 +162,18 @@ class Schemas:
                         items.append(self._titled(item, sub, base) if key == "oneOf" and mode == INPUT else item)
                         size += n
                     out[self._list_keyword(key, node, mode, notes, where)] = items
+                    if (
+                        key == "oneOf"
+                        and mode == INPUT
+                        and len({orjson.dumps(i, option=_SORTED) for i in items}) < len(items)
+                    ):
+                        notes.append(
+                            Note(
+                                SCHEMA_UNSATISFIABLE,
+                                f"{where}: oneOf lists the same branch twice; a value matching it matches both",
+                                True,
+                            )
+                        )
             elif key == "items":
                 if isinstance(value, list):  # draft-4 tuple form
                     out["prefixItems"] = [self._convert(v, base, mode, budget, notes, where)[0] for v in value]
@@ -355,6 +368,7 @@ def _with_siblings(target: Any, siblings: Any) -> Any:
     return _merge_all_of({"allOf": [target, siblings]})
 
 
+_SORTED = orjson.OPT_SORT_KEYS
 _NUMBER_TYPES = frozenset({"number", "integer"})
 
 
