@@ -23,7 +23,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from mcp_anything import __version__
 from mcp_anything.config import TracingConfig
-from mcp_anything.server.results import CallOutcome
+from mcp_anything.outcome import CallOutcome
 from mcp_anything.tools import Tool
 
 

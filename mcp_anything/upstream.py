@@ -21,8 +21,9 @@ from yarl import URL
 from mcp_anything.breaker import CircuitBreaker
 from mcp_anything.config import UpstreamConfig
 from mcp_anything.outbound import OutboundAuth, OutboundAuthError
+from mcp_anything.outcome import CallOutcome
 from mcp_anything.response_body import BodyTooLarge, read_capped
-from mcp_anything.server.results import CallOutcome, error_result, http_result
+from mcp_anything.server.results import error_result, http_result
 from mcp_anything.tools import HttpRequest, Tool
 
 # Responses that say the upstream (or the proxy in front of it) is unavailable: they count

@@ -14,8 +14,9 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from mcp_anything import metrics
 from mcp_anything.config import Config, ConfigError, ConfigSource
@@ -79,8 +80,8 @@ class Reloader:
     def _spawn(self, reason: str) -> None:
         self._spawn_task(self.reload(reason))
 
-    def _spawn_task(self, coroutine: object) -> None:
-        task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+    def _spawn_task(self, coroutine: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

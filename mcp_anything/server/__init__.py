@@ -2,13 +2,12 @@
 
 from mcp_anything.server.group import PRM_PREFIX, Caller, Group
 from mcp_anything.server.handler import GroupHandler
-from mcp_anything.server.results import CallOutcome, error_result
+from mcp_anything.server.results import error_result
 from mcp_anything.server.sessions import Session, SessionStore
 from mcp_anything.server.transport import HttpError, McpTransport, RequestContext, RpcError, send_json
 
 __all__ = [
     "PRM_PREFIX",
-    "CallOutcome",
     "Caller",
     "Group",
     "GroupHandler",

@@ -10,8 +10,8 @@ import orjson
 from mcp_anything.authz import Authorizer
 from mcp_anything.config import GroupConfig
 from mcp_anything.inbound import Authenticator
+from mcp_anything.outcome import CallOutcome
 from mcp_anything.ratelimit import RateLimits
-from mcp_anything.server.results import CallOutcome
 from mcp_anything.tools import HttpRequest, Tool
 
 PRM_PREFIX = "/.well-known/oauth-protected-resource"

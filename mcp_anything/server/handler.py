@@ -17,9 +17,10 @@ from mcp_anything import __version__, metrics
 from mcp_anything.authz import Forbidden, Grant
 from mcp_anything.identity import Identity
 from mcp_anything.inbound import AuthError, InboundRequest
+from mcp_anything.outcome import CallOutcome
 from mcp_anything.server.group import Group
-from mcp_anything.server.results import CallOutcome, error_result
-from mcp_anything.server.transport import INVALID_PARAMS, HttpError, RequestContext, RpcError
+from mcp_anything.server.results import error_result
+from mcp_anything.server.transport import INVALID_PARAMS, HttpError, Method, RequestContext, RpcError
 from mcp_anything.tools import ArgumentError, Tool
 
 if TYPE_CHECKING:
@@ -32,14 +33,14 @@ call_log = logging.getLogger("mcp_anything.calls")
 class GroupHandler:
     """Serves one group's MCP methods."""
 
-    capabilities = {"tools": {"listChanged": True}}
-    instructions = None
+    capabilities: dict[str, Any] = {"tools": {"listChanged": True}}
+    instructions: str | None = None
 
     def __init__(self, group: Group, *, metrics_enabled: bool = True, tracing: Tracing | None = None) -> None:
         self.group = group
         self.server_info = {"name": f"mcp-anything/{group.config.name}", "version": __version__}
         self.cache_scope = "private" if group.personalised else "public"
-        self.methods = {"tools/list": self.list_tools, "tools/call": self.call_tool}
+        self.methods: dict[str, Method] = {"tools/list": self.list_tools, "tools/call": self.call_tool}
         self._metrics_enabled = metrics_enabled
         self._tool_metrics: dict[str, metrics.ToolMetrics] = {}
         self._tracing = tracing

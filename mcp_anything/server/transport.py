@@ -86,7 +86,7 @@ class Handler(Protocol):
     capabilities: dict[str, Any]
     instructions: str | None
     cache_scope: str  # "private" when results depend on the caller
-    methods: Mapping[str, Method]  # e.g. tools/list, tools/call
+    methods: dict[str, Method]  # e.g. tools/list, tools/call
 
     async def authenticate(self, method: str, path: str, headers: Headers) -> Identity:
         """Return the caller's identity or raise HttpError."""
