@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 from mcp_anything.config import ApiKeyConfig, Config, InboundAuthConfig
 from mcp_anything.identity import Identity
-from mcp_anything.inbound import AuthError, InboundRequest
+from mcp_anything.inbound.base import AuthError, InboundRequest
 
 
 class ApiKeyAuthenticator:

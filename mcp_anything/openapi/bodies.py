@@ -54,12 +54,12 @@ BASE64_SCHEMA: dict[str, Any] = {
 }
 
 
-def essence(media_type: str) -> str:
+def _essence(media_type: str) -> str:
     return media_type.split(";", 1)[0].strip().lower()
 
 
 def kind_of(media_type: str) -> str:
-    value = essence(media_type)
+    value = _essence(media_type)
     if value == "application/json" or value.endswith(("+json", "/json")):
         return JSON
     if value == "application/x-www-form-urlencoded":

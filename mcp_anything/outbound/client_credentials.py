@@ -20,7 +20,7 @@ form and parse the JSON answer: caching with a skew, single-flight, backoff and
 secret-free errors are ours either way, because its token lock guards only
 requests sent through its own httpx2 client, while upstream calls go out
 through aiohttp. So the grant stays here, on the aiohttp the gateway already
-uses, without authlib and joserfc as extra dependencies.
+uses, and authlib is not a dependency.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import orjson
 
 from mcp_anything.config import ClientCredentialsConfig, Config, OutboundAuthConfig
 from mcp_anything.metrics import token_metrics
-from mcp_anything.outbound import OutboundAuthError, set_header
+from mcp_anything.outbound.base import OutboundAuthError, set_header
 from mcp_anything.tools import HttpRequest
 
 log = logging.getLogger(__name__)

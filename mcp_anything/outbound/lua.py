@@ -28,7 +28,7 @@ import httpx2
 
 from mcp_anything.config import Config, OutboundAuthConfig, OutboundLuaConfig
 from mcp_anything.lua import CaseInsensitive, Sandbox, ScriptError, lua_type, time_left
-from mcp_anything.outbound import OutboundAuthError
+from mcp_anything.outbound.base import OutboundAuthError
 from mcp_anything.tools import HttpRequest
 
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 field name
