@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from mcp_anything import upstream
 from mcp_anything.config import parse_config
-from mcp_anything.outbound import STRATEGIES
 from mcp_anything.outbound.none import create as no_outbound_auth
+from mcp_anything.outbound.registry import STRATEGIES
 from mcp_anything.tools import HttpRequest
 
 
