@@ -19,7 +19,7 @@ STRATEGIES: dict[str, str] = {
     "none": "mcp_anything.inbound.none",
     "jwt": "mcp_anything.inbound.jwt",
     "introspection": "mcp_anything.inbound.introspection",
-    "apikey": "mcp_anything.inbound.apikey",
+    "api_key": "mcp_anything.inbound.api_key",
     "lua": "mcp_anything.inbound.lua",
 }
 

@@ -15,6 +15,7 @@ from urllib.parse import quote, unquote
 
 import orjson
 
+from mcp_anything.headers import has_line_break
 from mcp_anything.openapi import bodies
 from mcp_anything.openapi.params import cookie_value, header_value, path_value, query_pairs
 from mcp_anything.tools import ArgumentError, HttpRequest
@@ -78,7 +79,7 @@ class RequestBuilder:
             if param.argument in arguments:
                 value = arguments[param.argument]
                 text = _json_text(value) if param.as_json else header_value(value, param.explode)
-                if any(c in text for c in "\r\n\0"):
+                if has_line_break(text):
                     raise ArgumentError(f"argument {param.argument!r}: header values cannot contain line breaks")
                 request.headers[param.name] = text
         for param in self._cookie:

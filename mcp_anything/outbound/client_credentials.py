@@ -29,7 +29,6 @@ import asyncio
 import base64
 import logging
 import math
-import re
 import time
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -38,6 +37,7 @@ import aiohttp
 import orjson
 
 from mcp_anything.config import ClientCredentialsConfig, Config, OutboundAuthConfig
+from mcp_anything.headers import is_visible
 from mcp_anything.metrics import token_metrics
 from mcp_anything.outbound.base import OutboundAuthError, set_header
 from mcp_anything.tools import HttpRequest
@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 
 BACKOFF_FIRST = 0.5  # seconds of fail-fast after the first failed token request
 BACKOFF_MAX = 30.0  # doubling stops here
-_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 _DESCRIPTION_MAX = 300
 _REDACTED = "**********"
 
@@ -166,7 +165,7 @@ class ClientCredentialsAuth:
     def _parse_token(self, payload: dict[str, Any]) -> tuple[str, float | None]:
         """The §5.1 success response: a Bearer `access_token` and, usually, `expires_in`."""
         token = payload.get("access_token")
-        if not isinstance(token, str) or not _HEADER_SAFE.fullmatch(token):
+        if not isinstance(token, str) or not is_visible(token):
             raise self._error("the response has no usable access_token")
         token_type = payload.get("token_type", "Bearer")
         if not isinstance(token_type, str) or token_type.lower() != "bearer":
