@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from mcp_anything.openapi import findings as kinds
+from tests.conftest import GatewayFactory, echo_config
 from tests.support.cli import run_cli
-from tests.support.openapi import load, minimal_spec
+from tests.support.metrics import scrape
+from tests.support.openapi import SPECS, load, minimal_spec
 
 OK = {"200": {"description": "ok"}}
 
@@ -165,3 +169,22 @@ def test_tools_report_lists_what_each_tool_approximates(tmp_path) -> None:
     report = run.stdout.split("What each tool approximates", 1)[1].splitlines()
     assert report[1] == "g:"
     assert [line.split()[:2] for line in report[2:]] == [["api_get_plain", "derived_name"]]
+
+
+@pytest.mark.anyio
+async def test_serve_logs_each_finding_once_and_exports_their_count(
+    gateway: GatewayFactory, upstream_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    expected = {f for f in load(SPECS / "echo.yaml").findings}
+    assert expected  # echo.yaml has a derived name and a header parameter the gateway owns
+    with caplog.at_level(logging.WARNING, logger="mcp_anything.openapi"), gateway(echo_config(upstream_url)) as url:
+        scraped = await scrape(url)
+    logged = [r for r in caplog.records if r.getMessage().startswith("spec finding: ")]
+    assert sorted(r.fields["operation"] for r in logged) == sorted(f.operation for f in expected)
+    assert {r.fields["upstream"] for r in logged} == {"echo"}
+    assert {(r.fields["kind"], r.fields["changes_calls"]) for r in logged} == {
+        (kinds.DERIVED_NAME, False),
+        (kinds.PARAMETER_DROPPED, False),
+    }
+    for kind in (kinds.DERIVED_NAME, kinds.PARAMETER_DROPPED):
+        assert scraped.value("mcp_anything_spec_findings", upstream="echo", kind=kind, changes_calls="false") == 1

@@ -12,8 +12,13 @@ by every tool) report `Note`s; the loader turns them into findings of the operat
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
+
+logger = logging.getLogger("mcp_anything.openapi")
 
 UNRESOLVED_REFERENCE = "unresolved_reference"  # fails the upstream
 LENIENT_REFERENCE = "lenient_reference"
@@ -55,3 +60,21 @@ def by_operation(findings: list[Finding]) -> dict[str, list[Finding]]:
     for finding in findings:
         grouped.setdefault(finding.operation, []).append(finding)
     return grouped
+
+
+def log_findings(upstream: str, findings: Sequence[Finding]) -> None:
+    """One structured warning per finding (at startup and on every reload)."""
+    for finding in findings:
+        fields = {
+            "upstream": upstream,
+            "operation": finding.operation,
+            "tool": finding.tool,
+            "kind": finding.kind,
+            "changes_calls": finding.changes_calls,
+        }
+        logger.warning("spec finding: %s", finding.message, extra={"fields": fields})
+
+
+def counts(findings: Sequence[Finding]) -> dict[tuple[str, bool], int]:
+    """How many findings of each (kind, changes_calls)."""
+    return dict(Counter((f.kind, f.changes_calls) for f in findings))
