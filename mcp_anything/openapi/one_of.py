@@ -55,7 +55,8 @@ def one_of_problem(where: str, node: dict[str, Any], error: jsonschema_rs.Valida
         count = f"{len(matching)} of the oneOf branches ({listed})"
         return f"argument {where!r} matches {count}; exactly one must match: {hint}"
     depth = len(list(error.instance_path))
-    reasons = [_first(context, depth) for context in error.kind.context]
+    # OneOfNotValid carries each branch's errors (the stubs do not declare it)
+    reasons = [_first(context, depth) for context in getattr(error.kind, "context", [])]
     if choices and isinstance(instance, dict):
         if prop not in instance:
             return f"argument {where!r}: missing {prop!r}, which selects the oneOf branch: {choices}"

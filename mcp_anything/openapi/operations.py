@@ -406,7 +406,8 @@ def _output_schema(operation: Operation, schemas: Schemas) -> tuple[dict[str, An
     missing = ""
     for code, response, base in _success_responses(operation, schemas.documents):
         content = response.get("content") if isinstance(response, dict) else None
-        media_type = next((m for m in content if bodies.is_json(m)), None) if isinstance(content, dict) else None
+        content = content if isinstance(content, dict) else {}
+        media_type = next((m for m in content if bodies.is_json(m)), None)
         media, media_base = schemas.documents.follow(content[media_type], base) if media_type else (None, base)
         if not isinstance(media, dict) or "schema" not in media:
             missing = missing or f"response {code} has no JSON schema"
