@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from mcp_anything.config import ResponseFilter
 from mcp_anything.shaping import (
     ClaimMissing,
-    ResponseFilter,
     apply_filters,
     compile_filters,
     filters_for_tool,

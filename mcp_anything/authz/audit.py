@@ -40,8 +40,12 @@ def record(group: str, identity: Identity, action: str, decision: str, **details
     logger.info("%s %s", action, decision, extra={"fields": fields})
 
 
-def call(group: str, identity: Identity, tool: str, allowed: bool, *, rule: str | None, reason: str) -> None:
-    record(group, identity, "call", "allow" if allowed else "deny", tool=tool, rule=rule, reason=reason)
+def call(
+    group: str, identity: Identity, tool: str, allowed: bool, *, rule: str | None, reason: str, notes: str = ""
+) -> None:
+    """`notes`: the deciding rule's own words, logged with it."""
+    decision = "allow" if allowed else "deny"
+    record(group, identity, "call", decision, tool=tool, rule=rule, reason=reason, notes=notes or None)
 
 
 def listing(group: str, identity: Identity, shown: int, hidden: int, *, reason: str | None) -> None:

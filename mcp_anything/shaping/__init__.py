@@ -18,19 +18,15 @@ from mcp_anything.shaping.filters import (
     filters_for_tool,
     unmatched_globs,
 )
-from mcp_anything.shaping.models import ClaimVariable, FilterOperation, ResponseFilter
 from mcp_anything.shaping.schema import relax_output_schema
 
 __all__ = [
     "AppliedFilter",
     "BudgetResult",
     "ClaimMissing",
-    "ClaimVariable",
     "CompiledFilter",
-    "FilterOperation",
     "FilterStats",
     "Omission",
-    "ResponseFilter",
     "apply_filters",
     "compile_filters",
     "cut_json",
