@@ -3,6 +3,7 @@
 from mcp_anything.shaping.budget import (
     BudgetResult,
     Omission,
+    ResultBudget,
     cut_json,
     cut_text,
     min_items_by_path,
@@ -27,6 +28,7 @@ __all__ = [
     "CompiledFilter",
     "FilterStats",
     "Omission",
+    "ResultBudget",
     "apply_filters",
     "compile_filters",
     "cut_json",
