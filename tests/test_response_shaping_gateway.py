@@ -219,6 +219,27 @@ async def test_a_filter_glob_matching_no_tool_of_the_group_is_a_config_error(ord
     ]
 
 
+async def test_rules_read_the_new_tool_and_request_variables_through_the_gateway(
+    gateway: GatewayFactory, orders_url: str, idp: IdP, audit_lines
+) -> None:
+    raw = shop_config(orders_url, idp, [])
+    when = 'mcp.tool.method == "GET" && mcp.tool.path.matches("^/orders") && request.headers["x-tenant"] == "acme"'
+    raw["groups"][0]["authorization"] = {
+        "default": "deny",
+        "rules": [{"effect": "allow", "when": when, "tools": ["*"], "priority": 3, "notes": "acme reads orders"}],
+    }
+    token = idp.token(aud=AUDIENCE, sub="alice")
+    with gateway(raw) as url:
+        async with mcp_client(url + "/mcp", headers={**bearer(token), "X-Tenant": "acme"}) as client:
+            listed = {t.name for t in (await client.list_tools()).tools}
+            await client.call_tool("shop_get_order", {"orderId": "o1"})
+        async with mcp_client(url + "/mcp", headers={**bearer(token), "X-Tenant": "other"}) as client:
+            assert (await client.list_tools()).tools == []
+    assert listed == {"shop_list_orders", "shop_get_order"}
+    [call] = audit_lines("call")
+    assert (call["decision"], call["rule"], call["notes"]) == ("allow", "rules[0]", "acme reads orders")
+
+
 # --- budgets -------------------------------------------------------------------------------------
 
 
