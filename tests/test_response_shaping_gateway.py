@@ -17,36 +17,16 @@ from mcp_anything.app import build_gateway
 from mcp_anything.config import ConfigError, parse_config
 from tests.conftest import SPECS, GatewayFactory, mcp_client
 from tests.support.idp import IdP
-from tests.support.orders import ORDERS, OrdersUpstream
+from tests.support.orders import ORDERS, OrdersUpstream, orders_filter
 from tests.support.servers import ServerThread
 
 pytestmark = pytest.mark.anyio
 
 AUDIENCE = "mcp-gateway"
 KEPT = ("orderId", "userId", "amount", "status")
-ORDERS_FILTER: dict[str, Any] = {
-    "tools": ["shop_list_orders", "shop_get_order"],
-    "variables": {"callerSub": {"claim": "sub"}},
-    "default": "destroy",
-    "notes": "Strip orders not belonging to the caller; remove internal fields",
-    "operations": [
-        {
-            "effect": "retain",
-            "path": "^orders$",
-            "match_field": "^userId$",
-            "match_value": "^{{callerSub}}$",
-            "priority": 10,
-            "notes": "Retain only orders where userId is the caller's sub",
-        },
-        {
-            "effect": "retain",
-            "path": "^(orders\\.)?(orderId|userId|amount|status)$",
-            "priority": 5,
-            "notes": "Retain only these fields on each order",
-        },
-        {"effect": "retain", "path": "^next$"},
-    ],
-}
+# The documented scenario; its field operation also names the fields of a single order (`shop_get_order`).
+_ROWS, _FIELDS = orders_filter()["operations"]
+ORDERS_FILTER = orders_filter(operations=[_ROWS, {**_FIELDS, "path": "^(orders\\.)?(orderId|userId|amount|status)$"}])
 
 
 @pytest.fixture(scope="module")
@@ -198,10 +178,10 @@ async def test_audit_lines_carry_counts_and_notes_never_values(
             await client.call_tool("shop_list_orders", {})
     [line] = audit_lines("filter")
     assert line["decision"] == "filtered" and line["tool"] == "shop_list_orders" and line["subject"] == "alice"
-    # Field operations run first (two internal fields of each of the five orders), then the rows of others go.
-    assert (line["rows_removed"], line["fields_removed"]) == (3, 10)
+    # Field operations run first (`next`, and two internal fields of each of the five orders), then the rows go.
+    assert (line["rows_removed"], line["fields_removed"]) == (3, 11)
     assert line["filters"] == [
-        {"filter": 0, "notes": ORDERS_FILTER["notes"], "rows_removed": 3, "fields_removed": 10},
+        {"filter": 0, "notes": ORDERS_FILTER["notes"], "rows_removed": 3, "fields_removed": 11},
     ]
     rendered = orjson.dumps(line).decode()
     for secret in ("alice-secret", "bob-secret", "x-secret", "userXabc"):

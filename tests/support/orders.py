@@ -2,7 +2,7 @@
 
 Orders carry internal fields (`cost`, `internalNote`) that callers must not see. `GET /orders?count=N`
 answers N generated orders (a large answer), `GET /receipts` a top-level array, `GET /notes?size=N`
-N bytes of multi-byte UTF-8 text.
+N bytes of multi-byte UTF-8 text. `orders_filter` is the filter of the documented orders scenario.
 """
 
 from __future__ import annotations
@@ -36,6 +36,34 @@ def generated_order(i: int) -> dict[str, Any]:
         "cost": i / 2,
         "internalNote": "n" * 120,
     }
+
+
+def orders_filter(**overrides: Any) -> dict[str, Any]:
+    """The orders scenario of the docs: each caller sees only their own orders, with four fields."""
+    spec: dict[str, Any] = {
+        "tools": ["shop_list_orders", "shop_get_order"],
+        "variables": {"callerSub": {"claim": "sub"}},
+        "default": "destroy",
+        "notes": "Strip orders not belonging to the caller; remove internal fields",
+        "operations": [
+            {
+                "effect": "retain",
+                "path": "^orders$",
+                "match_field": "^userId$",
+                "match_value": "^{{callerSub}}$",
+                "priority": 10,
+                "notes": "Retain only orders where userId is the caller's sub",
+            },
+            {
+                "effect": "retain",
+                "path": "^orders\\.(orderId|userId|amount|status)$",
+                "priority": 5,
+                "notes": "Retain only these fields on each surviving order",
+            },
+        ],
+    }
+    spec.update(overrides)
+    return spec
 
 
 @dataclass
