@@ -120,6 +120,8 @@ def _validate(args: argparse.Namespace) -> int:
             print(f"  skipped {operation}: {reason}")
     for group in gateway.groups:
         print(f"group {group.config.name}: {len(group.tools)} tools at {group.resource_url}")
+    for warning in config.warnings():
+        print(f"config warning: {warning}", file=sys.stderr)
     print("config OK")
     return 0
 

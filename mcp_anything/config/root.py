@@ -43,6 +43,16 @@ class Config(StrictModel):
                     problems.append(f"groups[{i}].upstreams[{j}]: unknown upstream {name!r}; known: {sorted(known)}")
         return problems
 
+    def warnings(self) -> list[str]:
+        """Valid but risky settings, `location: what and why`, for `validate` to point out."""
+        return [
+            f"groups[{i}].authorization.capabilities: the wristband is bound to neither an `audience` nor the "
+            "caller (`bind_subject: true`): one that leaks can be replayed at every group trusting this key, "
+            "by any caller, until it expires"
+            for i, group in enumerate(self.groups)
+            if group.authorization.capabilities is not None and group.authorization.capabilities.unbound
+        ]
+
     def upstream(self, name: str) -> UpstreamConfig:
         return next(u for u in self.upstreams if u.name == name)
 
