@@ -42,6 +42,7 @@ from mcp_anything.config.upstreams import (
     RetryConfig,
     UpstreamConfig,
 )
+from mcp_anything.config.weakening import Weakening, weakenings
 
 __all__ = [
     "IDEMPOTENT_METHODS",
@@ -73,6 +74,7 @@ __all__ = [
     "StrictModel",
     "TracingConfig",
     "UpstreamConfig",
+    "Weakening",
     "compile_expression",
     "expand_env",
     "format_validation_error",
@@ -80,4 +82,5 @@ __all__ = [
     "parse_config",
     "parse_duration",
     "uses_tool",
+    "weakenings",
 ]

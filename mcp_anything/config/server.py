@@ -33,6 +33,9 @@ class ServerConfig(StrictModel):
     tracing: TracingConfig = TracingConfig()
     audit_log: str = "stderr"  # stderr | stdout | off | a file path (relative to the config file)
     reload_interval: Interval = 2.0
+    # A reload that loosens a group's security (see config/weakening.py) is refused unless the NEW config
+    # says so: a half-written or mistaken file cannot switch protection off by accident.
+    allow_weakening_reload: bool = False
     # memory:// (per replica) or redis://[:password@]host:port/db (shared); may hold a password, so a secret.
     rate_limit_storage: SecretStr = SecretStr("memory://")
 
