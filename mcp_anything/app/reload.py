@@ -1,11 +1,18 @@
 """Reload the config on SIGHUP or when one of its files changes, without dropping a request.
 
 Every `server.reload_interval` the reloader compares the modification time and size of
-the config file and the local files it names (specs, overlays, Lua scripts); a change, or
-SIGHUP, reads the config again and builds a whole new gateway off the event loop (specs
-served by URL are fetched again only then), which the app serves at once (`GatewayApp.reload`);
-a config that fails to load or build changes nothing: each problem is logged and the
-previous config keeps serving. Files are compared again only after they change once more.
+the config file and the local files it names (specs, overlays, Lua scripts). A change is
+read only once the files have settled: when they look the same at two polls in a row, so
+a file being written in several steps is not read half-way. SIGHUP reads at once (an
+operator sent it after editing). The config is read again and a whole new gateway is built
+off the event loop (specs served by URL are fetched again only then), which the app serves
+at once (`GatewayApp.reload`).
+
+A config that fails to load or build changes nothing: each problem is logged and the
+previous config keeps serving. So does a config that weakens a group's security (see
+`config.weakenings`), unless it sets `server.allow_weakening_reload: true` itself: a warning
+names each group and what would have weakened. Files are compared again only after they
+change once more.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mcp_anything import metrics
-from mcp_anything.config import Config, ConfigError, ConfigSource
+from mcp_anything.config import Config, ConfigError, ConfigSource, Weakening, weakenings
 
 logger = logging.getLogger("mcp_anything.reload")
 
@@ -86,10 +93,17 @@ class Reloader:
         task.add_done_callback(self._tasks.discard)
 
     async def _poll(self) -> None:
+        settling: Signature | None = None  # what the changed files looked like at the previous poll
         while True:
             interval = self._current().server.reload_interval
             await asyncio.sleep(interval or OFF_POLL_SECONDS)
-            if interval and signature(self._source.watched(self._current())) != self._seen:
+            now = signature(self._source.watched(self._current()))
+            if not interval or now == self._seen:
+                settling = None
+            elif now != settling:
+                settling = now  # changed since the last look: perhaps still being written
+            else:
+                settling = None
                 await self.reload("files changed")
 
     async def reload(self, reason: str) -> bool:
@@ -102,6 +116,10 @@ class Reloader:
             try:
                 config = await asyncio.to_thread(self._source.load)
                 self._seen = signature(self._source.watched(config))
+                weakened = weakenings(current, config)
+                if weakened and not config.server.allow_weakening_reload:
+                    self._refused(reason, weakened)
+                    return False
                 restart_only = _restart_only_changes(current, config)
                 if restart_only:  # serve on as started, and say so
                     kept = {key: getattr(current.server, key) for key in restart_only}
@@ -118,9 +136,24 @@ class Reloader:
         metrics.LAST_RELOAD.set_to_current_time()
         for key in restart_only:
             logger.warning("server.%s changed; the new value takes effect on restart", key)
+        for weakening in weakened:
+            fields = {"reason": reason, "group": weakening.group, "weakening": weakening.what}
+            logger.warning("config reloaded with weaker security (allowed): %s", weakening, extra={"fields": fields})
         fields = {"reason": reason, "groups": len(config.groups), "tools": tools}
         logger.info("config reloaded", extra={"fields": fields})
         return True
+
+    def _refused(self, reason: str, weakened: list[Weakening]) -> None:
+        metrics.RELOADS.labels("refused").inc()
+        for weakening in weakened:
+            fields = {"reason": reason, "group": weakening.group, "weakening": weakening.what}
+            logger.warning("config reload refused: it weakens %s", weakening, extra={"fields": fields})
+        logger.warning(
+            "config reload refused: it weakens %d group setting(s); still serving the previous config. "
+            "If that is intended, set server.allow_weakening_reload: true in the new config",
+            len(weakened),
+            extra={"fields": {"reason": reason}},
+        )
 
     def _failed(self, reason: str, problems: list[str]) -> None:
         metrics.RELOADS.labels("error").inc()
