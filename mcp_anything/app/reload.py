@@ -23,15 +23,18 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from mcp_anything import metrics
 from mcp_anything.config import Config, ConfigError, ConfigSource, Weakening, weakenings
 
 logger = logging.getLogger("mcp_anything.reload")
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 # Read once at startup: changing them needs a restart.
-RESTART_ONLY = ("host", "port", "shutdown_timeout", "tracing", "audit_log")
+RESTART_ONLY = ("host", "port", "shutdown_timeout", "tracing", "audit_log", "metrics.port")
 OFF_POLL_SECONDS = 1.0  # with polling off, how often to look whether a reload turned it on
 
 Signature = tuple[tuple[Path, int, int] | tuple[Path], ...]
@@ -122,8 +125,10 @@ class Reloader:
                     return False
                 restart_only = _restart_only_changes(current, config)
                 if restart_only:  # serve on as started, and say so
-                    kept = {key: getattr(current.server, key) for key in restart_only}
-                    config = config.model_copy(update={"server": config.server.model_copy(update=kept)})
+                    server = config.server
+                    for key in restart_only:
+                        server = _replaced(server, key, _setting(current.server, key))
+                    config = config.model_copy(update={"server": server})
                 tools = await self._serve(config)
             except ConfigError as exc:
                 self._failed(reason, exc.problems)
@@ -167,4 +172,18 @@ class Reloader:
 
 
 def _restart_only_changes(old: Config, new: Config) -> list[str]:
-    return [key for key in RESTART_ONLY if getattr(old.server, key) != getattr(new.server, key)]
+    return [key for key in RESTART_ONLY if _setting(old.server, key) != _setting(new.server, key)]
+
+
+def _setting(model: BaseModel, key: str) -> Any:
+    """The value at a dotted key (`metrics.port`)."""
+    value: Any = model
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _replaced(model: ModelT, key: str, value: Any) -> ModelT:
+    """A copy of `model` with the dotted `key` set to `value`."""
+    head, _, rest = key.partition(".")
+    return model.model_copy(update={head: _replaced(getattr(model, head), rest, value) if rest else value})

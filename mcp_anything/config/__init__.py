@@ -32,7 +32,7 @@ from mcp_anything.config.outbound import (
     OutboundLuaConfig,
 )
 from mcp_anything.config.root import Config
-from mcp_anything.config.server import LOOPBACK_HOSTS, ServerConfig, TracingConfig
+from mcp_anything.config.server import LOOPBACK_HOSTS, MetricsConfig, ServerConfig, TracingConfig
 from mcp_anything.config.types import Duration, StrictModel, parse_duration
 from mcp_anything.config.upstreams import (
     IDEMPOTENT_METHODS,
@@ -63,6 +63,7 @@ __all__ = [
     "InboundLuaConfig",
     "IntrospectionConfig",
     "JwtConfig",
+    "MetricsConfig",
     "OpenApiConfig",
     "OutboundApiKeyConfig",
     "OutboundAuthConfig",

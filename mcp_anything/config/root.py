@@ -32,7 +32,8 @@ class Config(StrictModel):
         problems += _duplicates("upstreams", [u.name for u in self.upstreams], "name")
         problems += _duplicates("groups", [g.name for g in self.groups], "name")
         problems += _duplicates("groups", [g.endpoint for g in self.groups], "endpoint")
-        reserved = {"/healthz", "/readyz"} | ({"/metrics"} if self.server.metrics else set())
+        metrics = self.server.metrics
+        reserved = {"/healthz", "/readyz"} | ({"/metrics"} if metrics.enabled and metrics.port is None else set())
         for i, group in enumerate(self.groups):
             if group.endpoint in reserved:
                 problems.append(f"groups[{i}].endpoint: {group.endpoint} is served by the gateway itself")
