@@ -8,6 +8,7 @@ any module may import it.
 
 from mcp_anything.config.authz import AuthorizationConfig, CapabilitiesConfig, RuleConfig
 from mcp_anything.config.expressions import compile_expression, uses_tool
+from mcp_anything.config.filters import ClaimVariable, FilterOperation, ResponseFilter
 from mcp_anything.config.groups import GroupConfig, RateLimitConfig
 from mcp_anything.config.inbound import (
     ApiKeyConfig,
@@ -53,11 +54,13 @@ __all__ = [
     "BearerConfig",
     "CapabilitiesConfig",
     "CircuitBreakerConfig",
+    "ClaimVariable",
     "ClientCredentialsConfig",
     "Config",
     "ConfigError",
     "ConfigSource",
     "Duration",
+    "FilterOperation",
     "GroupConfig",
     "HttpMethod",
     "InboundAuthConfig",
@@ -69,6 +72,7 @@ __all__ = [
     "OutboundAuthConfig",
     "OutboundLuaConfig",
     "RateLimitConfig",
+    "ResponseFilter",
     "RetryConfig",
     "RuleConfig",
     "ServerConfig",
