@@ -34,6 +34,7 @@ from mcp_anything.config.outbound import (
 )
 from mcp_anything.config.root import Config
 from mcp_anything.config.server import LOOPBACK_HOSTS, ServerConfig, TracingConfig
+from mcp_anything.config.sessions import MIN_SESSION_KEY_BYTES, SessionsConfig
 from mcp_anything.config.types import Duration, StrictModel, parse_duration
 from mcp_anything.config.upstreams import (
     IDEMPOTENT_METHODS,
@@ -47,6 +48,7 @@ from mcp_anything.config.upstreams import (
 __all__ = [
     "IDEMPOTENT_METHODS",
     "LOOPBACK_HOSTS",
+    "MIN_SESSION_KEY_BYTES",
     "ApiKeyConfig",
     "AuthorizationConfig",
     "BearerConfig",
@@ -74,6 +76,7 @@ __all__ = [
     "RetryConfig",
     "RuleConfig",
     "ServerConfig",
+    "SessionsConfig",
     "StrictModel",
     "TracingConfig",
     "UpstreamConfig",
