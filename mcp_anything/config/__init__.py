@@ -34,6 +34,7 @@ from mcp_anything.config.outbound import (
 )
 from mcp_anything.config.root import Config
 from mcp_anything.config.server import LOOPBACK_HOSTS, MetricsConfig, ServerConfig, TracingConfig
+from mcp_anything.config.sessions import MIN_SESSION_KEY_BYTES, SessionsConfig
 from mcp_anything.config.types import Duration, StrictModel, parse_duration
 from mcp_anything.config.upstreams import (
     IDEMPOTENT_METHODS,
@@ -48,6 +49,7 @@ from mcp_anything.config.weakening import Weakening, weakenings
 __all__ = [
     "IDEMPOTENT_METHODS",
     "LOOPBACK_HOSTS",
+    "MIN_SESSION_KEY_BYTES",
     "ApiKeyConfig",
     "AuthorizationConfig",
     "BearerConfig",
@@ -76,6 +78,7 @@ __all__ = [
     "RetryConfig",
     "RuleConfig",
     "ServerConfig",
+    "SessionsConfig",
     "StrictModel",
     "TracingConfig",
     "UpstreamConfig",

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ByteSize, Field, SecretStr, field_validator, model_validator
 
+from mcp_anything.config.sessions import SessionsConfig
 from mcp_anything.config.types import Credential, Duration, HttpUrl, Interval, StrictModel
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -58,6 +59,7 @@ class ServerConfig(StrictModel):
     allow_weakening_reload: bool = False
     # memory:// (per replica) or redis://[:password@]host:port/db (shared); may hold a password, so a secret.
     rate_limit_storage: SecretStr = SecretStr("memory://")
+    sessions: SessionsConfig = SessionsConfig()
 
     @field_validator("rate_limit_storage")
     @classmethod
