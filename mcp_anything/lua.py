@@ -22,7 +22,8 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
@@ -64,7 +65,7 @@ class CaseInsensitive(dict[str, Any]):
 # code exists. Everything the script may touch is built from locals captured
 # here; the script itself only ever sees `new_env(...)`.
 _HOST = """
-local source, chunkname, expired, interval, check_every, bridges, constants = ...
+local source, chunkname, expired, interval, check_every, bridges, constants, env_values, env_miss = ...
 local debug_sethook, debug_setupvalue = debug.sethook, debug.setupvalue
 local lib_string, lib_table, lib_math, lib_utf8 = string, table, math, utf8
 local assert, error, ipairs, next, pairs, pcall, rawget, select, setmetatable, tonumber, tostring, type =
@@ -112,6 +113,13 @@ local case_insensitive_meta = {
 }
 local function case_insensitive(t) return setmetatable(t, case_insensitive_meta) end
 
+-- ctx.env: the allowlisted variables; reading another name gives nil, and the host notes it.
+local env_meta = {
+  __index = function(_, k)
+    if type(k) == "string" then env_miss(k) end
+  end,
+}
+
 local functions = {}
 for name, bridge in next, bridges do
   functions[name] = function(...)
@@ -128,6 +136,7 @@ local function new_env(inputs)
     select = select, tonumber = tonumber, tostring = tostring, type = type, unpack = unpack,
   }
   for k, v in next, functions do env[k] = v end
+  env.ctx = { env = setmetatable(copy(env_values), env_meta), fetch = functions.fetch }
   for k, v in next, constants do env[k] = type(v) == "table" and copy(v) or v end
   for k, v in next, inputs do env[k] = v end
   return env
@@ -155,7 +164,11 @@ end
 return run, case_insensitive
 """
 
-_local = threading.local()  # .deadline: time.monotonic() at which the script call on this thread ends
+MAX_MISSES_LOGGED = 100  # unlisted ctx.env names warned about, once each
+
+# .deadline: time.monotonic() at which the script call on this thread ends;
+# .missed: the unlisted ctx.env names that call read.
+_local = threading.local()
 
 
 def time_left() -> float:
@@ -167,6 +180,48 @@ def time_left() -> float:
 def set_deadline(deadline: float) -> None:
     """Start (a time.monotonic() deadline) or end (math.inf) the script call on this thread, for `time_left`."""
     _local.deadline = deadline
+
+
+class EnvAllowlist:
+    """What a script's `ctx.env` shows, and what happens when it reads a name that is not listed.
+
+    Such a read gives nil (Lua) or undefined (JavaScript), a warning naming the setting (once per
+    name), and a note on the run's error if it then fails, so the failure points at the fix.
+    """
+
+    def __init__(self, values: Mapping[str, str] | None, *, setting: str, script: str) -> None:
+        self.values = dict(values or {})
+        self.setting = setting  # the config key that lists the names: lua.env or js.env
+        self.script = script
+        self._warned: set[str] = set()
+
+    def miss(self, name: str) -> None:
+        """Called on the script's thread when it reads an unlisted `ctx.env` name."""
+        missed: list[str] = getattr(_local, "missed", [])
+        if name not in missed:
+            missed.append(name)
+        if name not in self._warned and len(self._warned) < MAX_MISSES_LOGGED:
+            self._warned.add(name)
+            log.warning(
+                "script %s read ctx.env.%s, which is not listed in %s (so it reads as nothing)",
+                self.script,
+                name,
+                self.setting,
+            )
+
+    @contextmanager
+    def watching(self) -> Iterator[None]:
+        """Around one script call on this thread: a ScriptError leaving it notes the unlisted names read."""
+        _local.missed = []
+        try:
+            yield
+        except ScriptError as exc:
+            if not _local.missed:
+                raise
+            names = ", ".join(f"ctx.env.{name}" for name in _local.missed)
+            raise ScriptError(exc.kind, f"{exc.message} (it read {names}, not listed in {self.setting})") from None
+        finally:
+            _local.missed = []
 
 
 def _expired() -> bool:
@@ -187,6 +242,7 @@ class _Runtime:
         memory_limit: int,
         functions: Mapping[str, Callable[..., Any]],
         constants: Mapping[str, Any],
+        env: EnvAllowlist,
     ) -> None:
         self.lua = lupa.LuaRuntime(
             register_eval=False,
@@ -198,7 +254,16 @@ class _Runtime:
         )
         bridges = self.lua.table_from({name: self._bridge(fn) for name, fn in functions.items()})
         host = self.lua.execute(
-            _HOST, source, chunkname, _expired, HOOK_INTERVAL, CHECK_EVERY, bridges, self.to_lua(constants)
+            _HOST,
+            source,
+            chunkname,
+            _expired,
+            HOOK_INTERVAL,
+            CHECK_EVERY,
+            bridges,
+            self.to_lua(constants),
+            self.to_lua(env.values),
+            self._bridge(env.miss),
         )
         run, detail = host
         if run is None:
@@ -294,15 +359,22 @@ class Sandbox:
         memory_limit_mb: int,
         functions: Mapping[str, Callable[..., Any]] | None = None,
         constants: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
-        """Read and compile `path`; a problem is a ConfigError naming `location` (the config key)."""
+        """Read and compile `path`; a problem is a ConfigError naming `location` (the config key).
+
+        Scripts see `ctx.env` (the `env` values) and `ctx.fetch` (the `fetch` function, if given).
+        """
         self.name = path.name
         self.timeout = timeout
         source = read_script(path, location)
+        self._env = EnvAllowlist(env, setting="lua.env", script=self.name)
         self._pool: queue.SimpleQueue[_Runtime] = queue.SimpleQueue()
         try:
             for _ in range(POOL_SIZE):
-                self._pool.put(_Runtime(source, self.name, memory_limit_mb << 20, functions or {}, constants or {}))
+                self._pool.put(
+                    _Runtime(source, self.name, memory_limit_mb << 20, functions or {}, constants or {}, self._env)
+                )
         except SyntaxError as exc:
             raise ConfigError([f"{location}: Lua syntax error: {exc}"]) from None
         except lupa.LuaMemoryError:
@@ -319,8 +391,15 @@ class Sandbox:
         # The worker may still be inside a C call; it returns its runtime to the pool when done.
         raise ScriptError("timeout", f"no result within {self.timeout:g}s")
 
+    def close(self) -> None:
+        """Nothing to stop: the runtimes go with the sandbox (the JavaScript sandbox's counterpart stops threads)."""
+
     def _call(self, inputs: Mapping[str, Any], deadline: float) -> tuple[Any, ...]:
         # Runs in a worker thread.
+        with self._env.watching():
+            return self._run(inputs, deadline)
+
+    def _run(self, inputs: Mapping[str, Any], deadline: float) -> tuple[Any, ...]:
         try:
             runtime = self._pool.get(timeout=max(deadline - time.monotonic(), 0))
         except queue.Empty:

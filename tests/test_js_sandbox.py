@@ -217,13 +217,19 @@ class TestFetchLimits:
 class TestEnv:
     async def test_only_listed_names(self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
         box = sandbox(tmp_path, "return [ctx.env.A, ctx.env.HOME, Object.keys(ctx.env)]", env={"A": "a"})
-        with caplog.at_level(logging.WARNING, logger="mcp_anything.js"):
+        with caplog.at_level(logging.WARNING, logger="mcp_anything.lua"):
             assert await box.run({}) == (["a", None, ["A"]],)
             assert await box.run({}) == (["a", None, ["A"]],)
         warnings = [r.getMessage() for r in caplog.records]
         assert warnings == [
-            "JavaScript script.js read ctx.env.HOME, which is undefined because it is not listed in js.env"
+            "script script.js read ctx.env.HOME, which is not listed in js.env (so it reads as nothing)"
         ]
+
+    async def test_a_failure_after_reading_an_unlisted_name_names_the_setting(self, tmp_path: Path) -> None:
+        box = sandbox(tmp_path, "return ctx.env.SECRET.length")
+        with pytest.raises(ScriptError) as caught:
+            await box.run({})
+        assert caught.value.message.endswith("(it read ctx.env.SECRET, not listed in js.env)")
 
     async def test_env_cannot_be_changed(self, tmp_path: Path) -> None:
         source = "ctx.env.A = 'changed'; ctx.env.B = 'new'; return [ctx.env.A, ctx.env.B]"

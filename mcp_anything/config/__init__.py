@@ -12,7 +12,6 @@ from mcp_anything.config.groups import GroupConfig, RateLimitConfig
 from mcp_anything.config.inbound import (
     ApiKeyConfig,
     InboundAuthConfig,
-    InboundLuaConfig,
     IntrospectionConfig,
     JwtConfig,
 )
@@ -29,9 +28,16 @@ from mcp_anything.config.outbound import (
     ClientCredentialsConfig,
     OutboundApiKeyConfig,
     OutboundAuthConfig,
-    OutboundLuaConfig,
 )
 from mcp_anything.config.root import Config
+from mcp_anything.config.scripts import (
+    InboundJsConfig,
+    InboundLuaConfig,
+    OutboundJsConfig,
+    OutboundLuaConfig,
+    OutboundScriptConfig,
+    ScriptConfig,
+)
 from mcp_anything.config.server import LOOPBACK_HOSTS, ServerConfig, TracingConfig
 from mcp_anything.config.types import Duration, StrictModel, parse_duration
 from mcp_anything.config.upstreams import (
@@ -59,16 +65,20 @@ __all__ = [
     "GroupConfig",
     "HttpMethod",
     "InboundAuthConfig",
+    "InboundJsConfig",
     "InboundLuaConfig",
     "IntrospectionConfig",
     "JwtConfig",
     "OpenApiConfig",
     "OutboundApiKeyConfig",
     "OutboundAuthConfig",
+    "OutboundJsConfig",
     "OutboundLuaConfig",
+    "OutboundScriptConfig",
     "RateLimitConfig",
     "RetryConfig",
     "RuleConfig",
+    "ScriptConfig",
     "ServerConfig",
     "StrictModel",
     "TracingConfig",
