@@ -49,6 +49,7 @@ import jsbox  # type: ignore[import-untyped]
 
 from mcp_anything.config import ConfigError
 from mcp_anything.lua import CaseInsensitive, EnvAllowlist, ScriptError, read_script, set_deadline
+from mcp_anything.scripting import Language
 
 log = logging.getLogger(__name__)
 
@@ -320,6 +321,27 @@ def _serve(script: _Script, jobs: queue.SimpleQueue[_Job | None], started: Futur
         del job, future, inputs
 
 
+def js_type(value: Any) -> str:
+    """The JavaScript type of a result converted to Python, for error messages."""
+    if value is None:
+        return "null or undefined"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _as_values(result: tuple[Any, ...]) -> tuple[Any, ...]:
+    (value,) = result
+    return tuple(value) if isinstance(value, list) else result
+
+
+LANGUAGE = Language("js", "JavaScript", js_type, _as_values)
+
+
 def _discard(outcome: asyncio.Future[Any]) -> None:
     if not outcome.cancelled():
         outcome.exception()  # read, so asyncio does not report it as never retrieved
@@ -336,9 +358,11 @@ class Sandbox:
     `parameters` names the script's function parameters, filled from `run`'s inputs by name
     (missing: `null`; `ctx` is built by the sandbox). An input that is a `CaseInsensitive` mapping
     reads the same whatever the case of the key (`headers["Authorization"]` finds `authorization`).
-    `fetch` has the contract of the Lua `fetch` host function (outbound.lua.Fetcher);
+    `fetch` has the contract of the Lua `fetch` host function (outbound.script.Fetcher);
     `env` holds the values `ctx.env` exposes.
     """
+
+    language = LANGUAGE
 
     def __init__(
         self,

@@ -32,6 +32,7 @@ import anyio.to_thread
 import lupa.lua54 as lupa
 
 from mcp_anything.config import ConfigError
+from mcp_anything.scripting import Language
 
 log = logging.getLogger(__name__)
 
@@ -308,6 +309,13 @@ def lua_type(value: Any) -> str:
     return "string" if isinstance(value, str) else "table"
 
 
+def _as_values(result: tuple[Any, ...]) -> tuple[Any, ...]:
+    return result  # a Lua run already returns its values
+
+
+LANGUAGE = Language("lua", "Lua", lua_type, _as_values)
+
+
 def to_python(value: Any, depth: int = 0) -> Any:
     """A Lua value as plain Python: a table is a list (keys 1..n) or a dict (string keys; `{}` is a dict)."""
     if isinstance(value, bytes):  # lupa hands over strings that are not valid UTF-8 as bytes
@@ -349,6 +357,8 @@ def read_script(path: Path, location: str) -> str:
 
 class Sandbox:
     """A compiled script and its runtimes. `await sandbox.run(inputs)` returns the script's values as Python."""
+
+    language = LANGUAGE
 
     def __init__(
         self,

@@ -19,9 +19,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from mcp_anything.config import ConfigError
-from mcp_anything.js import POOL_SIZE, Sandbox
+from mcp_anything.js import LANGUAGE, POOL_SIZE, Sandbox
 from mcp_anything.lua import CaseInsensitive, ScriptError
-from mcp_anything.outbound.lua import Fetcher
+from mcp_anything.outbound.script import Fetcher
 from tests.support.servers import ServerThread
 
 pytestmark = pytest.mark.anyio
@@ -98,7 +98,7 @@ def token_server() -> Iterator[tuple[TokenServer, str]]:
 
 @pytest.fixture
 def fetcher(token_server: tuple[TokenServer, str]) -> Iterator[Fetcher]:
-    fetch = Fetcher(["auth.example.com"], max_body=1 << 20)
+    fetch = Fetcher(["auth.example.com"], max_body=1 << 20, language=LANGUAGE)
     fetch._client = httpx2.Client(follow_redirects=False, transport=ToLocal(token_server[1]))
     yield fetch
     fetch.close()
@@ -190,7 +190,7 @@ class TestFetchLimits:
         error = await failure(box)
         assert (error.kind, error.message) == (
             "runtime",
-            "script.js:1: Error: fetch: host 'evil.example' is not in allowed_hosts",
+            "script.js:1: Error: fetch: host 'evil.example' is not in js.allowed_hosts",
         )
         assert await sandbox(tmp_path, "return 1", fetch=fetcher).run({}) == (1,)
 
