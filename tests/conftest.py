@@ -13,8 +13,8 @@ from mcp import Client
 from mcp.client.session import MessageHandlerFnT
 from mcp.client.streamable_http import streamable_http_client
 
+from mcp_anything.app import create_app
 from mcp_anything.config import parse_config
-from mcp_anything.server import create_app
 from tests.support.idp import IdP
 from tests.support.servers import ServerThread
 from tests.support.upstream import RecordingUpstream

@@ -21,8 +21,8 @@ import yaml
 from mcp import types
 from mcp.shared.exceptions import MCPError
 
+from mcp_anything.app import GatewayApp, create_app
 from mcp_anything.config import ConfigSource
-from mcp_anything.server import GatewayApp, create_app
 from tests.conftest import SPECS, echo_config, mcp_client
 from tests.support.metrics import scrape
 from tests.support.servers import ServerThread, free_port
