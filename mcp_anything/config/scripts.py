@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 from pydantic import BeforeValidator, Field, SecretStr, ValidationInfo, field_validator
 
@@ -39,6 +39,14 @@ def _read_env(names: Any, info: ValidationInfo) -> Any:
 EnvAllowlist = Annotated[dict[str, SecretStr], BeforeValidator(_read_env)]
 
 
+class SandboxOptions(TypedDict):
+    """The keyword arguments `lua.Sandbox` and `js.Sandbox` take from any script block."""
+
+    timeout: float
+    memory_limit_mb: int
+    env: dict[str, str]
+
+
 class ScriptConfig(StrictModel):
     """What every script strategy block has."""
 
@@ -48,8 +56,9 @@ class ScriptConfig(StrictModel):
     # The only variables the script's `ctx.env` shows; any other name reads as nil / undefined.
     env: EnvAllowlist = {}
 
-    def env_values(self) -> dict[str, str]:
-        return {name: value.get_secret_value() for name, value in self.env.items()}
+    def sandbox_options(self) -> SandboxOptions:
+        env = {name: value.get_secret_value() for name, value in self.env.items()}
+        return SandboxOptions(timeout=self.timeout, memory_limit_mb=self.memory_limit_mb, env=env)
 
 
 class OutboundScriptConfig(ScriptConfig):

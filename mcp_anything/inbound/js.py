@@ -14,12 +14,6 @@ from mcp_anything.js import Sandbox
 def create(config: InboundAuthConfig, root: Config) -> ScriptAuthenticator:
     js = config.js
     assert js is not None  # guaranteed by InboundAuthConfig's validation
-    sandbox = Sandbox(
-        root.resolve_path(js.source),
-        location="inbound_auth.js.source",  # the server prefixes the group: groups[0].inbound_auth...
-        timeout=js.timeout,
-        memory_limit_mb=js.memory_limit_mb,
-        parameters=INPUTS,
-        env=js.env_values(),
-    )
-    return ScriptAuthenticator(sandbox)
+    # The server prefixes the location with the group: groups[0].inbound_auth.js.source
+    path, location = root.resolve_path(js.source), "inbound_auth.js.source"
+    return ScriptAuthenticator(Sandbox(path, location=location, parameters=INPUTS, **js.sandbox_options()))

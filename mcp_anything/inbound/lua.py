@@ -13,12 +13,7 @@ from mcp_anything.lua import Sandbox
 def create(config: InboundAuthConfig, root: Config) -> ScriptAuthenticator:
     lua = config.lua
     assert lua is not None  # guaranteed by InboundAuthConfig's validation
-    sandbox = Sandbox(
-        root.resolve_path(lua.source),
-        location="inbound_auth.lua.source",  # the server prefixes the group: groups[0].inbound_auth...
-        timeout=lua.timeout,
-        memory_limit_mb=lua.memory_limit_mb,
-        constants={"params": {k: v.get_secret_value() for k, v in lua.params.items()}},
-        env=lua.env_values(),
-    )
-    return ScriptAuthenticator(sandbox)
+    # The server prefixes the location with the group: groups[0].inbound_auth.lua.source
+    path, location = root.resolve_path(lua.source), "inbound_auth.lua.source"
+    params = {k: v.get_secret_value() for k, v in lua.params.items()}
+    return ScriptAuthenticator(Sandbox(path, location=location, constants={"params": params}, **lua.sandbox_options()))

@@ -15,13 +15,7 @@ def create(config: OutboundAuthConfig, root: Config) -> ScriptOutboundAuth:
     js = config.js
     assert js is not None  # guaranteed by OutboundAuthConfig's validation
     fetcher = Fetcher(js.allowed_hosts, max_body=js.memory_limit_mb << 20, language=LANGUAGE)
-    sandbox = Sandbox(
-        root.resolve_path(js.source),
-        location="js.source",  # the server prefixes the upstream: upstreams[0].outbound_auth.js.source
-        timeout=js.timeout,
-        memory_limit_mb=js.memory_limit_mb,
-        parameters=("ctx",),
-        fetch=fetcher,
-        env=js.env_values(),
-    )
+    # The server prefixes the location with the upstream: upstreams[0].outbound_auth.js.source
+    path, location = root.resolve_path(js.source), "js.source"
+    sandbox = Sandbox(path, location=location, parameters=("ctx",), fetch=fetcher, **js.sandbox_options())
     return ScriptOutboundAuth(sandbox, fetcher)

@@ -8,6 +8,7 @@ Lua scripts also see `params` (the config's `params:` map, secrets through `${EN
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from mcp_anything.config import Config, OutboundAuthConfig
@@ -37,13 +38,15 @@ def create(config: OutboundAuthConfig, root: Config) -> ScriptOutboundAuth:
     lua = config.lua
     assert lua is not None  # guaranteed by OutboundAuthConfig's validation
     fetcher = Fetcher(lua.allowed_hosts, max_body=lua.memory_limit_mb << 20, language=LANGUAGE)
+    # The server prefixes the location with the upstream: upstreams[0].outbound_auth.lua.source
+    path, location = root.resolve_path(lua.source), "lua.source"
+    functions: dict[str, Callable[..., Any]] = {
+        "fetch": fetcher,
+        "json_decode": json_decode,
+        "json_encode": json_encode,
+    }
+    params = {k: v.get_secret_value() for k, v in lua.params.items()}
     sandbox = Sandbox(
-        root.resolve_path(lua.source),
-        location="lua.source",  # the server prefixes the upstream: upstreams[0].outbound_auth.lua.source
-        timeout=lua.timeout,
-        memory_limit_mb=lua.memory_limit_mb,
-        functions={"fetch": fetcher, "json_decode": json_decode, "json_encode": json_encode},
-        constants={"params": {k: v.get_secret_value() for k, v in lua.params.items()}},
-        env=lua.env_values(),
+        path, location=location, functions=functions, constants={"params": params}, **lua.sandbox_options()
     )
     return ScriptOutboundAuth(sandbox, fetcher)
