@@ -48,8 +48,7 @@ from typing import Any
 import jsbox  # type: ignore[import-untyped]
 
 from mcp_anything.config import ConfigError
-from mcp_anything.lua import CaseInsensitive, EnvAllowlist, ScriptError, read_script, set_deadline
-from mcp_anything.scripting import Language
+from mcp_anything.scripting import JS, CaseInsensitive, EnvAllowlist, ScriptError, read_script, set_deadline
 
 log = logging.getLogger(__name__)
 
@@ -321,27 +320,6 @@ def _serve(script: _Script, jobs: queue.SimpleQueue[_Job | None], started: Futur
         del job, future, inputs
 
 
-def js_type(value: Any) -> str:
-    """The JavaScript type of a result converted to Python, for error messages."""
-    if value is None:
-        return "null or undefined"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
-def _as_values(result: tuple[Any, ...]) -> tuple[Any, ...]:
-    (value,) = result
-    return tuple(value) if isinstance(value, list) else result
-
-
-LANGUAGE = Language("js", "JavaScript", js_type, _as_values)
-
-
 def _discard(outcome: asyncio.Future[Any]) -> None:
     if not outcome.cancelled():
         outcome.exception()  # read, so asyncio does not report it as never retrieved
@@ -362,7 +340,7 @@ class Sandbox:
     `env` holds the values `ctx.env` exposes.
     """
 
-    language = LANGUAGE
+    language = JS
 
     def __init__(
         self,

@@ -20,19 +20,17 @@ from __future__ import annotations
 import logging
 import math
 import queue
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import Any, NoReturn
 
 import anyio
 import anyio.to_thread
 import lupa.lua54 as lupa
 
 from mcp_anything.config import ConfigError
-from mcp_anything.scripting import Language
+from mcp_anything.scripting import LUA, CaseInsensitive, EnvAllowlist, ScriptError, read_script, set_deadline, time_left
 
 log = logging.getLogger(__name__)
 
@@ -43,28 +41,6 @@ CHECK_EVERY = 0.001  # seconds of process CPU time between two wall-clock checks
 GRACE = 0.05
 MAX_DEPTH = 32  # nesting limit when converting Lua tables to Python
 
-ErrorKind = Literal["runtime", "timeout", "memory", "result"]
-
-
-class ScriptError(Exception):
-    """A script call failed; `kind` says how. `message` may quote the script's own error text.
-
-    Raised by a host function (`fetch`, `json_decode`), it becomes a Lua error in the script.
-    """
-
-    def __init__(self, kind: ErrorKind, message: str) -> None:
-        super().__init__(f"{kind}: {message}")
-        self.kind = kind
-        self.message = message
-
-
-class CaseInsensitive(dict[str, Any]):
-    """A mapping whose Lua table answers `t["Authorization"]` and `t["authorization"]` alike."""
-
-
-# Runs once per runtime, with the full standard library, before any script
-# code exists. Everything the script may touch is built from locals captured
-# here; the script itself only ever sees `new_env(...)`.
 _HOST = """
 local source, chunkname, expired, interval, check_every, bridges, constants, env_values, env_miss = ...
 local debug_sethook, debug_setupvalue = debug.sethook, debug.setupvalue
@@ -165,65 +141,6 @@ end
 return run, case_insensitive
 """
 
-MAX_MISSES_LOGGED = 100  # unlisted ctx.env names warned about, once each
-
-# .deadline: time.monotonic() at which the script call on this thread ends;
-# .missed: the unlisted ctx.env names that call read.
-_local = threading.local()
-
-
-def time_left() -> float:
-    """Seconds left in the script call running on this thread (for host functions such as `fetch`)."""
-    deadline: float = getattr(_local, "deadline", math.inf)
-    return deadline - time.monotonic()
-
-
-def set_deadline(deadline: float) -> None:
-    """Start (a time.monotonic() deadline) or end (math.inf) the script call on this thread, for `time_left`."""
-    _local.deadline = deadline
-
-
-class EnvAllowlist:
-    """What a script's `ctx.env` shows, and what happens when it reads a name that is not listed.
-
-    Such a read gives nil (Lua) or undefined (JavaScript), a warning naming the setting (once per
-    name), and a note on the run's error if it then fails, so the failure points at the fix.
-    """
-
-    def __init__(self, values: Mapping[str, str] | None, *, setting: str, script: str) -> None:
-        self.values = dict(values or {})
-        self.setting = setting  # the config key that lists the names: lua.env or js.env
-        self.script = script
-        self._warned: set[str] = set()
-
-    def miss(self, name: str) -> None:
-        """Called on the script's thread when it reads an unlisted `ctx.env` name."""
-        missed: list[str] = getattr(_local, "missed", [])
-        if name not in missed:
-            missed.append(name)
-        if name not in self._warned and len(self._warned) < MAX_MISSES_LOGGED:
-            self._warned.add(name)
-            log.warning(
-                "script %s read ctx.env.%s, which is not listed in %s (so it reads as nothing)",
-                self.script,
-                name,
-                self.setting,
-            )
-
-    @contextmanager
-    def watching(self) -> Iterator[None]:
-        """Around one script call on this thread: a ScriptError leaving it notes the unlisted names read."""
-        _local.missed = []
-        try:
-            yield
-        except ScriptError as exc:
-            if not _local.missed:
-                raise
-            names = ", ".join(f"ctx.env.{name}" for name in _local.missed)
-            raise ScriptError(exc.kind, f"{exc.message} (it read {names}, not listed in {self.setting})") from None
-        finally:
-            _local.missed = []
-
 
 def _expired() -> bool:
     return time_left() < 0
@@ -298,24 +215,6 @@ class _Runtime:
         return value
 
 
-def lua_type(value: Any) -> str:
-    """The Lua type name of a value converted by `to_python`, for error messages."""
-    if value is None:
-        return "nil"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    return "string" if isinstance(value, str) else "table"
-
-
-def _as_values(result: tuple[Any, ...]) -> tuple[Any, ...]:
-    return result  # a Lua run already returns its values
-
-
-LANGUAGE = Language("lua", "Lua", lua_type, _as_values)
-
-
 def to_python(value: Any, depth: int = 0) -> Any:
     """A Lua value as plain Python: a table is a list (keys 1..n) or a dict (string keys; `{}` is a dict)."""
     if isinstance(value, bytes):  # lupa hands over strings that are not valid UTF-8 as bytes
@@ -345,20 +244,10 @@ def to_python(value: Any, depth: int = 0) -> Any:
     return {k: to_python(v, depth + 1) for k, v in items}
 
 
-def read_script(path: Path, location: str) -> str:
-    """A script file's text; a problem is a ConfigError naming `location` (the config key)."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"{location}: file not found: {path}"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{location}: cannot read {path}: {exc}"]) from None
-
-
 class Sandbox:
     """A compiled script and its runtimes. `await sandbox.run(inputs)` returns the script's values as Python."""
 
-    language = LANGUAGE
+    language = LUA
 
     def __init__(
         self,

@@ -22,6 +22,7 @@ from mcp_anything import lua
 from mcp_anything.inbound import InboundRequest
 from mcp_anything.inbound.script import ScriptAuthenticator
 from mcp_anything.lua import Sandbox
+from mcp_anything.scripting import CaseInsensitive
 
 SCRIPTS = Path(__file__).parent
 HEADERS = Headers(
@@ -62,7 +63,7 @@ async def main() -> None:
         await timed("inbound `return true` (authenticate)", lambda: trivial.authenticate(REQUEST))
 
         box = sandbox(directory, "return true")
-        inputs = {"headers": lua.CaseInsensitive(HEADERS.items()), "method": "POST", "path": "/mcp"}
+        inputs = {"headers": CaseInsensitive(HEADERS.items()), "method": "POST", "path": "/mcp"}
 
         async def lua_only() -> object:
             return box._call(inputs, time.monotonic() + 1)

@@ -19,9 +19,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from mcp_anything.config import ConfigError
-from mcp_anything.js import LANGUAGE, POOL_SIZE, Sandbox
-from mcp_anything.lua import CaseInsensitive, ScriptError
+from mcp_anything.js import POOL_SIZE, Sandbox
 from mcp_anything.outbound.script import Fetcher
+from mcp_anything.scripting import JS, CaseInsensitive, ScriptError
 from tests.support.servers import ServerThread
 
 pytestmark = pytest.mark.anyio
@@ -98,7 +98,7 @@ def token_server() -> Iterator[tuple[TokenServer, str]]:
 
 @pytest.fixture
 def fetcher(token_server: tuple[TokenServer, str]) -> Iterator[Fetcher]:
-    fetch = Fetcher(["auth.example.com"], max_body=1 << 20, language=LANGUAGE)
+    fetch = Fetcher(["auth.example.com"], max_body=1 << 20, language=JS)
     fetch._client = httpx2.Client(follow_redirects=False, transport=ToLocal(token_server[1]))
     yield fetch
     fetch.close()

@@ -9,7 +9,8 @@ import anyio
 import pytest
 
 from mcp_anything.config import ConfigError
-from mcp_anything.lua import CaseInsensitive, Sandbox, ScriptError
+from mcp_anything.lua import Sandbox
+from mcp_anything.scripting import CaseInsensitive, ScriptError
 from tests.support.loop import loop_ticks_while
 
 pytestmark = pytest.mark.anyio

@@ -19,8 +19,7 @@ from typing import Any
 
 from mcp_anything.identity import Identity
 from mcp_anything.inbound.base import AuthError, InboundRequest
-from mcp_anything.lua import CaseInsensitive, ScriptError
-from mcp_anything.scripting import Sandbox
+from mcp_anything.scripting import CaseInsensitive, Sandbox, ScriptError
 
 log = logging.getLogger(__name__)
 

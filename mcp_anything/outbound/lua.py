@@ -12,8 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from mcp_anything.config import Config, OutboundAuthConfig
-from mcp_anything.lua import LANGUAGE, Sandbox, ScriptError, lua_type
+from mcp_anything.lua import Sandbox
 from mcp_anything.outbound.script import Fetcher, ScriptOutboundAuth
+from mcp_anything.scripting import LUA, ScriptError, lua_type
 
 
 def json_decode(text: Any) -> Any:
@@ -37,7 +38,7 @@ def json_encode(value: Any) -> str:
 def create(config: OutboundAuthConfig, root: Config) -> ScriptOutboundAuth:
     lua = config.lua
     assert lua is not None  # guaranteed by OutboundAuthConfig's validation
-    fetcher = Fetcher(lua.allowed_hosts, max_body=lua.memory_limit_mb << 20, language=LANGUAGE)
+    fetcher = Fetcher(lua.allowed_hosts, max_body=lua.memory_limit_mb << 20, language=LUA)
     # The server prefixes the location with the upstream: upstreams[0].outbound_auth.lua.source
     path, location = root.resolve_path(lua.source), "lua.source"
     functions: dict[str, Callable[..., Any]] = {

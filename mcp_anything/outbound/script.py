@@ -23,9 +23,8 @@ import anyio
 import httpx2
 
 from mcp_anything.headers import has_line_break, is_token
-from mcp_anything.lua import CaseInsensitive, ScriptError, time_left
 from mcp_anything.outbound.base import OutboundAuthError
-from mcp_anything.scripting import Language, Sandbox
+from mcp_anything.scripting import CaseInsensitive, Language, Sandbox, ScriptError, time_left
 from mcp_anything.tools import HttpRequest
 
 MAX_MESSAGE = 300  # longest script error message passed on to the caller
