@@ -8,6 +8,7 @@ any module may import it.
 
 from mcp_anything.config.authz import AuthorizationConfig, CapabilitiesConfig, RuleConfig
 from mcp_anything.config.expressions import compile_expression, uses_tool
+from mcp_anything.config.filters import ClaimVariable, FilterOperation, ResponseFilter
 from mcp_anything.config.groups import GroupConfig, RateLimitConfig
 from mcp_anything.config.inbound import (
     ApiKeyConfig,
@@ -57,11 +58,13 @@ __all__ = [
     "BearerConfig",
     "CapabilitiesConfig",
     "CircuitBreakerConfig",
+    "ClaimVariable",
     "ClientCredentialsConfig",
     "Config",
     "ConfigError",
     "ConfigSource",
     "Duration",
+    "FilterOperation",
     "GroupConfig",
     "HttpMethod",
     "InboundAuthConfig",
@@ -76,6 +79,7 @@ __all__ = [
     "OutboundLuaConfig",
     "OutboundScriptConfig",
     "RateLimitConfig",
+    "ResponseFilter",
     "RetryConfig",
     "RuleConfig",
     "ScriptConfig",
