@@ -58,9 +58,7 @@ class ScriptAuthenticator:
         if isinstance(allowed, dict) and allowed and len(values) == 1:  # the claims alone: allowed
             allowed, claims = True, allowed
         if allowed is False:
-            log.info(
-                "inbound %s script %s returned false: the request is denied", self._language.title, self._sandbox.name
-            )
+            log.info("inbound %s script %s returned false: request denied", self._language.title, self._sandbox.name)
             raise AuthError("the authentication script denied the request")
         if allowed is not True:
             raise ScriptError("result", f"expected true, false or claims as the result, got a {type_name(allowed)}")
