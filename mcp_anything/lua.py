@@ -41,6 +41,9 @@ CHECK_EVERY = 0.001  # seconds of process CPU time between two wall-clock checks
 GRACE = 0.05
 MAX_DEPTH = 32  # nesting limit when converting Lua tables to Python
 
+# Runs once per runtime, with the full standard library, before any script
+# code exists. Everything the script may touch is built from locals captured
+# here; the script itself only ever sees `new_env(...)`.
 _HOST = """
 local source, chunkname, expired, interval, check_every, bridges, constants, env_values, env_miss = ...
 local debug_sethook, debug_setupvalue = debug.sethook, debug.setupvalue

@@ -28,7 +28,7 @@ ErrorKind = Literal["runtime", "timeout", "memory", "result"]
 class ScriptError(Exception):
     """A script call failed; `kind` says how. `message` may quote the script's own error text.
 
-    Raised by a host function (`fetch`, `json_decode`), it becomes a Lua error in the script.
+    Raised by a host function (`fetch`, `json_decode`), it becomes an error in the script.
     """
 
     def __init__(self, kind: ErrorKind, message: str) -> None:
@@ -38,12 +38,7 @@ class ScriptError(Exception):
 
 
 class CaseInsensitive(dict[str, Any]):
-    """A mapping whose Lua table answers `t["Authorization"]` and `t["authorization"]` alike."""
-
-
-# Runs once per runtime, with the full standard library, before any script
-# code exists. Everything the script may touch is built from locals captured
-# here; the script itself only ever sees `new_env(...)`.
+    """Header names, lower-cased: the script's `headers["Authorization"]` and `headers["authorization"]` alike."""
 
 
 MAX_MISSES_LOGGED = 100  # unlisted ctx.env names warned about, once each

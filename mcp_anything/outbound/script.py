@@ -1,15 +1,16 @@
 """A sandboxed script produces the upstream's credentials: `strategy: lua` and `strategy: js`.
 
-The script sees `ctx.env` (the variables listed in `env:`) and, when the config
-lists `allowed_hosts`, `ctx.fetch(url, {method, headers, body})`: an HTTP request
-to one of those hosts (exact host name, or host:port; redirects are not followed),
-synchronous from the script's point of view.
+The script sees `ctx.env` (the variables listed in `env:`) and
+`ctx.fetch(url, {method, headers, body})`: an HTTP request to a host listed in
+`allowed_hosts` (exact host name, or host:port; redirects are not followed),
+synchronous from the script's point of view. Any other host is refused with an
+error naming that setting.
 
 It returns an `Authorization` header value, or a table of headers, optionally
 with a lifetime in seconds (Lua: a second return value; JavaScript: a pair,
 `return [value, lifetime]`): with a lifetime the result is cached for that long,
 without one the script runs for every call. The whole run, fetches included, is
-bounded by `timeout`; it runs in a worker thread, so the event loop never waits on it.
+bounded by `timeout`, and runs in a worker thread.
 """
 
 from __future__ import annotations
