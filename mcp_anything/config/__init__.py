@@ -39,7 +39,8 @@ from mcp_anything.config.scripts import (
     OutboundScriptConfig,
     ScriptConfig,
 )
-from mcp_anything.config.server import LOOPBACK_HOSTS, ServerConfig, TracingConfig
+from mcp_anything.config.server import LOOPBACK_HOSTS, MetricsConfig, ServerConfig, TracingConfig
+from mcp_anything.config.sessions import MIN_SESSION_KEY_BYTES, SessionsConfig
 from mcp_anything.config.types import Duration, StrictModel, parse_duration
 from mcp_anything.config.upstreams import (
     IDEMPOTENT_METHODS,
@@ -49,10 +50,12 @@ from mcp_anything.config.upstreams import (
     RetryConfig,
     UpstreamConfig,
 )
+from mcp_anything.config.weakening import Weakening, weakenings
 
 __all__ = [
     "IDEMPOTENT_METHODS",
     "LOOPBACK_HOSTS",
+    "MIN_SESSION_KEY_BYTES",
     "ApiKeyConfig",
     "AuthorizationConfig",
     "BearerConfig",
@@ -72,6 +75,7 @@ __all__ = [
     "InboundLuaConfig",
     "IntrospectionConfig",
     "JwtConfig",
+    "MetricsConfig",
     "OpenApiConfig",
     "OutboundApiKeyConfig",
     "OutboundAuthConfig",
@@ -84,9 +88,11 @@ __all__ = [
     "RuleConfig",
     "ScriptConfig",
     "ServerConfig",
+    "SessionsConfig",
     "StrictModel",
     "TracingConfig",
     "UpstreamConfig",
+    "Weakening",
     "compile_expression",
     "expand_env",
     "format_validation_error",
@@ -94,4 +100,5 @@ __all__ = [
     "parse_config",
     "parse_duration",
     "uses_tool",
+    "weakenings",
 ]

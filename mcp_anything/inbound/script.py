@@ -17,7 +17,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from mcp_anything.identity import Identity
+from mcp_anything.identity import Identity, fingerprint
 from mcp_anything.inbound.base import AuthError, InboundRequest
 from mcp_anything.scripting import CaseInsensitive, Sandbox, ScriptError
 
@@ -40,7 +40,7 @@ class ScriptAuthenticator:
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
         try:
             result = await self._sandbox.run({"headers": headers, "method": request.method, "path": request.path})
-            return self._identity(self._language.values(result))
+            return self._identity(self._language.values(result), request.headers.get("authorization"))
         except ScriptError as exc:
             log.warning(
                 "inbound %s script %s denied the request: %s error: %s",
@@ -51,7 +51,7 @@ class ScriptAuthenticator:
             )
             raise AuthError("the authentication script could not verify the request") from None
 
-    def _identity(self, values: tuple[Any, ...]) -> Identity:
+    def _identity(self, values: tuple[Any, ...], credential: str | None) -> Identity:
         type_name = self._language.type_name
         allowed = values[0] if values else None
         claims = values[1] if len(values) > 1 else {}
@@ -72,6 +72,8 @@ class ScriptAuthenticator:
             subject=None if subject is None else str(subject),
             scopes=_scopes(claims.get("scope")),
             claims=claims,
+            # Without `sub`, the script vouched for whoever sent the Authorization header, if it was read at all.
+            fingerprint=None if subject is not None else fingerprint(claims, credential),
         )
 
     async def aclose(self) -> None:
