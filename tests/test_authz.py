@@ -340,10 +340,11 @@ def test_rules_see_the_tools_method_path_template_upstream_and_tags(tmp_path):
 
 def test_rules_see_request_headers_without_credentials(tmp_path):
     rules = [{"effect": "allow", "when": 'request.headers["x-tenant"] == "acme"', "tools": ["*"]}]
-    for hidden in ("authorization", "cookie", "x-mcp-authorized", "x-api-key"):
+    for hidden in ("authorization", "cookie", "x-mcp-authorized", "mcp-session-id"):
         rules.append({"effect": "deny", "when": f'"{hidden}" in request.headers', "tools": ["*"]})
     authz = authorizer({"default": "deny", "rules": rules}, tmp_path)
     sent = [("X-Tenant", "acme"), ("Authorization", "Bearer t"), ("Cookie", "a=b"), ("x-mcp-authorized", "w")]
+    sent += [("Mcp-Session-Id", "s")]
     grant = authz.grant("default", caller(sub="a"), Headers(raw=[(k.encode(), v.encode()) for k, v in sent]))
     assert visible(grant) == [t.name for t in TOOLS]
     other = authz.grant("default", caller(sub="a"), Headers({"x-tenant": "umbrella"}))

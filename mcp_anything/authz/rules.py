@@ -41,8 +41,9 @@ class Rule:
         return self.tools is None or any(fnmatchcase(tool_name, pattern) for pattern in self.tools)
 
 
-# Never shown to rules: they could copy a secret into an error message or a log line.
-_SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie")
+# Never shown to rules: they could copy a secret into an error message or a log line. A session id
+# is a bearer secret too (whoever holds it continues the session).
+_SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie", "mcp-session-id")
 
 
 class EvaluationError(Exception):
