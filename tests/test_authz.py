@@ -366,6 +366,11 @@ def test_the_lowest_priority_matching_rule_is_reported_with_its_notes_and_a_deny
     assert (audit_lines()[-1]["rule"], audit_lines()[-1]["notes"]) == ("rules[1]", "alice")
     assert alice.can_call(TOOL["pets_list_cats"], {})
     assert (audit_lines()[-1]["rule"], audit_lines()[-1]["notes"]) == ("rules[0]", "everyone reads")
+    with pytest.raises(Forbidden):  # a rule without `tools` closing the endpoint is audited with its notes too
+        authorizer({"rules": [{"effect": "deny", "when": 'jwt.sub == "eve"', "notes": "eve is out"}]}, tmp_path).grant(
+            "default", caller(sub="eve"), Headers()
+        )
+    assert (audit_lines()[-1]["action"], audit_lines()[-1]["notes"]) == ("connect", "eve is out")
     mallory = authz.grant("default", caller(sub="mallory"), Headers())
     assert not mallory.can_call(TOOL["shop_delete_book"], {})  # allows of lower priority match too
     assert (audit_lines()[-1]["decision"], audit_lines()[-1]["rule"]) == ("deny", "rules[3]")
