@@ -131,6 +131,8 @@ def _validate(args: argparse.Namespace) -> int:
         findings += spec.findings
     for group in gateway.groups:
         print(f"group {group.config.name}: {len(group.tools)} tools at {group.resource_url}")
+    for warning in config.warnings():
+        print(f"config warning: {warning}", file=sys.stderr)
     failing = [f for f in findings if f.changes_calls or args.strict]
     if failing:
         what = "finding(s)" if args.strict else "finding(s) that change what can be called"

@@ -18,6 +18,7 @@ import yaml
 from tests.conftest import echo_config, mcp_client
 from tests.support.cli import run_cli, write_config
 from tests.support.servers import free_port
+from tests.support.wristband import PUBLIC_PEM
 
 pytestmark = pytest.mark.anyio
 
@@ -27,6 +28,18 @@ def test_validate_prints_one_line_per_upstream(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert "upstream echo:" in run.stdout and "tools from" in run.stdout
     assert "config OK" in run.stdout
+
+
+def test_validate_warns_of_a_wristband_bound_to_nothing(tmp_path: Path) -> None:
+    raw = echo_config("http://127.0.0.1:9")
+    raw["groups"][0]["authorization"] = {"capabilities": {"public_key": PUBLIC_PEM}}
+    unbound = run_cli("validate", "--config", str(write_config(tmp_path, raw)))
+    assert unbound.returncode == 0 and "config OK" in unbound.stdout
+    assert "config warning: groups[0].authorization.capabilities: the wristband is bound to neither" in unbound.stderr
+    for binding in ({"audience": "gw"}, {"bind_subject": True}):
+        raw["groups"][0]["authorization"]["capabilities"] = {"public_key": PUBLIC_PEM, **binding}
+        bound = run_cli("validate", "--config", str(write_config(tmp_path, raw)))
+        assert bound.returncode == 0 and "config warning" not in bound.stderr, bound.stderr
 
 
 def test_tools_lists_tools_and_json(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ from mcp_anything.config.outbound import (
     OutboundLuaConfig,
 )
 from mcp_anything.config.root import Config
-from mcp_anything.config.server import LOOPBACK_HOSTS, ServerConfig, TracingConfig
+from mcp_anything.config.server import LOOPBACK_HOSTS, MetricsConfig, ServerConfig, TracingConfig
 from mcp_anything.config.sessions import MIN_SESSION_KEY_BYTES, SessionsConfig
 from mcp_anything.config.types import Duration, StrictModel, parse_duration
 from mcp_anything.config.upstreams import (
@@ -44,6 +44,7 @@ from mcp_anything.config.upstreams import (
     RetryConfig,
     UpstreamConfig,
 )
+from mcp_anything.config.weakening import Weakening, weakenings
 
 __all__ = [
     "IDEMPOTENT_METHODS",
@@ -67,6 +68,7 @@ __all__ = [
     "InboundLuaConfig",
     "IntrospectionConfig",
     "JwtConfig",
+    "MetricsConfig",
     "OpenApiConfig",
     "OutboundApiKeyConfig",
     "OutboundAuthConfig",
@@ -80,6 +82,7 @@ __all__ = [
     "StrictModel",
     "TracingConfig",
     "UpstreamConfig",
+    "Weakening",
     "compile_expression",
     "expand_env",
     "format_validation_error",
@@ -87,4 +90,5 @@ __all__ = [
     "parse_config",
     "parse_duration",
     "uses_tool",
+    "weakenings",
 ]

@@ -5,16 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
 
 from mcp_anything.config.strategy import StrategyBlock
-from mcp_anything.config.types import AsymmetricAlgorithms, Duration, HeaderName, HttpUrl, StrictModel, is_http_url
+from mcp_anything.config.types import (
+    AsymmetricAlgorithms,
+    Audience,
+    Duration,
+    HeaderName,
+    HttpUrl,
+    StrictModel,
+    is_http_url,
+)
 
 
 class JwtConfig(StrictModel):
     issuer: str
     jwks_url: HttpUrl | None = None
-    audience: str | list[str] | None = None
+    audience: Audience | None = None
     algorithms: AsymmetricAlgorithms = ["RS256"]
     leeway: Duration = 30.0
     required_claims: list[str] = ["exp"]
@@ -22,15 +30,6 @@ class JwtConfig(StrictModel):
     # An unknown `kid` refetches the JWKS at most once per this interval.
     min_refresh_interval: Duration = 30.0
     timeout: Duration = 5.0  # for fetching the discovery document and the JWKS
-
-    @field_validator("audience")
-    @classmethod
-    def _some_audience(cls, audience: str | list[str] | None) -> str | list[str] | None:
-        # An empty audience would silently turn the audience check off.
-        values = [audience] if isinstance(audience, str) else audience or []
-        if audience is not None and (not values or "" in values):
-            raise ValueError("audience cannot be empty; leave it out to accept any audience (not recommended)")
-        return audience
 
     @model_validator(mode="after")
     def _where_keys_come_from(self) -> JwtConfig:

@@ -72,15 +72,20 @@ def format_validation_error(error: ValidationError) -> list[str]:
         for part in item["loc"]:
             if isinstance(part, int):
                 location += f"[{part}]"
-            elif part not in ("function-after", "function-before") and not str(part).startswith(
-                ("literal[", "str", "list[", "dict[")
-            ):
+            elif not _is_type_tag(str(part)):
                 location = _join(location, str(part))
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key (check the spelling; see config.example.yaml)"
         problems.append(f"{location or '<root>'}: {message}")
     return list(dict.fromkeys(problems))
+
+
+def _is_type_tag(part: str) -> bool:
+    """Whether a location part names a type pydantic tried (`str`, `list[str]`), not a key (`strategy`)."""
+    return part in ("str", "function-after", "function-before") or part.startswith(
+        ("literal[", "list[", "dict[", "str[", "function-")
+    )
 
 
 @dataclass(frozen=True)
