@@ -133,9 +133,12 @@ def _load(path: str) -> tuple[Config, Any]:
 
 def _validate(args: argparse.Namespace) -> int:
     from mcp_anything.app import build_gateway
+    from mcp_anything.script_warnings import script_warnings
 
     config = load_config(args.config)
     gateway = build_gateway(config)
+    for warning in script_warnings(config):
+        print(f"warning: {warning}", file=sys.stderr)
     findings = []
     for name, spec in gateway.specs.items():
         skipped = f", {len(spec.skipped)} skipped" if spec.skipped else ""

@@ -13,7 +13,6 @@ from mcp_anything.config.groups import GroupConfig, RateLimitConfig
 from mcp_anything.config.inbound import (
     ApiKeyConfig,
     InboundAuthConfig,
-    InboundLuaConfig,
     IntrospectionConfig,
     JwtConfig,
 )
@@ -30,9 +29,16 @@ from mcp_anything.config.outbound import (
     ClientCredentialsConfig,
     OutboundApiKeyConfig,
     OutboundAuthConfig,
-    OutboundLuaConfig,
 )
 from mcp_anything.config.root import Config
+from mcp_anything.config.scripts import (
+    InboundJsConfig,
+    InboundLuaConfig,
+    OutboundJsConfig,
+    OutboundLuaConfig,
+    OutboundScriptConfig,
+    ScriptConfig,
+)
 from mcp_anything.config.server import LOOPBACK_HOSTS, MetricsConfig, ServerConfig, TracingConfig
 from mcp_anything.config.sessions import MIN_SESSION_KEY_BYTES, SessionsConfig
 from mcp_anything.config.types import Duration, StrictModel, parse_duration
@@ -65,6 +71,7 @@ __all__ = [
     "GroupConfig",
     "HttpMethod",
     "InboundAuthConfig",
+    "InboundJsConfig",
     "InboundLuaConfig",
     "IntrospectionConfig",
     "JwtConfig",
@@ -72,11 +79,14 @@ __all__ = [
     "OpenApiConfig",
     "OutboundApiKeyConfig",
     "OutboundAuthConfig",
+    "OutboundJsConfig",
     "OutboundLuaConfig",
+    "OutboundScriptConfig",
     "RateLimitConfig",
     "ResponseFilter",
     "RetryConfig",
     "RuleConfig",
+    "ScriptConfig",
     "ServerConfig",
     "SessionsConfig",
     "StrictModel",
