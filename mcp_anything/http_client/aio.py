@@ -28,6 +28,11 @@ class AsyncHttpClient:
         policy = self.policy
         return aiohttp.ClientTimeout(total=total, sock_connect=policy.connect_timeout, sock_read=policy.read_timeout)
 
+    @property
+    def open(self) -> bool:
+        """Connections may be held: used since created or last closed."""
+        return self._session is not None
+
     def _client(self) -> aiohttp.ClientSession:
         # Created on first use so it binds to the serving event loop.
         if self._session is None:
