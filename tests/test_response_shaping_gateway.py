@@ -211,7 +211,10 @@ def test_validate_names_the_filter_and_the_operation(tmp_path: Path) -> None:
         in (outputs[1][1])
     )
     assert outputs[2][0] == 2 and "match_value uses {{callerId}}, which is not a declared variable" in outputs[2][1]
-    assert outputs[3][0] == 0 and "config OK" in outputs[3][1]
+    assert (
+        outputs[3][0] == 0
+        and "group orders: 4 tools at http://127.0.0.1:8080/mcp, 2 with response filters" in (outputs[3][1])
+    )
 
 
 async def test_a_filtered_tool_withholds_an_answer_its_filters_cannot_check(
