@@ -38,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     tools.add_argument("--config", required=True)
     tools.add_argument("--group", help="only this group")
     tools.add_argument("--json", action="store_true", help="machine-readable output, full tool definitions")
+    shown = tools.add_mutually_exclusive_group()
+    shown.add_argument("--report", action="store_true", help="each tool's definition size and what was cut to fit")
+    shown.add_argument("--search", metavar="QUERY", help="rank the tools for QUERY as search_tools would")
+    tools.add_argument("--limit", type=int, default=10, help="with --search: how many tools (default 10)")
 
     args = parser.parse_args(argv)
     try:
@@ -130,6 +134,16 @@ def _tools(args: argparse.Namespace) -> int:
     if not groups:
         print(f"no group named {args.group!r}; groups: {[g.name for g in config.groups]}", file=sys.stderr)
         return EXIT_CONFIG
+    if args.report:
+        from mcp_anything.report import tool_report, tool_report_json
+
+        if args.json:
+            _print_json(tool_report_json(groups, specs))
+        else:
+            print("\n".join(tool_report(groups, specs)))
+        return 0
+    if args.search is not None:
+        return _search(args, groups, specs)
     if args.json:
         out = {
             g.name: [
@@ -139,7 +153,7 @@ def _tools(args: argparse.Namespace) -> int:
             ]
             for g in groups
         }
-        sys.stdout.write(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() + "\n")
+        _print_json(out)
         return 0
     for group in groups:
         print(f"{group.name} ({group.endpoint}):")
@@ -148,6 +162,43 @@ def _tools(args: argparse.Namespace) -> int:
                 summary = tool.description.splitlines()[0] if tool.description else ""
                 print(f"  {tool.name:<40} {tool.method:<6} {tool.path:<30} {summary[:80]}")
     return 0
+
+
+def _search(args: argparse.Namespace, groups: list[Any], specs: dict[str, Any]) -> int:
+    """The ranking search_tools gives a caller who may use every tool of the group, offline."""
+    from mcp_anything.discovery import SearchIndex
+
+    results: dict[str, list[dict[str, Any]]] = {}
+    for group in groups:
+        tools = {t.name: t for u in group.upstreams for t in specs[u].tools}
+        found = SearchIndex.build(list(tools.values())).search(args.search, limit=args.limit)
+        results[group.name] = [
+            {
+                "name": name,
+                "score": round(score, 4),
+                "method": tools[name].method,
+                "path": tools[name].path,
+                "summary": tools[name].description.split("\n", 1)[0][:80],
+            }
+            for name, score in found
+        ]
+    if args.json:
+        _print_json({"query": args.search, "groups": results})
+        return 0
+    for group in groups:
+        print(f"{group.name}: {args.search!r}")
+        if not results[group.name]:
+            print("  no tool matches")
+        for rank, hit in enumerate(results[group.name], 1):
+            print(
+                f"  {rank:>2}. {hit['score']:>8.3f}  {hit['name']:<40} {hit['method']:<6} {hit['path']:<30}"
+                f" {hit['summary']}"
+            )
+    return 0
+
+
+def _print_json(document: Any) -> None:
+    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ any module may import it.
 """
 
 from mcp_anything.config.authz import AuthorizationConfig, CapabilitiesConfig, RuleConfig
+from mcp_anything.config.discovery import CALL_TOOL, GATEWAY_TOOLS, SEARCH_TOOLS, DiscoveryConfig
 from mcp_anything.config.expressions import compile_expression, uses_tool
 from mcp_anything.config.groups import GroupConfig, RateLimitConfig
 from mcp_anything.config.inbound import (
@@ -44,8 +45,11 @@ from mcp_anything.config.upstreams import (
 )
 
 __all__ = [
+    "CALL_TOOL",
+    "GATEWAY_TOOLS",
     "IDEMPOTENT_METHODS",
     "LOOPBACK_HOSTS",
+    "SEARCH_TOOLS",
     "ApiKeyConfig",
     "AuthorizationConfig",
     "BearerConfig",
@@ -55,6 +59,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConfigSource",
+    "DiscoveryConfig",
     "Duration",
     "GroupConfig",
     "HttpMethod",

@@ -9,6 +9,7 @@ from limits import parse as parse_rate
 from pydantic import field_validator
 
 from mcp_anything.config.authz import AuthorizationConfig
+from mcp_anything.config.discovery import DiscoveryConfig
 from mcp_anything.config.inbound import InboundAuthConfig
 from mcp_anything.config.types import Name, StrictModel
 
@@ -37,6 +38,7 @@ class GroupConfig(StrictModel):
     inbound_auth: InboundAuthConfig = InboundAuthConfig()
     authorization: AuthorizationConfig = AuthorizationConfig()
     rate_limits: list[RateLimitConfig] = []
+    discovery: DiscoveryConfig = DiscoveryConfig()
 
     @field_validator("endpoint")
     @classmethod

@@ -9,6 +9,7 @@ import orjson
 
 from mcp_anything.authz import Authorizer
 from mcp_anything.config import GroupConfig
+from mcp_anything.discovery import Catalog
 from mcp_anything.inbound import Authenticator
 from mcp_anything.outcome import CallOutcome
 from mcp_anything.ratelimit import RateLimits
@@ -36,14 +37,16 @@ class Group:
     rate_limits: RateLimits | None = None
     # Each tool's `tools/list` entry, serialised once.
     listings: dict[str, orjson.Fragment] = field(init=False)
+    catalog: Catalog = field(init=False)  # discovery: the search index and what search mode shows
 
     def __post_init__(self) -> None:
         self.set_tools(self.tools)
 
     def set_tools(self, tools: dict[str, Tool]) -> None:
         """Replace the tools (an upstream whose spec loaded late); requests see the old set or the new one."""
-        self.listings = {name: orjson.Fragment(orjson.dumps(t.definition)) for name, t in tools.items()}
-        self.tools = tools
+        listings = {name: orjson.Fragment(orjson.dumps(t.definition)) for name, t in tools.items()}
+        catalog = Catalog(self.config.discovery, tools)
+        self.listings, self.catalog, self.tools = listings, catalog, tools
 
     @property
     def resource_url(self) -> str:
