@@ -29,7 +29,7 @@ def _search_tools_definition(max_results: int) -> dict[str, Any]:
         "name": SEARCH_TOOLS,
         "description": (
             "Find the tools for a task among this server's tools. Describe the task in plain words "
-            "(\"create a project\", \"who is on a team\"); the answer lists the best matching tools, best first, "
+            '("create a project", "who is on a team"); the answer lists the best matching tools, best first, '
             "each with its inputSchema. Then call one: with call_tool, or directly by its name."
         ),
         "inputSchema": {

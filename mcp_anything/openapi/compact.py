@@ -7,7 +7,7 @@ Over the budget, the advertised copy is cut step by step until it fits:
 
 1. `examples` are dropped everywhere, then the descriptions and titles of nested properties
    (below the arguments, and all of the outputSchema's) are shortened, then removed;
-2. the outputSchema is loosened: its subschemas below depth 3, then 2, then 1 collapse to
+2. the outputSchema is loosened: its subschemas from depth 3, then 2, then 1 collapse to
    their `type` (a looser schema still accepts every result the full one accepts);
 3. the outputSchema is left out;
 4. the arguments' own descriptions are shortened to their first sentence.
@@ -90,7 +90,7 @@ def fit_definition(
         ("nested descriptions removed", lambda e: _rewrite_both(e, _nested_docs(lambda _text: None))),
     ]
     for depth in COLLAPSE_DEPTHS:
-        steps.append((f"outputSchema collapsed below depth {depth}", _collapse_output(depth)))
+        steps.append((f"outputSchema collapsed to types from depth {depth}", _collapse_output(depth)))
     steps.append(("outputSchema", lambda e: e.pop("outputSchema", None)))
     steps.append(("argument descriptions shortened", _shorten_arguments))
     for label, step in steps:
