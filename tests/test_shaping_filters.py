@@ -11,42 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from mcp_anything.config import ResponseFilter
 from mcp_anything.shaping import (
     ClaimMissing,
-    ResponseFilter,
     apply_filters,
     compile_filters,
     filters_for_tool,
     unmatched_globs,
 )
-
-
-def orders_filter(**overrides: Any) -> dict[str, Any]:
-    """The orders scenario of the docs: each caller sees only their own orders, with four fields."""
-    spec: dict[str, Any] = {
-        "tools": ["shop_list_orders", "shop_get_order"],
-        "variables": {"callerSub": {"claim": "sub"}},
-        "default": "destroy",
-        "notes": "Strip orders not belonging to the caller; remove internal fields",
-        "operations": [
-            {
-                "effect": "retain",
-                "path": "^orders$",
-                "match_field": "^userId$",
-                "match_value": "^{{callerSub}}$",
-                "priority": 10,
-                "notes": "Retain only orders where userId is the caller's sub",
-            },
-            {
-                "effect": "retain",
-                "path": "^orders\\.(orderId|userId|amount|status)$",
-                "priority": 5,
-                "notes": "Retain only these fields on each surviving order",
-            },
-        ],
-    }
-    spec.update(overrides)
-    return spec
+from tests.support.orders import orders_filter
 
 
 def run(spec: dict[str, Any] | list[dict[str, Any]], data: Any, claims: dict[str, Any] | None = None) -> Any:

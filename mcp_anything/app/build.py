@@ -21,6 +21,7 @@ from mcp_anything.openapi import SpecUnavailable, UpstreamTools, load_upstream_t
 from mcp_anything.outbound import OutboundAuth, create_outbound_auth
 from mcp_anything.ratelimit import Limiter, RateLimits
 from mcp_anything.server.group import Group
+from mcp_anything.shaping import unmatched_globs
 from mcp_anything.tools import Tool
 from mcp_anything.upstream import Upstream, close_all
 
@@ -138,6 +139,22 @@ def _tool_clashes(location: str, group: GroupConfig, specs: Mapping[str, Upstrea
     return problems
 
 
+def _unmatched_filter_globs(location: str, group: GroupConfig, specs: Mapping[str, UpstreamTools]) -> list[str]:
+    """Response filters naming tools the group does not have: a misspelt glob would leave a tool unfiltered.
+
+    Decided once every upstream of the group is loaded (a spec fetched later is checked by `validate`).
+    """
+    if not all(name in specs for name in group.upstreams):
+        return []
+    names = [tool.name for name in group.upstreams for tool in specs[name].tools]
+    return [
+        f"{location}[{index}]" + (f" ({model.notes!r})" if model.notes else "") + f": tools: {glob!r} matches no"
+        f" tool of group {group.name!r}"
+        for index, model in enumerate(group.response_filters)
+        for glob in unmatched_globs(model, names)
+    ]
+
+
 def load_tools(config: Config) -> dict[str, UpstreamTools]:
     """Load every upstream's spec and build its tools; raise ConfigError listing every problem."""
     return _load_specs(config, defer_unavailable=False)[0]
@@ -159,6 +176,7 @@ def _load_specs(config: Config, *, defer_unavailable: bool) -> tuple[dict[str, U
             problems += exc.problems
     for i, group in enumerate(config.groups):
         problems += _tool_clashes(f"groups[{i}].upstreams", group, loaded)
+        problems += _unmatched_filter_globs(f"groups[{i}].response_filters", group, loaded)
     if problems:
         raise ConfigError(problems)
     return loaded, unavailable

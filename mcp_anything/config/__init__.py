@@ -9,6 +9,7 @@ any module may import it.
 from mcp_anything.config.authz import AuthorizationConfig, CapabilitiesConfig, RuleConfig
 from mcp_anything.config.discovery import CALL_TOOL, GATEWAY_TOOLS, SEARCH_TOOLS, DiscoveryConfig
 from mcp_anything.config.expressions import compile_expression, uses_tool
+from mcp_anything.config.filters import ClaimVariable, FilterOperation, ResponseFilter
 from mcp_anything.config.groups import GroupConfig, RateLimitConfig
 from mcp_anything.config.inbound import (
     ApiKeyConfig,
@@ -55,12 +56,14 @@ __all__ = [
     "BearerConfig",
     "CapabilitiesConfig",
     "CircuitBreakerConfig",
+    "ClaimVariable",
     "ClientCredentialsConfig",
     "Config",
     "ConfigError",
     "ConfigSource",
     "DiscoveryConfig",
     "Duration",
+    "FilterOperation",
     "GroupConfig",
     "HttpMethod",
     "InboundAuthConfig",
@@ -72,6 +75,7 @@ __all__ = [
     "OutboundAuthConfig",
     "OutboundLuaConfig",
     "RateLimitConfig",
+    "ResponseFilter",
     "RetryConfig",
     "RuleConfig",
     "ServerConfig",

@@ -10,6 +10,7 @@ from pydantic import field_validator
 
 from mcp_anything.config.authz import AuthorizationConfig
 from mcp_anything.config.discovery import DiscoveryConfig
+from mcp_anything.config.filters import ResponseFilter
 from mcp_anything.config.inbound import InboundAuthConfig
 from mcp_anything.config.types import Name, StrictModel
 
@@ -38,6 +39,8 @@ class GroupConfig(StrictModel):
     inbound_auth: InboundAuthConfig = InboundAuthConfig()
     authorization: AuthorizationConfig = AuthorizationConfig()
     rate_limits: list[RateLimitConfig] = []
+    # What each caller sees of the upstreams' JSON answers; applied in order, each on the previous one's output.
+    response_filters: list[ResponseFilter] = []
     discovery: DiscoveryConfig = DiscoveryConfig()
 
     @field_validator("endpoint")

@@ -6,7 +6,7 @@ as a `ConfigError` line that starts with the config key it belongs to.
 
 Operation extensions honoured: `x-mcp-name`, `x-mcp-description`, `x-mcp-hidden: true`
 (no tool), `x-mcp-auth-required: false` (no outbound credentials), `x-mcp-annotations`,
-`x-mcp-keywords` (words tool search matches).
+`x-mcp-keywords` (words tool search matches), `x-mcp-max-result-bytes` (the result budget).
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ def load_upstream_tools(upstream: UpstreamConfig, root: Config, location: str) -
                     reserved,
                     compile_schema,
                     upstream.output_schemas,
+                    int(upstream.max_result_bytes),
                 )
             )
         except SpecError as exc:

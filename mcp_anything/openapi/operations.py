@@ -27,6 +27,7 @@ from mcp_anything.openapi.naming import TOOL_NAME, argument_name, path_slug, sho
 from mcp_anything.openapi.requests import TEMPLATE, Param, RequestBuilder
 from mcp_anything.openapi.schemas import INPUT, OUTPUT, Schemas
 from mcp_anything.openapi.validation import ArgumentValidator, OutputValidator, SchemaCompiler
+from mcp_anything.shaping import ResultBudget
 from mcp_anything.tools import Tool
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -93,8 +94,12 @@ def build_tool(
     reserved_headers: frozenset[str],
     compile_schema: SchemaCompiler,
     output_schemas: bool = True,
+    max_result_bytes: int | None = None,
 ) -> Tool:
-    """`output_schemas=False`: no outputSchema, and only object results become structuredContent."""
+    """`output_schemas=False`: no outputSchema, and only object results become structuredContent.
+
+    `max_result_bytes`: the upstream's result budget (the operation's `x-mcp-max-result-bytes` wins); None: none.
+    """
     node = operation.node
     properties: dict[str, Any] = {}
     required: list[str] = []
@@ -146,7 +151,26 @@ def build_tool(
         objects_only=not output_schemas,
         auth_required=node.get("x-mcp-auth-required", True) is not False,
         definition=definition,
+        budget=_budget(node, max_result_bytes, input_schema, output_schema, wraps_result),
     )
+
+
+def _budget(
+    node: Mapping[str, Any],
+    default: int | None,
+    input_schema: dict[str, Any],
+    output_schema: dict[str, Any] | None,
+    wraps_result: bool,
+) -> ResultBudget | None:
+    override = node.get("x-mcp-max-result-bytes")
+    if override is not None and (isinstance(override, bool) or not isinstance(override, int) or override < 1024):
+        raise SpecError(f"x-mcp-max-result-bytes must be a whole number of bytes, at least 1024, not {override!r}")
+    max_bytes = override if override is not None else default
+    if max_bytes is None:
+        return None
+    # The budget cuts the upstream's body: its schema, not the {"result": ...} wrapper.
+    body_schema = output_schema["properties"]["result"] if output_schema is not None and wraps_result else output_schema
+    return ResultBudget.for_tool(max_bytes, input_schema, body_schema)
 
 
 def _parameter_arguments(
