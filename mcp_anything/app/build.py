@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from mcp_anything.authz import create_authorizer
 from mcp_anything.config import GATEWAY_TOOLS, Config, ConfigError, GroupConfig, UpstreamConfig
 from mcp_anything.inbound import create_authenticator
+from mcp_anything.metrics import set_spec_findings
 from mcp_anything.openapi import SpecUnavailable, UpstreamTools, load_upstream_tools
+from mcp_anything.openapi.findings import counts, log_findings
 from mcp_anything.outbound import OutboundAuth, create_outbound_auth
 from mcp_anything.ratelimit import Limiter, RateLimits
 from mcp_anything.server.group import Group
@@ -58,8 +60,14 @@ class Gateway:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
 
     def start(self) -> None:
-        """Start the background work: fetching the specs that could not be fetched at startup."""
+        """Start serving: report the specs' findings; fetch in the background the specs not fetched yet."""
+        for name, spec in self.specs.items():
+            log_findings(name, spec.findings)
+        self._export_findings()
         self._tasks = [asyncio.create_task(self._load_later(name)) for name in self.pending]
+
+    def _export_findings(self) -> None:
+        set_spec_findings({name: counts(spec.findings) for name, spec in self.specs.items()})
 
     async def aclose(self) -> None:
         for task in self._tasks:
@@ -109,6 +117,8 @@ class Gateway:
                 group.upstreams[name] = upstream
                 group.set_tools(_group_tools(group.config, self.specs))
         logger.info("spec for upstream %r loaded: %d tools", name, len(loaded.tools))
+        log_findings(name, loaded.findings)
+        self._export_findings()
         self.on_tools_changed()
 
 

@@ -35,6 +35,7 @@ from mcp_anything.config.outbound import (
 )
 from mcp_anything.config.root import Config
 from mcp_anything.config.server import LOOPBACK_HOSTS, ServerConfig, TracingConfig
+from mcp_anything.config.sessions import MIN_SESSION_KEY_BYTES, SessionsConfig
 from mcp_anything.config.types import Duration, StrictModel, parse_duration
 from mcp_anything.config.upstreams import (
     IDEMPOTENT_METHODS,
@@ -50,6 +51,7 @@ __all__ = [
     "GATEWAY_TOOLS",
     "IDEMPOTENT_METHODS",
     "LOOPBACK_HOSTS",
+    "MIN_SESSION_KEY_BYTES",
     "SEARCH_TOOLS",
     "ApiKeyConfig",
     "AuthorizationConfig",
@@ -79,6 +81,7 @@ __all__ = [
     "RetryConfig",
     "RuleConfig",
     "ServerConfig",
+    "SessionsConfig",
     "StrictModel",
     "TracingConfig",
     "UpstreamConfig",

@@ -100,7 +100,9 @@ class Catalog:
         definitions = [_search_tools_definition(config.max_results), CALL_TOOL_DEFINITION]
         self.gateway_tools = [orjson.Fragment(orjson.dumps(d)) for d in definitions]
         compile_schema = SchemaCompiler()
-        self.validators = {d["name"]: ArgumentValidator(compile_schema(d["inputSchema"])) for d in definitions}
+        self.validators = {
+            d["name"]: ArgumentValidator(compile_schema(d["inputSchema"]), d["inputSchema"]) for d in definitions
+        }
 
     def searching(self, allowed: int) -> bool:
         """Whether a caller who may use `allowed` tools gets search mode."""

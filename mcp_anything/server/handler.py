@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from mcp_anything.tracing import Tracing
 
 logger = logging.getLogger("mcp_anything")
+
+# How long a client may keep a tools list. Lists change only when the config is reloaded (or a late spec
+# loads), and that notifies every open stream; a client that listens for nothing sees a change within this.
+LIST_TTL_MS = 300_000
 call_log = logging.getLogger("mcp_anything.calls")
 
 
@@ -46,6 +50,11 @@ class GroupHandler:
         self._metrics_enabled = metrics_enabled
         self._tool_metrics: dict[str, metrics.ToolMetrics] = {}
         self._tracing = tracing
+
+    @property
+    def list_ttl_ms(self) -> int:
+        """0 while one of the group's specs is still loading: its tools may appear at any moment."""
+        return LIST_TTL_MS if len(self.group.upstreams) == len(self.group.config.upstreams) else 0
 
     async def authenticate(self, method: str, path: str, headers: Headers) -> Identity:
         try:
