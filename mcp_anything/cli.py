@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import socket
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from mcp_anything.report import findings_lines, tool_report, tool_report_json
 
 EXIT_FINDINGS = 1
 EXIT_CONFIG = 2
+EXIT_BROKEN_PIPE = 141
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,13 +58,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
-        if args.command == "validate":
-            return _validate(args)
-        return _tools(args)
+        status = _validate(args) if args.command == "validate" else _tools(args)
+        sys.stdout.flush()  # here, where a closed pipe is caught, rather than at exit
+        return status
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"config error: {problem}", file=sys.stderr)
         return EXIT_CONFIG
+    except BrokenPipeError:
+        return _reader_went_away()
+
+
+def _reader_went_away() -> int:
+    """The reader of stdout (`| head`) closed the pipe: stop quietly, as Unix tools do.
+
+    Output still buffered would fail again when the interpreter flushes stdout at exit, so stdout
+    is pointed at /dev/null first. 141 is what a shell reports for a tool ended by SIGPIPE.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -123,9 +139,12 @@ def _load(path: str) -> tuple[Config, Any]:
 
 def _validate(args: argparse.Namespace) -> int:
     from mcp_anything.app import build_gateway
+    from mcp_anything.script_warnings import script_warnings
 
     config = load_config(args.config)
     gateway = build_gateway(config)
+    for warning in script_warnings(config):
+        print(f"warning: {warning}", file=sys.stderr)
     findings = []
     for name, spec in gateway.specs.items():
         skipped = f", {len(spec.skipped)} skipped" if spec.skipped else ""
@@ -137,6 +156,8 @@ def _validate(args: argparse.Namespace) -> int:
         findings += spec.findings
     for group in gateway.groups:
         print(f"group {group.config.name}: {len(group.tools)} tools at {group.resource_url}")
+    for warning in config.warnings():
+        print(f"config warning: {warning}", file=sys.stderr)
     failing = [f for f in findings if f.changes_calls or args.strict]
     if failing:
         what = "finding(s)" if args.strict else "finding(s) that change what can be called"

@@ -14,7 +14,6 @@ from mcp_anything.config.groups import GroupConfig, RateLimitConfig
 from mcp_anything.config.inbound import (
     ApiKeyConfig,
     InboundAuthConfig,
-    InboundLuaConfig,
     IntrospectionConfig,
     JwtConfig,
 )
@@ -31,10 +30,17 @@ from mcp_anything.config.outbound import (
     ClientCredentialsConfig,
     OutboundApiKeyConfig,
     OutboundAuthConfig,
-    OutboundLuaConfig,
 )
 from mcp_anything.config.root import Config
-from mcp_anything.config.server import LOOPBACK_HOSTS, ServerConfig, TracingConfig
+from mcp_anything.config.scripts import (
+    InboundJsConfig,
+    InboundLuaConfig,
+    OutboundJsConfig,
+    OutboundLuaConfig,
+    OutboundScriptConfig,
+    ScriptConfig,
+)
+from mcp_anything.config.server import LOOPBACK_HOSTS, MetricsConfig, ServerConfig, TracingConfig
 from mcp_anything.config.sessions import MIN_SESSION_KEY_BYTES, SessionsConfig
 from mcp_anything.config.types import Duration, StrictModel, parse_duration
 from mcp_anything.config.upstreams import (
@@ -45,6 +51,7 @@ from mcp_anything.config.upstreams import (
     RetryConfig,
     UpstreamConfig,
 )
+from mcp_anything.config.weakening import Weakening, weakenings
 
 __all__ = [
     "CALL_TOOL",
@@ -69,22 +76,28 @@ __all__ = [
     "GroupConfig",
     "HttpMethod",
     "InboundAuthConfig",
+    "InboundJsConfig",
     "InboundLuaConfig",
     "IntrospectionConfig",
     "JwtConfig",
+    "MetricsConfig",
     "OpenApiConfig",
     "OutboundApiKeyConfig",
     "OutboundAuthConfig",
+    "OutboundJsConfig",
     "OutboundLuaConfig",
+    "OutboundScriptConfig",
     "RateLimitConfig",
     "ResponseFilter",
     "RetryConfig",
     "RuleConfig",
+    "ScriptConfig",
     "ServerConfig",
     "SessionsConfig",
     "StrictModel",
     "TracingConfig",
     "UpstreamConfig",
+    "Weakening",
     "compile_expression",
     "expand_env",
     "format_validation_error",
@@ -92,4 +105,5 @@ __all__ = [
     "parse_config",
     "parse_duration",
     "uses_tool",
+    "weakenings",
 ]
