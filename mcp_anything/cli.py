@@ -15,7 +15,7 @@ import uvicorn
 
 from mcp_anything.config import Config, ConfigError, ConfigSource, load_config
 from mcp_anything.logs import configure_logging
-from mcp_anything.report import findings_lines, tool_report
+from mcp_anything.report import findings_lines, tool_report, tool_report_json
 
 EXIT_FINDINGS = 1
 EXIT_CONFIG = 2
@@ -46,7 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     tools.add_argument("--config", required=True)
     tools.add_argument("--group", help="only this group")
     tools.add_argument("--json", action="store_true", help="machine-readable output, full tool definitions")
-    tools.add_argument("--report", action="store_true", help="also report what each tool approximates")
+    tools.add_argument(
+        "--report",
+        action="store_true",
+        help="also report what each tool approximates, its definition size and what was cut to fit",
+    )
+    tools.add_argument("--search", metavar="QUERY", help="rank the tools for QUERY as search_tools would, offline")
+    tools.add_argument("--limit", type=int, default=10, help="with --search: how many tools (default 10)")
 
     args = parser.parse_args(argv)
     try:
@@ -149,7 +155,8 @@ def _validate(args: argparse.Namespace) -> int:
             print(line)
         findings += spec.findings
     for group in gateway.groups:
-        print(f"group {group.config.name}: {len(group.tools)} tools at {group.resource_url}")
+        filtered = f", {len(group.filtered)} with response filters" if group.filtered else ""
+        print(f"group {group.config.name}: {len(group.tools)} tools at {group.resource_url}{filtered}")
     for warning in config.warnings():
         print(f"config warning: {warning}", file=sys.stderr)
     failing = [f for f in findings if f.changes_calls or args.strict]
@@ -167,6 +174,11 @@ def _tools(args: argparse.Namespace) -> int:
     if not groups:
         print(f"no group named {args.group!r}; groups: {[g.name for g in config.groups]}", file=sys.stderr)
         return EXIT_CONFIG
+    if args.search is not None:
+        return _search(args, groups, specs)
+    if args.json and args.report:
+        _print_json(tool_report_json(groups, specs))
+        return 0
     if args.json:
         out = {
             g.name: [
@@ -176,7 +188,7 @@ def _tools(args: argparse.Namespace) -> int:
             ]
             for g in groups
         }
-        sys.stdout.write(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() + "\n")
+        _print_json(out)
         return 0
     for group in groups:
         print(f"{group.name} ({group.endpoint}):")
@@ -188,6 +200,43 @@ def _tools(args: argparse.Namespace) -> int:
         print()
         print("\n".join(tool_report(groups, specs)))
     return 0
+
+
+def _search(args: argparse.Namespace, groups: list[Any], specs: dict[str, Any]) -> int:
+    """The ranking search_tools gives a caller who may use every tool of the group, offline."""
+    from mcp_anything.discovery import SearchIndex
+
+    results: dict[str, list[dict[str, Any]]] = {}
+    for group in groups:
+        tools = {t.name: t for u in group.upstreams for t in specs[u].tools}
+        found = SearchIndex.build(list(tools.values())).search(args.search, limit=args.limit)
+        results[group.name] = [
+            {
+                "name": name,
+                "score": round(score, 4),
+                "method": tools[name].method,
+                "path": tools[name].path,
+                "summary": tools[name].description.split("\n", 1)[0][:80],
+            }
+            for name, score in found
+        ]
+    if args.json:
+        _print_json({"query": args.search, "groups": results})
+        return 0
+    for group in groups:
+        print(f"{group.name}: {args.search!r}")
+        if not results[group.name]:
+            print("  no tool matches")
+        for rank, hit in enumerate(results[group.name], 1):
+            print(
+                f"  {rank:>2}. {hit['score']:>8.3f}  {hit['name']:<40} {hit['method']:<6} {hit['path']:<30}"
+                f" {hit['summary']}"
+            )
+    return 0
+
+
+def _print_json(document: Any) -> None:
+    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 if __name__ == "__main__":
