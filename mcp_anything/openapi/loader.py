@@ -151,6 +151,9 @@ def _load(upstream: UpstreamConfig, root: Config, location: str) -> tuple[Docume
     if problem:
         raise ConfigError([f"{key}: not a valid OpenAPI document: {problem}"])
     if "swagger" in spec:
+        unconvertible = swagger2.unconvertible(spec)
+        if unconvertible:
+            raise ConfigError([f"{key}: {problem}; bundle the spec into one file" for problem in unconvertible])
         spec = swagger2.convert(spec)
         documents.set(uri, spec)
     return documents, spec

@@ -224,7 +224,7 @@ class Schemas:
         """A referenced `oneOf` branch named after its schema, so errors (and callers) can tell branches apart."""
         if not isinstance(branch, dict) or "title" in branch or not isinstance(raw, dict) or "$ref" not in raw:
             return branch
-        return {"title": self._resolve(raw["$ref"], base)[2].rsplit("/", 1)[-1], **branch}
+        return {"title": schema_name(self._resolve(raw["$ref"], base)[2]), **branch}
 
     @staticmethod
     def _list_keyword(key: str, node: dict[str, Any], mode: str, notes: list[Note], where: str) -> str:
@@ -259,7 +259,7 @@ class Schemas:
                 pinned.append(alternative)
                 continue
             target = self._resolve(ref, base)[2]
-            pinned.append(_pin(alternative, prop, values_by_target.get(target) or [target.rsplit("/", 1)[-1]]))
+            pinned.append(_pin(alternative, prop, values_by_target.get(target) or [schema_name(target)]))
         out[key] = pinned
 
     def _reference(self, ref: str, base: str, mode: str, budget: int, notes: list[Note]) -> tuple[Any, int]:
@@ -291,6 +291,14 @@ class Schemas:
         """`#/components/schemas/Pet` in the root document, `pet.yaml#/Pet` in another."""
         uri, fragment = key.split("#", 1)
         return f"#{fragment}" if uri == self.documents.root_uri else f"{uri.rsplit('/', 1)[-1]}#{fragment}"
+
+
+def schema_name(key: str) -> str:
+    """A referenced schema's name: its pointer's last token (`Pet`), or the file's stem for a whole file (`pet`)."""
+    uri, fragment = key.split("#", 1)
+    if fragment.strip("/"):
+        return fragment.rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~")
+    return uri.rsplit("/", 1)[-1].split(".", 1)[0]
 
 
 @functools.cache
@@ -434,7 +442,7 @@ def _pin(alternative: Any, prop: str, values: list[Any]) -> Any:
 
 
 def _cut(node: Any, key: str, why: str) -> dict[str, Any]:
-    name = key.rsplit("/", 1)[-1]
+    name = schema_name(key)
     cut: dict[str, Any] = {"description": f"{name}: {why}."}
     if isinstance(node, dict) and isinstance(node.get("type"), str) and node["type"] in _JSON_TYPES:
         cut["type"] = node["type"]
