@@ -26,6 +26,9 @@ schema's name) that select it.
 `readOnly` properties are left out of input schemas; `writeOnly` ones stay in output
 schemas but are never required there. Vendor extensions and documentation-only keywords are dropped.
 
+Whatever conversion loosens (a cut, a dropped keyword) or finds unsatisfiable is a `Note`
+(see `findings`), remembered with the converted reference so every tool using it reports it.
+
 Converted schemas are shared between tools: never mutate one, copy it.
 """
 
