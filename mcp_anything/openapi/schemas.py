@@ -117,17 +117,17 @@ class Schemas:
         self._resolve = documents.resolve
         self._graph = ReferenceGraph(self._resolve)
 
-    def convert(self, node: Any, base: str, mode: str, notes: list[Note]) -> Any:
+    def convert(self, node: Any, base: str, mode: str, notes: list[Note], where: str) -> Any:
         """A JSON Schema for the OpenAPI schema `node` found in the document at `base`.
 
-        What had to be loosened is added to `notes`.
+        What had to be loosened is added to `notes`, naming the schema (`where` unless it is a reference).
         """
-        return self._convert(node, base, mode, RECURSION_DEPTH, notes, "a schema")[0]
+        return self._convert(node, base, mode, RECURSION_DEPTH, notes, where)[0]
 
     # --- conversion ----------------------------------------------------------------
 
     def _convert(self, node: Any, base: str, mode: str, budget: int, notes: list[Note], where: str) -> tuple[Any, int]:
-        """`where` names the schema for notes: the innermost referenced schema, or `a schema` when inline."""
+        """`where` names the schema for notes: the innermost referenced schema, else the caller's `where`."""
         if isinstance(node, bool):
             return node, 1
         if not isinstance(node, dict):
@@ -317,6 +317,9 @@ def _valid_pattern(pattern: Any) -> bool:
 
 
 def _set_type(out: dict[str, Any], value: Any, notes: list[Note], where: str) -> None:
+    if isinstance(value, str) and value in _JSON_TYPES:
+        out["type"] = value
+        return
     if value == "file":  # Swagger 2.0
         out["type"] = "string"
         out.setdefault("format", "binary")
