@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
+from limits import parse as parse_rate
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, SecretStr, StringConstraints
 
 from mcp_anything.headers import has_line_break, is_credential, is_token
@@ -63,6 +64,21 @@ PositiveDuration = Annotated[Duration, AfterValidator(_positive)]
 
 Interval = Annotated[float, BeforeValidator(_reload_interval)]
 """A `Duration`, or `off` / 0 to turn the periodic job off."""
+
+
+# --- rates ------------------------------------------------------------------------
+
+
+def _rate(text: str) -> str:
+    try:
+        parse_rate(text)
+    except ValueError:
+        raise ValueError(f"expected a rate such as 100/minute, 10/second or 1000 per hour, got {text!r}") from None
+    return text
+
+
+Rate = Annotated[str, AfterValidator(_rate)]
+"""A rate in `limits` notation: `100/minute`, `10/second`, `1000 per hour`."""
 
 
 # --- names ------------------------------------------------------------------------
@@ -133,6 +149,21 @@ SecretHeaderValue = Annotated[SecretStr, AfterValidator(_secret_header_value)]
 
 Credential = Annotated[SecretStr, AfterValidator(_credential)]
 """A secret sent as (part of) a header value: printable ASCII, no line breaks or surrounding spaces."""
+
+
+# --- token audiences --------------------------------------------------------------
+
+
+def _audience(audience: str | list[str]) -> str | list[str]:
+    # An empty audience would silently turn the audience check off.
+    values = [audience] if isinstance(audience, str) else audience
+    if not values or "" in values:
+        raise ValueError("audience cannot be empty; leave it out to accept any audience (not recommended)")
+    return audience
+
+
+Audience = Annotated[str | list[str], AfterValidator(_audience)]
+"""The `aud` a verified token must carry: one value or a list (any of them matches); never empty."""
 
 
 # --- signature algorithms -----------------------------------------------------------
