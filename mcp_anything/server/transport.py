@@ -104,8 +104,12 @@ class Handler(Protocol):
     capabilities: dict[str, Any]
     instructions: str | None
     cache_scope: str  # "private" when results depend on the caller
-    list_ttl_ms: int  # how long a client may keep a `tools/list` result
     methods: dict[str, Method]  # e.g. tools/list, tools/call
+
+    @property
+    def list_ttl_ms(self) -> int:
+        """How long a client may keep a `tools/list` result."""
+        ...
 
     async def authenticate(self, method: str, path: str, headers: Headers) -> Identity:
         """Return the caller's identity or raise HttpError."""
