@@ -312,17 +312,19 @@ class SessionStore:
         replaces its stream rather than piling up connections.
         """
         if session_id is not None:
-            held = self._session_streams.setdefault(session_id, [])
+            held = self._session_streams.get(session_id, [])
             while len(held) >= self._config.max_streams_per_session:
                 old = held.pop(0)
                 self._streams.discard(old)
                 old.end()
+            if not held:
+                self._session_streams.pop(session_id, None)
         if len(self._streams) >= self._config.max_streams:
             return None
         stream = Stream(endpoint, session_id, subscription_id, notify)
         self._streams.add(stream)
         if session_id is not None:
-            self._session_streams[session_id].append(stream)
+            self._session_streams.setdefault(session_id, []).append(stream)
         return stream
 
     def close_stream(self, stream: Stream) -> None:
