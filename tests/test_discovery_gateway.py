@@ -16,7 +16,7 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_anything.app import build_gateway
 from mcp_anything.config import ConfigError, parse_config
-from tests.conftest import GatewayFactory, echo_config, mcp_client
+from tests.conftest import SPECS, GatewayFactory, echo_config, mcp_client
 from tests.support.openapi import SHARED_SPECS, minimal_spec
 from tests.support.upstream import RecordingUpstream
 from tests.support.wristband import PUBLIC_PEM, mint
@@ -237,3 +237,10 @@ async def test_search_mode_listing_of_a_real_api_fits_in_4_kib(gateway: GatewayF
     assert {tool.name for tool in listing.tools} == GATEWAY_TOOLS and len(wire) <= 4096
     assert found[0]["name"] == "asana_create_story_for_task"
     assert all(len(orjson.dumps(entry)) <= 8192 for entry in found)
+
+
+def test_a_pinned_glob_matching_no_tool_is_a_config_error(upstream_url: str) -> None:
+    raw = discovering(upstream_url, mode="search", pinned=["echo_get_item", "echo_gte_*"])
+    with pytest.raises(ConfigError) as error:
+        build_gateway(parse_config(raw, base_dir=SPECS))
+    assert error.value.problems == ["groups[0].discovery.pinned[1]: 'echo_gte_*' matches no tool of group 'default'"]
