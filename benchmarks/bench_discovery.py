@@ -35,9 +35,10 @@ import aiohttp
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts"), str(ROOT / "benchmarks")]
 
 from bench import ACCEPT, MODERN, free_port, log_tail, spawned  # noqa: E402
+from bench_search import TASKS as QUERIES  # noqa: E402
 from gen_spec import generate  # noqa: E402
 from starlette.datastructures import Headers  # noqa: E402
 
@@ -51,15 +52,6 @@ READY_TARGET_S = 0.3  # what search mode may add to spec-to-ready
 SEARCH_TARGET_MS = 2.0  # what one search_tools call may add, p50
 RSS_TARGET_MB = 50.0
 NOWHERE = "http://127.0.0.1:9"
-QUERIES = [
-    "list every resource17",
-    "create a new resource 42",
-    "delete resource 9 by id",
-    "show the score of resource 123",
-    "replace the name of resource 7",
-    "which resources were created recently",
-    "zzzz qqqq",
-]
 
 
 def config(source: Path, mode: str, port: int = 0) -> dict[str, Any]:

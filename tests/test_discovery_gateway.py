@@ -89,8 +89,11 @@ async def test_both_protocol_generations_get_the_same_results(gateway: GatewayFa
     assert results[0][1][0]["name"] == "echo_replace_tags"
 
 
-async def test_all_mode_lists_every_tool_and_has_no_gateway_tools(gateway: GatewayFactory, upstream_url: str) -> None:
-    with gateway(discovering(upstream_url, mode="all")) as url:
+@pytest.mark.parametrize("discovery", [{"mode": "all"}, {"mode": "auto"}])  # auto: 15 tools, threshold 50
+async def test_all_mode_lists_every_tool_and_has_no_gateway_tools(
+    gateway: GatewayFactory, upstream_url: str, discovery: dict[str, str]
+) -> None:
+    with gateway(discovering(upstream_url, **discovery)) as url:
         async with mcp_client(url + "/mcp") as client:
             names = await listed(client)
             with pytest.raises(MCPError, match="Unknown tool: search_tools"):
