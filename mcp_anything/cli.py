@@ -155,7 +155,8 @@ def _validate(args: argparse.Namespace) -> int:
             print(line)
         findings += spec.findings
     for group in gateway.groups:
-        print(f"group {group.config.name}: {len(group.tools)} tools at {group.resource_url}")
+        filtered = f", {len(group.filtered)} with response filters" if group.filtered else ""
+        print(f"group {group.config.name}: {len(group.tools)} tools at {group.resource_url}{filtered}")
     for warning in config.warnings():
         print(f"config warning: {warning}", file=sys.stderr)
     failing = [f for f in findings if f.changes_calls or args.strict]
