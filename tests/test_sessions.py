@@ -174,3 +174,16 @@ def test_callers_without_a_subject_are_told_apart_never_by_issuer_alone() -> Non
     assert "token-one" not in principal(issuer_only, "token-one"), "the token itself is never in a principal"
     with_subject = Identity("jwt", "alice", fingerprint=None).principal
     assert with_subject == "jwt:alice" and principal(issuer_only, "alice") != with_subject
+
+
+def test_bearer_identities_without_sub_carry_the_fingerprint_of_their_token() -> None:
+    from mcp_anything.inbound.bearer import identity_from_claims
+
+    claims = {"iss": "https://idp.example", "active": True}
+    first = identity_from_claims("introspection", dict(claims), "opaque-token-1", ("sub", "username"))
+    second = identity_from_claims("introspection", dict(claims), "opaque-token-2", ("sub", "username"))
+    named = identity_from_claims(
+        "introspection", {**claims, "username": "carol"}, "opaque-token-3", ("sub", "username")
+    )
+    assert first.principal.startswith("introspection#credential:") and first.principal != second.principal
+    assert (named.principal, named.fingerprint) == ("introspection:carol", None)
