@@ -187,3 +187,26 @@ def test_bearer_identities_without_sub_carry_the_fingerprint_of_their_token() ->
     )
     assert first.principal.startswith("introspection#credential:") and first.principal != second.principal
     assert (named.principal, named.fingerprint) == ("introspection:carol", None)
+
+
+@pytest.mark.parametrize(
+    ("sessions", "problem"),
+    [
+        ({"key": "${SHORT}"}, "server.sessions.key: a session key must be at least 32 bytes, got 9"),
+        ({"key": KEY, "previous_keys": ["${SHORT}"]}, "server.sessions.previous_keys: a session key"),
+        ({"previous_keys": [KEY]}, "server.sessions: previous_keys needs `key`"),
+        ({"revocations": "postgres://db"}, "server.sessions.revocations: expected `memory` or a redis://"),
+        ({"initialize_rate": "lots"}, "server.sessions.initialize_rate: expected a rate such as"),
+        ({"ttl": 0}, "server.sessions.ttl: must be more than 0"),
+        ({"max_per_principal": 0}, "server.sessions.max_per_principal: Input should be greater than or equal to 1"),
+        ({"max_stream": 5}, "server.sessions.max_stream: unknown key"),
+    ],
+)
+def test_session_config_errors_name_the_key_and_never_the_secret(sessions: dict[str, Any], problem: str) -> None:
+    from mcp_anything.config import ConfigError, parse_config
+
+    raw = {"server": {"sessions": sessions}, "groups": [], "upstreams": []}
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw, env={"SHORT": "too-short"})
+    assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems
+    assert not any("too-short" in p for p in caught.value.problems)
