@@ -80,7 +80,7 @@ async def test_an_ended_session_is_refused_and_its_streams_end() -> None:
     token = await open_one(sessions)
     claims = await sessions.get(token, "/mcp")
     assert claims is not None
-    stream = sessions.open_stream("/mcp", session_id=claims.id)
+    stream = sessions.open_stream("/mcp", caller="apikey:alice", session_id=claims.id)
     assert stream is not None
     await sessions.end(claims, "apikey:alice")
     assert await sessions.get(token, "/mcp") is None
@@ -111,17 +111,29 @@ async def test_initialize_is_rate_limited_per_caller() -> None:
 
 async def test_a_sessions_new_stream_replaces_its_old_one_and_the_total_is_capped() -> None:
     sessions = store(max_streams=3)
-    streams = [sessions.open_stream("/mcp", session_id="s1") for _ in range(2000)]
+    streams = [sessions.open_stream("/mcp", caller="apikey:alice", session_id="s1") for _ in range(2000)]
     assert all(s is not None for s in streams)
     assert all(s.events.get_nowait() == END_OF_STREAM for s in streams[:-1] if s is not None)
     assert sessions.stream_count == 1
-    assert sessions.open_stream("/mcp", session_id="s2") is not None
-    assert sessions.open_stream("/mcp", subscription_id=1) is not None
-    assert sessions.open_stream("/mcp", session_id="s3") is None, "the process holds max_streams already"
+    assert sessions.open_stream("/mcp", caller="apikey:alice", session_id="s2") is not None
+    assert sessions.open_stream("/mcp", caller="apikey:alice", subscription_id=1) is not None
+    assert sessions.open_stream("/mcp", caller="apikey:alice", session_id="s3") is None, (
+        "the process holds max_streams already"
+    )
     two = store(max_streams_per_session=2)
-    first, second, third = (two.open_stream("/mcp", session_id="s") for _ in range(3))
+    first, second, third = (two.open_stream("/mcp", caller="c", session_id="s") for _ in range(3))
     assert first is not None and first.events.get_nowait() == END_OF_STREAM
     assert second is not None and second.events.empty() and third is not None
+
+
+async def test_a_callers_streams_are_capped_by_ending_its_own_oldest_never_anothers() -> None:
+    sessions = store(max_per_principal=2, max_streams=10)
+    bob = sessions.open_stream("/mcp", caller="bob", subscription_id=1)
+    alice = [sessions.open_stream("/mcp", caller="alice", subscription_id=n) for n in range(5)]
+    assert bob is not None and bob.events.empty()
+    ended = [s is not None and not s.events.empty() for s in alice]
+    assert ended == [True, True, True, False, False]
+    assert sessions.stream_count == 3
 
 
 async def test_a_stream_ends_cleanly_even_when_its_queue_is_full() -> None:
@@ -136,10 +148,10 @@ async def test_a_stream_ends_cleanly_even_when_its_queue_is_full() -> None:
 
 async def test_broadcast_reaches_the_endpoints_streams_tagging_listen_streams() -> None:
     sessions = store()
-    get_stream = sessions.open_stream("/mcp", session_id="s")
-    listen = sessions.open_stream("/mcp", subscription_id="listen-1")
-    deaf = sessions.open_stream("/mcp", subscription_id=7, notify=False)
-    elsewhere = sessions.open_stream("/other", session_id="t")
+    get_stream = sessions.open_stream("/mcp", caller="apikey:alice", session_id="s")
+    listen = sessions.open_stream("/mcp", caller="apikey:alice", subscription_id="listen-1")
+    deaf = sessions.open_stream("/mcp", caller="apikey:alice", subscription_id=7, notify=False)
+    elsewhere = sessions.open_stream("/other", caller="c", session_id="t")
     assert get_stream and listen and deaf and elsewhere
     sessions.broadcast("notifications/tools/list_changed", endpoint="/mcp")
     assert get_stream.events.get_nowait() == (
