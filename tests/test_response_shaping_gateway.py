@@ -120,6 +120,25 @@ async def test_the_filtered_result_would_break_the_original_schema_so_the_advert
     assert receipts is not None and receipts["properties"]["result"]["items"]["required"] == ["receiptId"]
 
 
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_discoverys_call_tool_returns_the_same_filtered_result_as_a_direct_call(
+    gateway: GatewayFactory, orders_url: str, idp: IdP, audit_lines, mode: str
+) -> None:
+    raw = shop_config(orders_url, idp, [ORDERS_FILTER])
+    raw["groups"][0]["discovery"] = {"mode": "search"}
+    token = idp.token(aud=AUDIENCE, sub="bob")
+    with gateway(raw) as url:
+        async with mcp_client(url + "/mcp", mode=mode, headers=bearer(token)) as client:
+            assert {t.name for t in (await client.list_tools()).tools} == {"search_tools", "call_tool"}
+            through = await client.call_tool("call_tool", {"name": "shop_list_orders", "arguments": {}})
+            direct = await client.call_tool("shop_list_orders", {})
+    assert through.is_error is False
+    assert through.structured_content == direct.structured_content
+    assert through.content[0].text == direct.content[0].text  # type: ignore[union-attr]
+    assert direct.structured_content == {"orders": [{k: ORDERS[1][k] for k in KEPT}]}
+    assert [line["tool"] for line in audit_lines("filter")] == ["shop_list_orders", "shop_list_orders"]
+
+
 async def test_a_claim_value_is_matched_literally(gateway: GatewayFactory, orders_url: str, idp: IdP) -> None:
     token = idp.token(aud=AUDIENCE, sub="user.abc+1")
     with gateway(shop_config(orders_url, idp, [ORDERS_FILTER])) as url:
@@ -211,7 +230,10 @@ def test_validate_names_the_filter_and_the_operation(tmp_path: Path) -> None:
         in (outputs[1][1])
     )
     assert outputs[2][0] == 2 and "match_value uses {{callerId}}, which is not a declared variable" in outputs[2][1]
-    assert outputs[3][0] == 0 and "config OK" in outputs[3][1]
+    assert (
+        outputs[3][0] == 0
+        and "group orders: 4 tools at http://127.0.0.1:8080/mcp, 2 with response filters" in (outputs[3][1])
+    )
 
 
 async def test_a_filtered_tool_withholds_an_answer_its_filters_cannot_check(

@@ -19,7 +19,15 @@ from mcp_anything.app.metrics_listener import MetricsListener
 from mcp_anything.app.reload import Reloader
 from mcp_anything.config import Config, ConfigError, ConfigSource
 from mcp_anything.origins import HostOriginPolicy
-from mcp_anything.server import PRM_PREFIX, Group, GroupHandler, McpTransport, SessionStore, send_json
+from mcp_anything.server import (
+    PRM_PREFIX,
+    RELEASE_SCOPE_KEY,
+    Group,
+    GroupHandler,
+    McpTransport,
+    SessionStore,
+    send_json,
+)
 
 if TYPE_CHECKING:
     from mcp_anything.tracing import Tracing
@@ -57,6 +65,20 @@ class _Serving:
         if self.drained is None:
             self.drained = asyncio.Event()
         self.drained.set()
+
+
+class _Hold:
+    """One request's hold on the gateway it started on; released once, at its end or when it becomes a stream."""
+
+    __slots__ = ("_serving",)
+
+    def __init__(self, serving: _Serving) -> None:
+        self._serving: _Serving | None = serving
+
+    def __call__(self) -> None:
+        if self._serving is not None:
+            self._serving.leave()
+            self._serving = None
 
 
 class GatewayApp:
@@ -108,8 +130,9 @@ class GatewayApp:
             )
         for group in metadata_groups:
             routes[PRM_PREFIX + group.config.endpoint] = _static_json(group.protected_resource_metadata())
-        if len(metadata_groups) == 1:
-            routes[PRM_PREFIX] = _static_json(metadata_groups[0].protected_resource_metadata())
+        root = _root_metadata_group(metadata_groups)
+        if root is not None:
+            routes[PRM_PREFIX] = _static_json(root.protected_resource_metadata())
         return routes
 
     async def reload(self, config: Config) -> int:
@@ -156,10 +179,12 @@ class GatewayApp:
                 await route(scope, receive, send)
                 return
             serving.active += 1
+            hold = _Hold(serving)
+            scope[RELEASE_SCOPE_KEY] = hold  # a subscriptions/listen stream lets go once it starts
             try:
                 await route(scope, receive, send)
             finally:
-                serving.leave()
+                hold()
             return
         for prefix, app in self.mounts.items():
             if path.startswith(prefix + "/"):
@@ -257,6 +282,17 @@ class GatewayApp:
 def _listing(group: Group) -> bytes:
     """Everything `tools/list` can show of a group, to tell whether a reload changed it."""
     return orjson.dumps(list(group.listings.values()))
+
+
+def _root_metadata_group(groups: list[Group]) -> Group | None:
+    """Whose metadata the suffix-less root path serves: the only protected group, else the one at `/mcp`.
+
+    A client that knows only the host asks the root. With several protected groups, guessing any group
+    but the conventional `/mcp` one would point it at the wrong resource, so the root is then a 404.
+    """
+    if len(groups) == 1:
+        return groups[0]
+    return next((g for g in groups if g.config.endpoint == "/mcp"), None)
 
 
 def _bearer_matches(scope: Scope, token: str) -> bool:

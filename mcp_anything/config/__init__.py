@@ -7,6 +7,7 @@ any module may import it.
 """
 
 from mcp_anything.config.authz import AuthorizationConfig, CapabilitiesConfig, RuleConfig
+from mcp_anything.config.discovery import CALL_TOOL, GATEWAY_TOOLS, SEARCH_TOOLS, DiscoveryConfig
 from mcp_anything.config.expressions import compile_expression, uses_tool
 from mcp_anything.config.filters import ClaimVariable, FilterOperation, ResponseFilter
 from mcp_anything.config.groups import GroupConfig, RateLimitConfig
@@ -53,9 +54,12 @@ from mcp_anything.config.upstreams import (
 from mcp_anything.config.weakening import Weakening, weakenings
 
 __all__ = [
+    "CALL_TOOL",
+    "GATEWAY_TOOLS",
     "IDEMPOTENT_METHODS",
     "LOOPBACK_HOSTS",
     "MIN_SESSION_KEY_BYTES",
+    "SEARCH_TOOLS",
     "ApiKeyConfig",
     "AuthorizationConfig",
     "BearerConfig",
@@ -66,6 +70,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConfigSource",
+    "DiscoveryConfig",
     "Duration",
     "FilterOperation",
     "GroupConfig",

@@ -63,6 +63,9 @@ INTERNAL_ERROR = -32603
 
 SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo"
 SSE_PING_SECONDS = 15.0
+# In the ASGI scope, when set: a callable telling the app this request now only streams (holds no upstream
+# call), so a reload need not wait for it. GET streams are never counted in the first place.
+RELEASE_SCOPE_KEY = "mcp_anything.release"
 
 
 class RpcError(Exception):
@@ -101,8 +104,12 @@ class Handler(Protocol):
     capabilities: dict[str, Any]
     instructions: str | None
     cache_scope: str  # "private" when results depend on the caller
-    list_ttl_ms: int  # how long a client may keep a `tools/list` result
     methods: dict[str, Method]  # e.g. tools/list, tools/call
+
+    @property
+    def list_ttl_ms(self) -> int:
+        """How long a client may keep a `tools/list` result."""
+        ...
 
     async def authenticate(self, method: str, path: str, headers: Headers) -> Identity:
         """Return the caller's identity or raise HttpError."""
@@ -274,7 +281,7 @@ class McpTransport:
             return
         ctx = RequestContext(identity, headers, verdict.protocol_version)
         if rpc_method == "subscriptions/listen":
-            await self._listen(send, receive, ctx, request_id, params)
+            await self._listen(send, receive, scope, ctx, request_id, params)
             return
         try:
             if rpc_method == "server/discover":
@@ -401,7 +408,13 @@ class McpTransport:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _listen(
-        self, send: Send, receive: Receive, ctx: RequestContext, request_id: str | int, params: dict[str, Any]
+        self,
+        send: Send,
+        receive: Receive,
+        scope: Scope,
+        ctx: RequestContext,
+        request_id: str | int,
+        params: dict[str, Any],
     ) -> None:
         """One `subscriptions/listen` stream: the acknowledgement, then list changes, until either side ends it."""
         if "text/event-stream" not in ctx.headers.get("accept", ""):
@@ -417,6 +430,9 @@ class McpTransport:
         # Tools are all this server lists: any other kind asked for is left out of the acknowledgement.
         honored = {"toolsListChanged": True} if requested.get("toolsListChanged") is True else {}
         stream = self._open_stream(subscription_id=request_id, notify=bool(honored))
+        release = scope.get(RELEASE_SCOPE_KEY)
+        if release is not None:
+            release()
         meta = {SUBSCRIPTION_ID_META_KEY: request_id}
         try:
             await _start_stream(send, [])
