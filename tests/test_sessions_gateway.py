@@ -25,6 +25,7 @@ from mcp_anything.config import parse_config
 from tests.conftest import SPECS, GatewayFactory, echo_config, mcp_client
 from tests.support.cli import serving_process
 from tests.support.idp import IdP
+from tests.support.metrics import scrape
 from tests.support.redis import redis_server
 from tests.support.servers import ServerThread, free_port
 
@@ -264,6 +265,7 @@ async def test_the_streams_of_one_process_are_capped(upstream_url: str) -> None:
         assert refused[2].startswith(b"HTTP/1.1 503"), refused[2]
         assert b"retry-after: 5" in refused[2].lower()
         assert app.sessions.stream_count == 2
+        assert (await scrape(url)).value("mcp_anything_streams") == 2
         for _, writer, _ in [*held, refused]:
             writer.close()
 
