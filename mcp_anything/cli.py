@@ -147,6 +147,8 @@ def _positive(value: str) -> int:
 
 def _serve_one(app: Any, config: Config, sock: socket.socket | None = None) -> int:
     """One server process (the only one, or one worker) until it has drained."""
+    from mcp_anything.server.guard import guarded_protocol
+
     server = _Server(
         uvicorn.Config(
             app,
@@ -157,7 +159,7 @@ def _serve_one(app: Any, config: Config, sock: socket.socket | None = None) -> i
             access_log=False,
             lifespan="on",
             loop="uvloop",
-            http="httptools",
+            http=guarded_protocol(config.server.limits),  # httptools, with `server.limits` enforced
             timeout_graceful_shutdown=config.server.shutdown_timeout,
         )
     )

@@ -17,6 +17,7 @@ from mcp_anything.config.inbound import (
     IntrospectionConfig,
     JwtConfig,
 )
+from mcp_anything.config.limits import LimitsConfig
 from mcp_anything.config.loading import (
     ConfigError,
     ConfigSource,
@@ -80,6 +81,7 @@ __all__ = [
     "InboundLuaConfig",
     "IntrospectionConfig",
     "JwtConfig",
+    "LimitsConfig",
     "MetricsConfig",
     "OpenApiConfig",
     "OutboundApiKeyConfig",

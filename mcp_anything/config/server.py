@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ByteSize, Field, SecretStr, field_validator, model_validator
 
+from mcp_anything.config.limits import LimitsConfig
 from mcp_anything.config.sessions import SessionsConfig
 from mcp_anything.config.types import Credential, Duration, HttpUrl, Interval, StrictModel
 
@@ -49,6 +50,7 @@ class ServerConfig(StrictModel):
     allowed_origins: list[str] | None = None
     allowed_hosts: list[str] | None = None
     max_body_bytes: ByteSize = ByteSize(4 * 1024 * 1024)
+    limits: LimitsConfig = LimitsConfig()
     shutdown_timeout: Duration = 30.0
     metrics: Annotated[MetricsConfig, BeforeValidator(_metrics_switch)] = MetricsConfig()
     tracing: TracingConfig = TracingConfig()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -36,12 +37,23 @@ def write_config(tmp_path: Path, raw: dict[str, Any]) -> Path:
 
 
 @contextmanager
-def serving_process(config: Path, port: int) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """`mcp-anything serve --config config` (which must listen on 127.0.0.1:`port`), once `/healthz` answers."""
+def serving_process(
+    config: Path, port: int, open_files: int | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`mcp-anything serve --config config` (which must listen on 127.0.0.1:`port`), once `/healthz` answers.
+
+    `open_files`: the process's descriptor limit (`ulimit -n`), as in a container that sets it low.
+    """
+
+    def limit_open_files() -> None:
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
     process = subprocess.Popen(
         [sys.executable, "-m", "mcp_anything", "serve", "--config", str(config)],
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=limit_open_files,
     )
     url = f"http://127.0.0.1:{port}"
     try:
