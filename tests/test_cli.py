@@ -15,8 +15,9 @@ import httpx2
 import pytest
 import yaml
 
-from tests.conftest import echo_config, mcp_client
-from tests.support.cli import run_cli, write_config
+from tests.support.cli import run_cli, run_cli_process, write_config
+from tests.support.gateway import echo_config
+from tests.support.mcp import mcp_client
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.anyio
@@ -121,6 +122,7 @@ def serving(*args: str) -> Iterator[str]:
         process.wait(timeout=10)
 
 
+@pytest.mark.slow
 async def test_serve_without_config_serves_the_demo() -> None:
     with serving() as url:
         async with mcp_client(url + "/mcp", mode="auto") as client:
@@ -134,10 +136,11 @@ async def test_serve_without_config_serves_the_demo() -> None:
     assert missing.is_error and "HTTP 404" in missing.content[0].text
 
 
+@pytest.mark.slow
 def test_serve_with_a_bad_config_serves_nothing(tmp_path: Path) -> None:
     raw = echo_config("http://127.0.0.1:9")
     raw["upstreams"][0]["openapi"]["source"] = "nope.yaml"
     port = free_port()
-    run = run_cli("serve", "--config", str(write_config(tmp_path, raw)), "--port", str(port))
+    run = run_cli_process("serve", "--config", str(write_config(tmp_path, raw)), "--port", str(port))
     assert run.returncode == 2
     assert "upstreams[0].openapi.source" in run.stderr

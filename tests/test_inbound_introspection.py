@@ -19,7 +19,7 @@ from tests.support.inbound import raw_config
 CLIENT_ID = "gateway"
 CLIENT_SECRET = "introspection s3cret/with:odd&chars"
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.node]
 
 
 @pytest.fixture(autouse=True)

@@ -27,7 +27,7 @@ from tests.support.inbound import raw_config
 
 AUDIENCE = "mcp-gateway"
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.node]
 
 
 def make(idp: IdP, **jwt: Any) -> JwtAuthenticator:

@@ -16,8 +16,12 @@ import httpx2
 import pytest
 import yaml
 
-from tests.conftest import SPECS, echo_config, mcp_client
+from tests.support.gateway import echo_config
+from tests.support.mcp import mcp_client
+from tests.support.openapi import SPECS
 from tests.support.servers import free_port
+
+pytestmark = pytest.mark.slow  # each test runs the gateway's logging in a fresh process
 
 EMIT = """
 import logging, sys

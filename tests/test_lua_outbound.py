@@ -29,7 +29,7 @@ from tests.support.idp import IdP
 from tests.support.loop import loop_ticks_while
 from tests.support.servers import ServerThread
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.node]
 
 SCRIPTS = Path(__file__).parent.parent / "scripts"
 CLIENT_ID = "gateway"

@@ -19,7 +19,7 @@ from mcp_anything.outbound.client_credentials import BACKOFF_FIRST, ClientCreden
 from mcp_anything.tools import HttpRequest
 from tests.support.idp import IdP
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.node]
 
 CLIENT_ID = "gateway"
 # Every character RFC 6749 §2.3.1 makes the client form-urlencode, and one outside ASCII.

@@ -90,6 +90,7 @@ class Documents:
             with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:
                 data: bytes = response.read(MAX_DOCUMENT_BYTES + 1)
         except urllib.error.HTTPError as exc:
+            exc.close()  # an HTTPError is also the open response: close its connection
             raise FetchError(f"fetching {uri} failed: HTTP {exc.code}") from None
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             reason = getattr(exc, "reason", exc)

@@ -37,9 +37,9 @@ from mcp_anything.openapi import load_upstream_tools
 from mcp_anything.openapi.documents import parse
 from mcp_anything.openapi.operations import METHODS
 from mcp_anything.server import create_app
-from tests.conftest import mcp_client
 from tests.support import node
 from tests.support.arguments import FULL, MINIMAL, RANDOM, generate_noting_omissions
+from tests.support.mcp import mcp_client
 from tests.support.servers import ServerThread, free_port, read_body, stop_process
 
 ACCEPTED, REJECTED, CREDENTIALS, NOT_SENT = "accepted", "rejected", "needs credentials", "not sent"
