@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -52,8 +52,16 @@ class _FetchError(Exception):
 
 
 class JwtAuthenticator:
-    def __init__(self, config: JwtConfig) -> None:
+    def __init__(
+        self,
+        config: JwtConfig,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`wall_clock` judges `exp`, `nbf` and `iat`; `clock` times the cache and the JWKS refetches."""
         self._config = config
+        self._clock = clock
+        self._wall_clock = wall_clock
         self.authorization_servers = [config.issuer]
         self.scopes_supported = list(config.required_scopes)  # advertised in protected resource metadata
         # JWSRegistry checks `crit` and the algorithm allow-list; other header
@@ -65,7 +73,7 @@ class JwtAuthenticator:
             options["aud"] = {"essential": True, "values": audiences}
         for claim in config.required_claims:
             options.setdefault(claim, {}).update(essential=True)
-        self._claims = JWTClaimsRegistry(leeway=int(config.leeway), **options)
+        self._claims = JWTClaimsRegistry(now=lambda: int(wall_clock()), leeway=int(config.leeway), **options)
         self._jwks_url = config.jwks_url
         # Labelled by the issuer when the JWKS URL comes from discovery.
         self._metrics = token_metrics("jwks", config.jwks_url or config.issuer)
@@ -76,7 +84,7 @@ class JwtAuthenticator:
         self._last_fetch_failed = False
         self._session: aiohttp.ClientSession | None = None
         # Verifying a signature is most of the cost of a request; a client sends the same token many times.
-        self._verified = IdentityCache()
+        self._verified = IdentityCache(clock=clock)
 
     async def authenticate(self, request: InboundRequest) -> Identity:
         token = bearer_token(request)
@@ -115,7 +123,7 @@ class JwtAuthenticator:
         """Seconds a verified token stays verified: until `exp` (plus leeway), at most _REMEMBER_MAX."""
         exp = claims.get("exp")
         if isinstance(exp, int | float) and not isinstance(exp, bool):
-            return min(exp + self._config.leeway - time.time(), _REMEMBER_MAX)
+            return min(exp + self._config.leeway - self._wall_clock(), _REMEMBER_MAX)
         return _REMEMBER_MAX
 
     def _validate_claims(self, claims: dict[str, Any]) -> None:
@@ -150,9 +158,9 @@ class JwtAuthenticator:
         """Refetch the JWKS unless it was fetched recently; concurrent callers share one fetch."""
         async with self._lock:
             interval = self._config.min_refresh_interval if self._keys else _RETRY_WITHOUT_KEYS
-            if self._last_fetch is not None and time.monotonic() - self._last_fetch < interval:
+            if self._last_fetch is not None and self._clock() - self._last_fetch < interval:
                 return
-            self._last_fetch = time.monotonic()
+            self._last_fetch = self._clock()
             try:
                 keys = await self._fetch_keys()
             except _FetchError as exc:

@@ -31,6 +31,7 @@ import logging
 import math
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -52,8 +53,9 @@ _REDACTED = "**********"
 
 
 class ClientCredentialsAuth:
-    def __init__(self, config: ClientCredentialsConfig) -> None:
+    def __init__(self, config: ClientCredentialsConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self._config = config
+        self._clock = clock
         self._endpoint = _without_userinfo_and_query(config.token_url)
         self._metrics = token_metrics("client_credentials", self._endpoint)
         self._form, self._headers = _token_request(config)
@@ -63,7 +65,7 @@ class ClientCredentialsAuth:
         self._secrets = [s for s in (secret, quote(secret, safe=""), basic) if s]
         self._session: aiohttp.ClientSession | None = None
         self._authorization = ""
-        self._refresh_at = 0.0  # time.monotonic() from which a new token is fetched; 0: no token
+        self._refresh_at = 0.0  # the `clock` time from which a new token is fetched; 0: no token
         self._expires_at = 0.0  # ... and from which the cached one is no longer used even if that fails
         self._fetch: asyncio.Task[str] | None = None
         self._failures = 0
@@ -75,11 +77,11 @@ class ClientCredentialsAuth:
 
     async def apply(self, request: HttpRequest) -> None:
         authorization = self._authorization
-        if time.monotonic() >= self._refresh_at:
+        if self._clock() >= self._refresh_at:
             try:
                 authorization = await self._renew()
             except OutboundAuthError:
-                if time.monotonic() >= self._expires_at:
+                if self._clock() >= self._expires_at:
                     raise
         else:
             self._metrics.cache_hit()
@@ -100,7 +102,7 @@ class ClientCredentialsAuth:
 
     async def _renew(self) -> str:
         if self._fetch is None:
-            now = time.monotonic()
+            now = self._clock()
             if now < self._retry_at:
                 raise OutboundAuthError(f"{self._last_error} (next attempt in {self._retry_at - now:.1f}s)")
             self._fetch = asyncio.create_task(self._fetch_token())
@@ -110,14 +112,14 @@ class ClientCredentialsAuth:
         return await asyncio.shield(self._fetch)
 
     async def _fetch_token(self) -> str:
-        started = time.monotonic()
+        started = self._clock()
         try:
             token, lifetime = await self._request_token()
         except OutboundAuthError as error:
             self._metrics.fetched(ok=False)
             self._failures += 1
             delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** min(self._failures - 1, 16))
-            self._retry_at = time.monotonic() + delay
+            self._retry_at = self._clock() + delay
             self._last_error = str(error)
             log.warning("%s; next attempt in %.1fs", error, delay)
             raise
