@@ -19,7 +19,7 @@ from tests.support.upstream import RecordingUpstream
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.node]
 
-SCRIPTS = Path(__file__).parent.parent / "scripts"
+EXAMPLES = Path(__file__).parent.parent / "examples"
 SECRET = "lua-client-s3cret"
 CALLER_TOKEN = "Bearer alice.caller-token-0123456789"
 
@@ -32,7 +32,7 @@ def config(idp: IdP, upstream_url: str) -> dict[str, Any]:
         outbound_auth={
             "strategy": "lua",
             "lua": {
-                "source": str(SCRIPTS / "get_token.lua"),
+                "source": str(EXAMPLES / "get_token.lua"),
                 "allowed_hosts": ["127.0.0.1"],
                 "params": {"token_url": idp.token_url, "client_id": "gateway", "client_secret": "${LUA_SECRET}"},
             },
@@ -40,7 +40,7 @@ def config(idp: IdP, upstream_url: str) -> dict[str, Any]:
     )
     raw["groups"][0]["inbound_auth"] = {
         "strategy": "lua",
-        "lua": {"source": str(SCRIPTS / "validate_token.lua"), "params": {"admins": "alice"}},
+        "lua": {"source": str(EXAMPLES / "validate_token.lua"), "params": {"admins": "alice"}},
     }
     return raw
 

@@ -10,12 +10,12 @@ The load generator (this process, aiohttp) sends the same operation to each targ
 MCP targets are driven as the 2025-11-25 protocol (initialize once, then tools/call with the session);
 the gateway is also measured on the stateless 2026-07-28 protocol.
 
-    python scripts/bench.py [--calls 2000] [--seconds 10] [--concurrency 16] [--no-fastmcp] [--micro]
+    python -m benchmarks.bench [--calls 2000] [--seconds 10] [--concurrency 16] [--no-fastmcp] [--micro]
 
 `--micro` then runs the per-component micro-benchmarks beside it (each also runs on its own):
-`bench_inbound.py` (authentication), `bench_authz.py` (tool filtering and CEL rules),
-`bench_outbound.py` (outbound credentials), `bench_lua.py` (the Lua sandbox) and
-`bench_openapi.py` (spec build time, `tools/list` and memory on large specs, FastMCP beside it).
+`bench_inbound` (authentication), `bench_authz` (tool filtering and CEL rules),
+`bench_outbound` (outbound credentials), `bench_lua` (the Lua sandbox) and
+`bench_openapi` (spec build time, `tools/list` and memory on large specs, FastMCP beside it).
 """
 
 from __future__ import annotations
@@ -25,21 +25,30 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import (
+    ACCEPT,
+    HANDSHAKE,
+    MODERN,
+    ROOT,
+    calls_until,
+    fastmcp_server,
+    free_port,
+    mcp_session,
+    percentile,
+    run_fastmcp,
+    server_process,
+)
 
 SPEC: dict[str, Any] = {
     "openapi": "3.0.3",
@@ -72,7 +81,7 @@ SPEC: dict[str, Any] = {
 }
 
 
-# --- servers (each started as `python scripts/bench.py --serve-...` in its own process) ------------
+# --- servers (each started as `python -m benchmarks.bench --serve-...` in its own process) ------------
 
 
 def upstream_app(jwks: bytes) -> Callable[..., Awaitable[None]]:
@@ -98,6 +107,11 @@ def upstream_app(jwks: bytes) -> Callable[..., Awaitable[None]]:
     return app
 
 
+def upstream_argv(port: int, jwks_file: Path) -> list[str]:
+    """The command serving the upstream API on `port`, in its own process."""
+    return [sys.executable, "-m", "benchmarks.bench", "--serve-upstream", str(port), str(jwks_file)]
+
+
 def serve_upstream(port: int, jwks_file: str) -> None:
     import uvicorn
 
@@ -105,29 +119,11 @@ def serve_upstream(port: int, jwks_file: str) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, loop="uvloop")
 
 
-def fastmcp_server(spec: dict[str, Any], upstream_url: str) -> Any:
-    """FastMCP's OpenAPI server with every route mapped to a tool."""
-    import httpx2
-    from fastmcp import FastMCP
-    from fastmcp.server.providers.openapi.routing import MCPType, RouteMap
-
-    client = httpx2.AsyncClient(base_url=upstream_url)
-    return FastMCP.from_openapi(spec, client=client, name="bench", route_maps=[RouteMap(mcp_type=MCPType.TOOL)])
-
-
-def run_fastmcp(mcp: Any, port: int) -> None:
-    mcp.run(transport="http", host="127.0.0.1", port=port, show_banner=False, log_level="warning")
-
-
 def serve_fastmcp(port: int, upstream_url: str) -> None:
     run_fastmcp(fastmcp_server(SPEC, upstream_url), port)
 
 
 # --- load generation -------------------------------------------------------------------------------
-
-HANDSHAKE = "2025-11-25"
-MODERN = "2026-07-28"
-ACCEPT = "application/json, text/event-stream"
 
 
 @dataclass
@@ -137,22 +133,6 @@ class Target:
     kind: str  # direct | mcp | mcp-modern
     pid: int  # the serving process, for its CPU time
     headers: dict[str, str] = field(default_factory=dict)
-
-
-async def mcp_session(http: aiohttp.ClientSession, url: str, auth: dict[str, str]) -> str:
-    init = {
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {"protocolVersion": HANDSHAKE, "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}},
-    }
-    async with http.post(url, json=init, headers={"Accept": ACCEPT, **auth}) as response:
-        session = response.headers["mcp-session-id"]
-        await response.read()
-    headers = {"Accept": ACCEPT, "Mcp-Session-Id": session, "MCP-Protocol-Version": HANDSHAKE, **auth}
-    async with http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers) as r:
-        await r.read()
-    return session
 
 
 def _caller(http: aiohttp.ClientSession, target: Target, tool: str, session: str | None) -> Callable[[int], Any]:
@@ -225,13 +205,13 @@ class Run:
     cpu: float = 0.0
 
     def stats(self) -> Stats:
-        ordered = sorted(self.latencies)
+        count = len(self.latencies)
         return Stats(
-            len(ordered),
+            count,
             self.seconds,
-            statistics.median(ordered) * 1000,
-            ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
-            self.cpu / len(ordered) * 1e6,
+            percentile(self.latencies, 0.5) * 1000,
+            percentile(self.latencies, 0.99) * 1000,
+            self.cpu / count * 1e6,
         )
 
     async def sequential(self, calls: int, offset: int) -> None:
@@ -248,12 +228,8 @@ class Run:
         deadline = started + seconds
 
         async def worker(w: int) -> None:
-            i = w * 1_000_000
-            while time.perf_counter() < deadline:
-                t0 = time.perf_counter()
-                await self.call(i)
-                self.latencies.append(time.perf_counter() - t0)
-                i += 1
+            async for _, seconds in calls_until(deadline, self.call, first=w * 1_000_000):
+                self.latencies.append(seconds)
 
         await asyncio.gather(*(worker(w) for w in range(concurrency)))
         self.seconds += time.perf_counter() - started
@@ -286,56 +262,6 @@ async def measure(targets: list[tuple[Target, str]], args: argparse.Namespace) -
 
 
 # --- orchestration ----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_http(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
-            with socket.create_connection((host, int(port)), timeout=0.2):
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
-
-
-@contextlib.contextmanager
-def spawned(argv: list[str]) -> Iterator[tuple[subprocess.Popen[bytes], IO[bytes]]]:
-    """Run a server until the block ends; its output goes to a file (a pipe nobody reads would block it
-    once full), yielded beside the process so a caller can show it when the server fails."""
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=log)
-        try:
-            yield process, log
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def log_tail(log: IO[bytes]) -> str:
-    log.seek(0)
-    return log.read().decode(errors="replace")[-2000:]
-
-
-@contextlib.contextmanager
-def server_process(argv: list[str], url: str) -> Iterator[subprocess.Popen[bytes]]:
-    with spawned(argv) as (process, log):
-        try:
-            _wait_http(url)
-        except RuntimeError:
-            process.kill()
-            raise RuntimeError(f"{' '.join(argv)} did not start: {log_tail(log)}") from None
-        yield process
 
 
 def _fastmcp_available() -> bool:
@@ -414,7 +340,6 @@ def main() -> None:
         return
 
     python = sys.executable
-    here = str(Path(__file__).resolve())
     upstream_port, gateway_port, fastmcp_port = free_port(), free_port(), free_port()
     upstream_url = f"http://127.0.0.1:{upstream_port}"
     gateway = f"http://127.0.0.1:{gateway_port}"
@@ -423,8 +348,7 @@ def main() -> None:
         Path(tmp, "jwks.json").write_text(json.dumps(jwks))
         Path(tmp, "spec.json").write_text(json.dumps(SPEC))
         Path(tmp, "config.json").write_text(json.dumps(_gateway_config(gateway_port, upstream_url)))
-        upstream = [python, here, "--serve-upstream", str(upstream_port), str(Path(tmp, "jwks.json"))]
-        up = stack.enter_context(server_process(upstream, upstream_url)).pid
+        up = stack.enter_context(server_process(upstream_argv(upstream_port, Path(tmp, "jwks.json")), upstream_url)).pid
         config = str(Path(tmp, "config.json"))
         serve = [python, "-m", "mcp_anything", "serve", "--config", config]
         gw = stack.enter_context(server_process(serve, gateway + "/mcp")).pid
@@ -442,17 +366,19 @@ def main() -> None:
         ]
         if not args.no_fastmcp and _fastmcp_available():
             fastmcp_url = f"http://127.0.0.1:{fastmcp_port}/mcp"
-            fastmcp = [python, here, "--serve-fastmcp", str(fastmcp_port), upstream_url]
+            fastmcp = [python, "-m", "benchmarks.bench", "--serve-fastmcp", str(fastmcp_port), upstream_url]
             pid = stack.enter_context(server_process(fastmcp, fastmcp_url)).pid
             targets.append((Target("FastMCP.from_openapi, 2025-11-25", fastmcp_url, "mcp", pid), "getItem"))
         _report(targets, args)
     if args.micro:
-        for script in MICRO_BENCHMARKS:
-            print(f"\n=== {script}", flush=True)
-            subprocess.run([python, str(ROOT / "scripts" / script)], cwd=ROOT, check=True)
+        for module in MICRO_BENCHMARKS:
+            print(f"\n=== {module}", flush=True)
+            subprocess.run([python, "-m", module], cwd=ROOT, check=True)
 
 
-MICRO_BENCHMARKS = ["bench_inbound.py", "bench_authz.py", "bench_outbound.py", "bench_lua.py", "bench_openapi.py"]
+MICRO_BENCHMARKS = [
+    f"benchmarks.{name}" for name in ("bench_inbound", "bench_authz", "bench_outbound", "bench_lua", "bench_openapi")
+]
 
 
 def _report(targets: list[tuple[Target, str]], args: argparse.Namespace) -> None:
