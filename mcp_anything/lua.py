@@ -164,6 +164,11 @@ def time_left() -> float:
     return deadline - time.monotonic()
 
 
+def set_deadline(deadline: float) -> None:
+    """Start (a time.monotonic() deadline) or end (math.inf) the script call on this thread, for `time_left`."""
+    _local.deadline = deadline
+
+
 def _expired() -> bool:
     return time_left() < 0
 
@@ -267,6 +272,16 @@ def to_python(value: Any, depth: int = 0) -> Any:
     return {k: to_python(v, depth + 1) for k, v in items}
 
 
+def read_script(path: Path, location: str) -> str:
+    """A script file's text; a problem is a ConfigError naming `location` (the config key)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{location}: file not found: {path}"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{location}: cannot read {path}: {exc}"]) from None
+
+
 class Sandbox:
     """A compiled script and its runtimes. `await sandbox.run(inputs)` returns the script's values as Python."""
 
@@ -283,12 +298,7 @@ class Sandbox:
         """Read and compile `path`; a problem is a ConfigError naming `location` (the config key)."""
         self.name = path.name
         self.timeout = timeout
-        try:
-            source = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError([f"{location}: file not found: {path}"]) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError([f"{location}: cannot read {path}: {exc}"]) from None
+        source = read_script(path, location)
         self._pool: queue.SimpleQueue[_Runtime] = queue.SimpleQueue()
         try:
             for _ in range(POOL_SIZE):
@@ -315,7 +325,7 @@ class Sandbox:
             runtime = self._pool.get(timeout=max(deadline - time.monotonic(), 0))
         except queue.Empty:
             raise ScriptError("timeout", "every Lua runtime stayed busy until the deadline") from None
-        _local.deadline = deadline
+        set_deadline(deadline)
         try:
             status, *values = _as_tuple(runtime.run(runtime.to_lua(inputs)))
             if status == "ok":
@@ -329,7 +339,7 @@ class Sandbox:
                 raise ScriptError("runtime", f"sandbox error: {exc}") from None
             status = "timeout"
         finally:
-            _local.deadline = math.inf
+            set_deadline(math.inf)
             self._pool.put(runtime)
         if status == "runtime":
             raise ScriptError("runtime", values[0])

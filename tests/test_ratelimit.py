@@ -124,8 +124,8 @@ def test_storage_must_be_memory_or_redis(upstream_url: str) -> None:
 async def test_per_subject_limits_count_each_caller_alone(gateway: GatewayFactory, upstream_url: str) -> None:
     raw = limited_config(upstream_url, {"per": "subject", "limit": "2/minute"})
     raw["groups"][0]["inbound_auth"] = {
-        "strategy": "apikey",
-        "apikey": {"header": "X-API-Key", "values": {"alice": "${ALICE_KEY}", "bob": "${BOB_KEY}"}},
+        "strategy": "api_key",
+        "api_key": {"header": "X-API-Key", "values": {"alice": "${ALICE_KEY}", "bob": "${BOB_KEY}"}},
     }
     env = {"ALICE_KEY": "alice-key-0123456789", "BOB_KEY": "bob-key-0123456789"}
     with gateway(raw, env=env) as url:

@@ -16,8 +16,9 @@ import logging
 from typing import Any
 
 from mcp_anything.identity import Identity
+from mcp_anything.logs import AUDIT_LOGGER
 
-logger = logging.getLogger("mcp_anything.audit")
+logger = logging.getLogger(AUDIT_LOGGER)
 
 
 def enabled() -> bool:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from joserfc import jwt
 from joserfc.errors import ExpiredTokenError, JoseError, MissingClaimError
-from joserfc.jwk import Key, import_key
+from joserfc.jwk import JWKRegistry, Key
 from joserfc.jws import JWSRegistry
 from starlette.datastructures import Headers
 
@@ -71,7 +71,7 @@ def server_names(upstreams: list[UpstreamConfig]) -> dict[str, str]:
     return names
 
 
-def parse_allowance(value: Any, servers: Mapping[str, str], claim: str) -> Allowance:
+def _parse_allowance(value: Any, servers: Mapping[str, str], claim: str) -> Allowance:
     """Read `{"tools": {"<server>": ["<tool>", ...]}}`, given as JSON text or (from inbound claims) an object."""
     if isinstance(value, str):
         try:
@@ -106,7 +106,7 @@ class ClaimCapabilities:
     def allowance(self, identity: Identity, headers: Headers) -> Allowance:
         if self.claim not in identity.claims:
             raise CapabilityError(f"the caller's identity has no {self.claim!r} claim")
-        return parse_allowance(identity.claims[self.claim], self.servers, self.claim)
+        return _parse_allowance(identity.claims[self.claim], self.servers, self.claim)
 
 
 class HeaderCapabilities:
@@ -143,7 +143,7 @@ class HeaderCapabilities:
             raise CapabilityError(f"{self.header} is not a well-formed JWT") from None
         if self.claim not in token.claims:
             raise CapabilityError(f"{self.header} has no {self.claim!r} claim")
-        return parse_allowance(token.claims[self.claim], self.servers, self.claim)
+        return _parse_allowance(token.claims[self.claim], self.servers, self.claim)
 
 
 def load_public_key(config: CapabilitiesConfig, root: Config) -> Key:
@@ -167,7 +167,7 @@ def load_public_key(config: CapabilitiesConfig, root: Config) -> Key:
     if len(key_types) > 1:
         raise ValueError(f"algorithms {config.algorithms} need different key types {key_types}; one key cannot")
     try:
-        key = import_key(pem, key_types[0])
+        key = JWKRegistry.import_key(pem, key_types[0])
     except Exception:
         raise ValueError(f"not a PEM {key_types[0]} public key") from None
     if key.is_private:

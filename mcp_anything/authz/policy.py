@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import Headers
 
-from mcp_anything.authz import Forbidden, audit
+from mcp_anything.authz import audit
 from mcp_anything.authz.capabilities import (
     NOTHING,
     Allowance,
@@ -22,6 +22,7 @@ from mcp_anything.authz.capabilities import (
     load_public_key,
     server_names,
 )
+from mcp_anything.authz.grant import Forbidden
 from mcp_anything.authz.rules import RequestRules, Rules, compile_rules
 from mcp_anything.config import ConfigError
 from mcp_anything.identity import Identity
@@ -89,9 +90,6 @@ class PolicyGrant:
         self.allowance = allowance
         self.refused = refused  # why the capability header or claim was not accepted
         self.rules = rules
-
-    def can_list(self, tool: Tool) -> bool:
-        return bool(self._visible((tool,)))
 
     def _visible(self, tools: Iterable[Tool]) -> list[Tool]:
         # The allowance first: it usually leaves few tools for the rules.

@@ -12,47 +12,15 @@ filtering a list is two bit tests per tool. Only rules that read `mcp` run per t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cel
 
+from mcp_anything.config import RuleConfig, compile_expression, uses_tool
 from mcp_anything.tools import Tool
-
-if TYPE_CHECKING:
-    from mcp_anything.config import RuleConfig
-
-VARIABLES = ("jwt", "mcp")
-# Names bound by CEL's comprehension macros (`jwt.groups.exists(g, g == "ops")`): not free variables.
-_MACRO_BINDING = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,")
-
-
-@cache
-def compile_expression(when: str) -> cel.Program:
-    """Compile `when`, or raise ValueError saying what is wrong with it (shown as a config error)."""
-    try:
-        program = cel.compile(when)
-    except Exception as exc:  # the binding raises ValueError for syntax errors, other types for the rest
-        detail = str(exc).split("ERROR: <input>:", 1)[-1].strip()
-        raise ValueError(f"not a valid CEL expression: {detail}") from None
-    bound = set(_MACRO_BINDING.findall(when))
-    unknown = sorted(set(program.variables()) - bound - set(VARIABLES))
-    if unknown:
-        raise ValueError(f"unknown variable(s) {unknown} in CEL expression; a rule can use {list(VARIABLES)}")
-    return program
-
-
-def check_expression(when: str) -> None:
-    compile_expression(when)
-
-
-def uses_tool(when: str) -> bool:
-    """Whether the expression reads `mcp`, so it can only be decided per tool."""
-    return "mcp" in compile_expression(when).variables()
 
 
 @dataclass(frozen=True, slots=True, eq=False)

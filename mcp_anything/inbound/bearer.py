@@ -10,7 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from mcp_anything.identity import Identity
-from mcp_anything.inbound import AuthError, InboundRequest
+from mcp_anything.inbound.base import AuthError, InboundRequest
 
 # Real access tokens are a few KB at most; anything bigger is refused before it
 # is decoded, so an attacker cannot make the gateway parse megabytes per request.
@@ -31,7 +31,7 @@ def bearer_token(request: InboundRequest) -> str:
     return token
 
 
-def scopes_of(claims: Mapping[str, Any]) -> frozenset[str]:
+def _scopes_of(claims: Mapping[str, Any]) -> frozenset[str]:
     """OAuth scopes: `scope` as a space-separated string (RFC 8693/9068), or `scp` as a list or string."""
     value = claims.get("scope", claims.get("scp"))
     if isinstance(value, str):
@@ -57,7 +57,7 @@ def check_scopes(scopes: frozenset[str], required: Iterable[str]) -> None:
 def identity_from_claims(strategy: str, claims: dict[str, Any], subject_claims: Iterable[str] = ("sub",)) -> Identity:
     """An Identity whose subject is the first string among `subject_claims`."""
     subject = next((claims[c] for c in subject_claims if isinstance(claims.get(c), str)), None)
-    return Identity(strategy=strategy, subject=subject, scopes=scopes_of(claims), claims=MappingProxyType(claims))
+    return Identity(strategy=strategy, subject=subject, scopes=_scopes_of(claims), claims=MappingProxyType(claims))
 
 
 class IdentityCache:

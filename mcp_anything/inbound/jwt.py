@@ -27,7 +27,7 @@ from joserfc.jwt import JWTClaimsRegistry
 
 from mcp_anything.config import Config, InboundAuthConfig, JwtConfig
 from mcp_anything.identity import Identity
-from mcp_anything.inbound import AuthError, InboundRequest
+from mcp_anything.inbound.base import AuthError, InboundRequest
 from mcp_anything.inbound.bearer import IdentityCache, bearer_token, check_scopes, identity_from_claims
 from mcp_anything.inbound.provider import json_object, read_json_object
 from mcp_anything.metrics import token_metrics

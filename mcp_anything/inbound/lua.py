@@ -16,7 +16,7 @@ from typing import Any
 
 from mcp_anything.config import Config, InboundAuthConfig
 from mcp_anything.identity import Identity
-from mcp_anything.inbound import AuthError, InboundRequest
+from mcp_anything.inbound.base import AuthError, InboundRequest
 from mcp_anything.lua import CaseInsensitive, Sandbox, ScriptError, lua_type
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mcp_anything.config import Config, InboundAuthConfig
 from mcp_anything.identity import ANONYMOUS, Identity
-from mcp_anything.inbound import InboundRequest
+from mcp_anything.inbound.base import InboundRequest
 
 
 class NoAuth:

@@ -30,6 +30,7 @@ from urllib.parse import urlencode
 
 import orjson
 
+from mcp_anything.headers import has_line_break
 from mcp_anything.openapi.params import primitive, query_pairs
 from mcp_anything.tools import ArgumentError, HttpRequest
 
@@ -54,12 +55,12 @@ BASE64_SCHEMA: dict[str, Any] = {
 }
 
 
-def essence(media_type: str) -> str:
+def _essence(media_type: str) -> str:
     return media_type.split(";", 1)[0].strip().lower()
 
 
 def kind_of(media_type: str) -> str:
-    value = essence(media_type)
+    value = _essence(media_type)
     if value == "application/json" or value.endswith(("+json", "/json")):
         return JSON
     if value == "application/x-www-form-urlencoded":
@@ -194,13 +195,13 @@ def _part(name: str, value: Any, encoding: dict[str, Any], argument: str) -> byt
         content_type, data = "application/json", orjson.dumps(value)
     else:
         content_type, data = encoding.get("contentType") or "text/plain", primitive(value).encode()
-    if any(c in str(content_type) for c in "\r\n"):
+    if has_line_break(str(content_type)):
         raise ArgumentError(f"argument {argument!r}: content_type cannot contain line breaks")
     header = f"Content-Disposition: {disposition}\r\nContent-Type: {content_type}\r\n\r\n"
     return header.encode() + data + b"\r\n"
 
 
 def _quote(text: str, argument: str) -> str:
-    if any(c in text for c in "\r\n\0"):
+    if has_line_break(text):
         raise ArgumentError(f"argument {argument!r}: names cannot contain line breaks")
     return text.replace('"', "%22")

@@ -17,24 +17,20 @@ arguments: the spec cannot make a caller-controlled value override them.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote
-
-import orjson
 
 from mcp_anything.openapi import bodies
 from mcp_anything.openapi.documents import SpecError
 from mcp_anything.openapi.naming import TOOL_NAME, argument_name, path_slug, shorten, snake_case, with_prefix
-from mcp_anything.openapi.params import cookie_value, header_value, path_value, query_pairs
+from mcp_anything.openapi.requests import TEMPLATE, Param, RequestBuilder
 from mcp_anything.openapi.schemas import INPUT, OUTPUT, Schemas
 from mcp_anything.openapi.validation import ArgumentValidator, OutputValidator, SchemaCompiler
-from mcp_anything.tools import ArgumentError, HttpRequest, Tool
+from mcp_anything.tools import Tool
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-LOCATIONS = ("path", "query", "header", "cookie")
+_LOCATIONS = ("path", "query", "header", "cookie")
 RESERVED_HEADERS = frozenset(
     {
         "host",
@@ -57,9 +53,7 @@ RESERVED_HEADERS = frozenset(
         "x-mcp-authorized",
     }
 )
-ANNOTATION_KEYS = frozenset({"title", "readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"})
-_TEMPLATE = re.compile(r"\{([^{}]+)\}")
-_PCHAR = "!$&'()*+,;=:@-._~%"  # RFC 3986 path characters, and % so the spec's own escapes stay as written
+_ANNOTATION_KEYS = frozenset({"title", "readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"})
 _DEFAULT_STYLE = {"path": "simple", "query": "form", "header": "simple", "cookie": "form"}
 
 
@@ -74,16 +68,6 @@ class Operation:
     @property
     def label(self) -> str:
         return f"{self.method} {self.path}"
-
-
-@dataclass(slots=True)
-class _Param:
-    argument: str
-    name: str
-    location: str
-    style: str
-    explode: bool
-    as_json: bool  # declared with `content` instead of `schema`: the value is sent as JSON text
 
 
 def tool_name(operation: Operation, prefix: str) -> str:
@@ -170,16 +154,16 @@ def _parameter_arguments(
     reserved_headers: frozenset[str],
     properties: dict[str, Any],
     required: list[str],
-) -> list[_Param]:
+) -> list[Param]:
     """Add the parameters' arguments to `properties`/`required`, in location order; how to send each."""
     params = _parameters(operation, schemas)
-    placeholders = _TEMPLATE.findall(operation.path)
+    placeholders = TEMPLATE.findall(operation.path)
     declared_path = {p["name"] for p, _ in params if p["in"] == "path"}
     for placeholder in placeholders:
         if placeholder not in declared_path:  # a common spec slip; the call still needs the value
             params.append(({"name": placeholder, "in": "path", "required": True}, {"type": "string"}))
-    built: list[_Param] = []
-    for location in LOCATIONS:
+    built: list[Param] = []
+    for location in _LOCATIONS:
         for param, schema in params:
             if param["in"] != location:
                 continue
@@ -193,7 +177,7 @@ def _parameter_arguments(
                 required.append(argument)
             style = param.get("style") or _DEFAULT_STYLE[location]
             explode = param.get("explode", style == "form")
-            built.append(_Param(argument, param["name"], location, style, bool(explode), "content" in param))
+            built.append(Param(argument, param["name"], location, style, bool(explode), "content" in param))
     return built
 
 
@@ -208,7 +192,7 @@ def _parameters(operation: Operation, schemas: Schemas) -> list[tuple[dict[str, 
     merged: dict[tuple[str, str], tuple[dict[str, Any], Any]] = {}
     for raw in [*operation.shared_parameters, *(operation.node.get("parameters") or [])]:
         param, base = schemas.resolve(raw, operation.base)
-        if not isinstance(param, dict) or not isinstance(param.get("name"), str) or param.get("in") not in LOCATIONS:
+        if not isinstance(param, dict) or not isinstance(param.get("name"), str) or param.get("in") not in _LOCATIONS:
             continue
         if "content" in param and isinstance(param["content"], dict) and param["content"]:
             media = next(iter(param["content"].values())) or {}
@@ -276,7 +260,8 @@ def _request_body(
     assert media_type is not None
     media = content[media_type] if isinstance(content[media_type], dict) else {}
     kind = bodies.kind_of(media_type)
-    encoding = media.get("encoding") if isinstance(media.get("encoding"), dict) else {}
+    declared_encoding = media.get("encoding")
+    encoding: dict[str, Any] = declared_encoding if isinstance(declared_encoding, dict) else {}
     schema = schemas.convert(media.get("schema", {}), base, INPUT)
     body = bodies.Body(media_type, kind, None, "", body_required, encoding, {})
     if kind in (bodies.JSON, bodies.FORM, bodies.MULTIPART) and _flattenable(schema):
@@ -299,7 +284,7 @@ def _flatten(body: bodies.Body, schema: dict[str, Any], properties: dict[str, An
     """The body's properties become top-level arguments (renamed `body_<name>` when taken)."""
     body.fields = []
     # A required property the spec forgot to declare still has to be sent: it takes any value.
-    undeclared = {r: UNDECLARED for r in schema.get("required", []) if r not in schema["properties"]}
+    undeclared = {r: _UNDECLARED for r in schema.get("required", []) if r not in schema["properties"]}
     for prop, prop_schema in {**schema["properties"], **undeclared}.items():
         argument = _unique(argument_name(prop), properties, "body_")
         if body.kind == bodies.MULTIPART:
@@ -315,7 +300,7 @@ def _flatten(body: bodies.Body, schema: dict[str, Any], properties: dict[str, An
         body.dependent_required = {a: rs for a, rs in dependent.items() if rs}
 
 
-UNDECLARED: dict[str, Any] = {"description": "Required by the spec, which gives it no schema."}
+_UNDECLARED: dict[str, Any] = {"description": "Required by the spec, which gives it no schema."}
 
 
 def _file_argument(schema: Any, encoding_type: str | None) -> Any:
@@ -400,96 +385,8 @@ def _annotations(operation: Operation) -> dict[str, Any]:
     if override is not None:
         if not isinstance(override, dict):
             raise SpecError("x-mcp-annotations must be a mapping")
-        unknown = sorted(set(override) - ANNOTATION_KEYS)
+        unknown = sorted(set(override) - _ANNOTATION_KEYS)
         if unknown:
-            raise SpecError(f"x-mcp-annotations: unknown key(s) {unknown}; expected some of {sorted(ANNOTATION_KEYS)}")
+            raise SpecError(f"x-mcp-annotations: unknown key(s) {unknown}; expected some of {sorted(_ANNOTATION_KEYS)}")
         annotations.update(override)
     return annotations
-
-
-# --- arguments to an HTTP request -------------------------------------------------------------
-
-
-def _literal(text: str) -> str:
-    """A spec's literal path text, encoded: `#` or `?` in a path key must not become a fragment or a query."""
-    return quote(text, safe=_PCHAR)
-
-
-class RequestBuilder:
-    """Turns validated arguments into an HttpRequest; everything about the operation is precomputed."""
-
-    __slots__ = ("_accept", "_body", "_cookie", "_header", "_method", "_path_params", "_query", "_segments")
-
-    def __init__(
-        self, method: str, path: str, params: list[_Param], body: bodies.Body | None, accept: str | None
-    ) -> None:
-        self._method = method
-        self._accept = accept
-        self._path_params = {p.name: p for p in params if p.location == "path"}
-        self._query = [p for p in params if p.location == "query"]
-        self._header = [p for p in params if p.location == "header"]
-        self._cookie = [p for p in params if p.location == "cookie"]
-        self._body = body
-        # literal segments as str, templated ones as the list of literal/param parts
-        self._segments: list[str | list[str | _Param]] = []
-        for segment in path.split("/"):
-            if "{" not in segment:
-                self._segments.append(_literal(segment))
-                continue
-            parts: list[str | _Param] = []
-            for i, piece in enumerate(_TEMPLATE.split(segment)):
-                parts.append(self._path_params[piece] if i % 2 else _literal(piece))
-            self._segments.append(parts)
-
-    def __call__(self, arguments: Mapping[str, Any]) -> HttpRequest:
-        request = HttpRequest(method=self._method, path=self._build_path(arguments))
-        if self._accept is not None:
-            request.headers["Accept"] = self._accept
-        for param in self._query:
-            if param.argument in arguments:
-                value = _json_text(arguments[param.argument]) if param.as_json else arguments[param.argument]
-                request.query += query_pairs(param.name, value, param.style, param.explode)
-        for param in self._header:
-            if param.argument in arguments:
-                value = arguments[param.argument]
-                text = _json_text(value) if param.as_json else header_value(value, param.explode)
-                if any(c in text for c in "\r\n\0"):
-                    raise ArgumentError(f"argument {param.argument!r}: header values cannot contain line breaks")
-                request.headers[param.name] = text
-        for param in self._cookie:
-            if param.argument in arguments:
-                value = arguments[param.argument]
-                request.cookies[param.name] = cookie_value(_json_text(value) if param.as_json else value)
-        if self._body is not None:
-            self._body.add_to(request, arguments)
-        return request
-
-    def _build_path(self, arguments: Mapping[str, Any]) -> str:
-        out = []
-        for segment in self._segments:
-            if isinstance(segment, str):
-                out.append(segment)
-                continue
-            text = ""
-            for part in segment:
-                if isinstance(part, str):
-                    text += part
-                    continue
-                value = arguments.get(part.argument)
-                if value is None or value == "" or value == [] or value == {}:
-                    raise ArgumentError(f"argument {part.argument!r}: a path parameter cannot be empty")
-                if part.as_json:
-                    value = _json_text(value)
-                text += path_value(part.name, value, part.style, part.explode)
-            if unquote(text) in (".", ".."):
-                raise ArgumentError(f"argument {segment_argument(segment)!r}: '.' and '..' are not valid path values")
-            out.append(text)
-        return "/".join(out)
-
-
-def segment_argument(segment: list[str | _Param]) -> str:
-    return next(p.argument for p in segment if isinstance(p, _Param))
-
-
-def _json_text(value: Any) -> str:
-    return orjson.dumps(value).decode()

@@ -3,7 +3,8 @@
 Path values are percent-encoded here with no safe characters, item by item, so a value
 can never leave its path segment (`../admin`, `a/b`, `x?y=1#z`); delimiters the style
 adds (`,` `.` `;` `=`) stay literal. Query values are returned raw, as (name, value)
-pairs: the HTTP client percent-encodes them.
+pairs: the gateway's upstream client percent-encodes each name and value, every
+reserved character included, when it builds the URL (form bodies: `urlencode`).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ recursion budget) and the result is shared by every tool that uses it, so buildi
 thousands of tools over the same components stays linear.
 
 Recursion: the reference graph's strongly connected components are computed once
-(Tarjan). Entering a reference that is part of a cycle spends one unit of a budget of
+(Tarjan, `references`). Entering a reference that is part of a cycle spends one unit of a budget of
 `RECURSION_DEPTH`; when the budget is spent the reference becomes a permissive schema
 (only its declared `type`, plus a description saying it was cut). References outside
 cycles cost nothing, so ordinary deep nesting is kept whole. A referenced schema
@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator
 from typing import Any
 
 import jsonschema_rs
 
 from mcp_anything.openapi.documents import Documents, SpecError
+from mcp_anything.openapi.references import ReferenceGraph
 
 INPUT = "input"
 OUTPUT = "output"
@@ -99,7 +99,6 @@ _MERGEABLE = frozenset({"type", "properties", "required", "additionalProperties"
     "default",
 }
 _ANNOTATIONS = frozenset({"description", "title", "examples", "deprecated", "default", "discriminator"})
-_NOT_SCHEMA_VALUES = frozenset({"example", "examples", "default", "enum", "const", "discriminator", "xml"})
 
 
 class Schemas:
@@ -109,8 +108,7 @@ class Schemas:
         self.documents = documents
         self._memo: dict[tuple[str, str, int], tuple[Any, int]] = {}
         self._resolved: dict[tuple[str, str], tuple[Any, str, str]] = {}
-        self._edges: dict[str, list[str]] = {}
-        self._recursive: dict[str, bool] = {}
+        self._graph = ReferenceGraph(self._resolve)
 
     def convert(self, node: Any, base: str, mode: str) -> Any:
         """A JSON Schema for the OpenAPI schema `node` found in the document at `base`."""
@@ -233,7 +231,7 @@ class Schemas:
 
     def _reference(self, ref: str, base: str, mode: str, budget: int) -> tuple[Any, int]:
         node, doc, key = self._resolve(ref, base)
-        if self._is_recursive(key):
+        if self._graph.is_recursive(key):
             if budget == 0:
                 return _cut(node, key, "recursive structure, not expanded further"), 1
             budget -= 1
@@ -245,81 +243,6 @@ class Schemas:
                 hit = (_cut(node, key, "too large to inline"), 1)
             self._memo[memo_key] = hit
         return hit
-
-    # --- the reference graph ---------------------------------------------------------
-
-    def _is_recursive(self, key: str) -> bool:
-        known = self._recursive.get(key)
-        if known is None:
-            self._tarjan(key)
-            known = self._recursive[key]
-        return known
-
-    def _successors(self, key: str) -> list[str]:
-        edges = self._edges.get(key)
-        if edges is None:
-            doc, fragment = key.split("#", 1)
-            node = self._resolve("#" + fragment, doc)[0]
-            edges = self._edges[key] = [self._resolve(ref, doc)[2] for ref in _refs_in(node)]
-        return edges
-
-    def _tarjan(self, start: str) -> None:
-        """Mark every key reachable from `start` as recursive (in a cycle) or not; iterative Tarjan."""
-        index: dict[str, int] = {}
-        low: dict[str, int] = {}
-        stack: list[str] = []
-        on_stack: set[str] = set()
-        work: list[tuple[str, Iterator[str]]] = []
-
-        def visit(key: str) -> None:
-            index[key] = low[key] = len(index)
-            stack.append(key)
-            on_stack.add(key)
-            work.append((key, iter(self._successors(key))))
-
-        visit(start)
-        while work:
-            key, successors = work[-1]
-            for successor in successors:
-                if successor in self._recursive:
-                    continue
-                if successor not in index:
-                    visit(successor)
-                    break
-                if successor in on_stack:
-                    low[key] = min(low[key], index[successor])
-            else:
-                work.pop()
-                if work:
-                    parent = work[-1][0]
-                    low[parent] = min(low[parent], low[key])
-                if low[key] == index[key]:
-                    component = []
-                    while True:
-                        member = stack.pop()
-                        on_stack.discard(member)
-                        component.append(member)
-                        if member == key:
-                            break
-                    cyclic = len(component) > 1 or key in self._successors(key)
-                    for member in component:
-                        self._recursive[member] = cyclic
-
-
-def _refs_in(node: Any) -> Iterator[str]:
-    """Every `$ref` inside a schema, without following them (skipping example values)."""
-    pending = [node]
-    while pending:
-        current = pending.pop()
-        if isinstance(current, dict):
-            ref = current.get("$ref")
-            if isinstance(ref, str):
-                yield ref
-            for key, value in current.items():
-                if key not in _NOT_SCHEMA_VALUES and isinstance(value, dict | list):
-                    pending.append(value)
-        elif isinstance(current, list):
-            pending.extend(v for v in current if isinstance(v, dict | list))
 
 
 @functools.cache

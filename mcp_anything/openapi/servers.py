@@ -15,7 +15,8 @@ _VARIABLE = re.compile(r"\{([^{}]+)\}")
 def base_url(spec: dict[str, Any], upstream: UpstreamConfig, source_uri: str) -> str:
     servers = spec.get("servers")
     server = servers[0] if isinstance(servers, list) and servers and isinstance(servers[0], dict) else {}
-    declared = server.get("variables") if isinstance(server.get("variables"), dict) else {}
+    variables = server.get("variables")
+    declared: dict[str, Any] = variables if isinstance(variables, dict) else {}
     unknown = sorted(set(upstream.server_variables) - set(declared))
     if unknown:
         raise SpecError(

@@ -134,7 +134,8 @@ def _schema_of(param: dict[str, Any]) -> dict[str, Any]:
 def _parameter(param: dict[str, Any]) -> dict[str, Any]:
     if "$ref" in param:
         return param
-    out = {k: param[k] for k in ("name", "in", "description", "required", "allowEmptyValue") if k in param}
+    kept = ("name", "in", "description", "required", "allowEmptyValue")
+    out: dict[str, Any] = {k: param[k] for k in kept if k in param}
     out.update({k: v for k, v in param.items() if k.startswith("x-")})
     out["schema"] = _schema_of(param)
     if param.get("type") == "array":
@@ -178,7 +179,7 @@ def _operation(
             properties[p["name"]] = _schema_of(p)
             if p.get("description"):
                 properties[p["name"]]["description"] = p["description"]
-        schema: dict[str, Any] = {"type": "object", "properties": properties}
+        schema = {"type": "object", "properties": properties}
         required = [p["name"] for p in form if p.get("required")]
         if required:
             schema["required"] = required

@@ -7,7 +7,7 @@ header whenever the upstream accepts one.
 from __future__ import annotations
 
 from mcp_anything.config import Config, OutboundAuthConfig
-from mcp_anything.outbound import set_header, set_query
+from mcp_anything.outbound.base import set_header, set_query
 from mcp_anything.tools import HttpRequest
 
 

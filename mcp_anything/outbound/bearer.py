@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mcp_anything.config import Config, OutboundAuthConfig
-from mcp_anything.outbound import set_header
+from mcp_anything.outbound.base import set_header
 from mcp_anything.tools import HttpRequest
 
 

@@ -20,7 +20,7 @@ form and parse the JSON answer: caching with a skew, single-flight, backoff and
 secret-free errors are ours either way, because its token lock guards only
 requests sent through its own httpx2 client, while upstream calls go out
 through aiohttp. So the grant stays here, on the aiohttp the gateway already
-uses, without authlib and joserfc as extra dependencies.
+uses, and authlib is not a dependency.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import asyncio
 import base64
 import logging
 import math
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -39,15 +38,15 @@ import aiohttp
 import orjson
 
 from mcp_anything.config import ClientCredentialsConfig, Config, OutboundAuthConfig
+from mcp_anything.headers import is_visible
 from mcp_anything.metrics import token_metrics
-from mcp_anything.outbound import OutboundAuthError, set_header
+from mcp_anything.outbound.base import OutboundAuthError, set_header
 from mcp_anything.tools import HttpRequest
 
 log = logging.getLogger(__name__)
 
 BACKOFF_FIRST = 0.5  # seconds of fail-fast after the first failed token request
 BACKOFF_MAX = 30.0  # doubling stops here
-_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 _DESCRIPTION_MAX = 300
 _REDACTED = "**********"
 
@@ -168,7 +167,7 @@ class ClientCredentialsAuth:
     def _parse_token(self, payload: dict[str, Any]) -> tuple[str, float | None]:
         """The §5.1 success response: a Bearer `access_token` and, usually, `expires_in`."""
         token = payload.get("access_token")
-        if not isinstance(token, str) or not _HEADER_SAFE.fullmatch(token):
+        if not isinstance(token, str) or not is_visible(token):
             raise self._error("the response has no usable access_token")
         token_type = payload.get("token_type", "Bearer")
         if not isinstance(token_type, str) or token_type.lower() != "bearer":

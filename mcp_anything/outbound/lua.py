@@ -18,7 +18,6 @@ loop never waits on it.
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,12 +26,11 @@ import anyio
 import httpx2
 
 from mcp_anything.config import Config, OutboundAuthConfig, OutboundLuaConfig
+from mcp_anything.headers import has_line_break, is_token
 from mcp_anything.lua import CaseInsensitive, Sandbox, ScriptError, lua_type, time_left
-from mcp_anything.outbound import OutboundAuthError
+from mcp_anything.outbound.base import OutboundAuthError
 from mcp_anything.tools import HttpRequest
 
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 field name
-_FORBIDDEN_IN_VALUE = re.compile(r"[\r\n\0]")
 MAX_MESSAGE = 300  # longest script error message passed on to the caller
 
 
@@ -100,7 +98,7 @@ def _fetch_options(options: Any) -> tuple[str, dict[str, str], str | None]:
     if unknown:
         raise ScriptError("runtime", f"fetch: unknown option {unknown[0]!r}; expected method, headers, body")
     method = options.get("method", "GET")
-    if not isinstance(method, str) or not _TOKEN.match(method):
+    if not isinstance(method, str) or not is_token(method):
         raise ScriptError("runtime", "fetch: method must be an HTTP method name such as GET or POST")
     headers = _header_table(options.get("headers", {}), "fetch: headers")
     body = options.get("body")
@@ -115,11 +113,11 @@ def _header_table(value: Any, what: str) -> dict[str, str]:
         raise ScriptError("result", f"{what} must be a table of name = value, got a {lua_type(value)}")
     headers = {}
     for name, header_value in value.items():
-        if not _TOKEN.match(name):
+        if not is_token(name):
             raise ScriptError("result", f"{what}: {name!r} is not a valid header name")
         if isinstance(header_value, int | float) and not isinstance(header_value, bool):
             header_value = str(header_value)
-        if not isinstance(header_value, str) or _FORBIDDEN_IN_VALUE.search(header_value):
+        if not isinstance(header_value, str) or has_line_break(header_value):
             raise ScriptError("result", f"{what}: the value of {name!r} must be a string without line breaks")
         headers[name] = header_value
     return headers

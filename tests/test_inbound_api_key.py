@@ -1,4 +1,4 @@
-"""The apikey strategy: configured keys, subjects, constant-time comparison, no key in messages."""
+"""The inbound api_key strategy: configured keys, subjects, constant-time comparison, no key in messages."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.anyio
 
 
 def make(apikey: dict[str, Any], env: dict[str, str] | None = None) -> Authenticator:
-    return authenticator({"strategy": "apikey", "apikey": apikey}, env=env)
+    return authenticator({"strategy": "api_key", "api_key": apikey}, env=env)
 
 
 def request(headers: dict[str, str]) -> InboundRequest:
@@ -69,7 +69,7 @@ async def test_wrong_or_missing_key_is_401_without_echoing_it(
 
 
 async def test_every_key_is_compared(monkeypatch: pytest.MonkeyPatch) -> None:
-    import mcp_anything.inbound.apikey as apikey
+    import mcp_anything.inbound.api_key as apikey
 
     auth = make({"values": ["k1-aaaa", "k2-bbbb", "k3-cccc"]})
     calls: list[bool] = []

@@ -1,4 +1,4 @@
-"""`strategy: apikey`: a static key in a request header.
+"""`strategy: api_key` (formerly `apikey`): a static key in a request header.
 
 The presented key is compared with every configured key, always all of them,
 in constant time over SHA-256 digests (equal lengths, so not even a key's
@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 from mcp_anything.config import ApiKeyConfig, Config, InboundAuthConfig
 from mcp_anything.identity import Identity
-from mcp_anything.inbound import AuthError, InboundRequest
+from mcp_anything.inbound.base import AuthError, InboundRequest
 
 
 class ApiKeyAuthenticator:
@@ -26,6 +26,7 @@ class ApiKeyAuthenticator:
         self._keys = [
             (
                 hashlib.sha256(key.get_secret_value().encode()).digest(),
+                # `apikey`, the strategy's first spelling, stays in principals so audit logs and limits carry over.
                 Identity(strategy="apikey", subject=name, claims=MappingProxyType({"sub": name})),
             )
             for name, key in config.named_keys().items()
@@ -49,5 +50,5 @@ class ApiKeyAuthenticator:
 
 
 def create(config: InboundAuthConfig, root: Config) -> ApiKeyAuthenticator:
-    assert config.apikey is not None
-    return ApiKeyAuthenticator(config.apikey)
+    assert config.api_key is not None
+    return ApiKeyAuthenticator(config.api_key)

@@ -1,0 +1,413 @@
+"""The same gateway app served by uvicorn and by granian, side by side in one run.
+
+Three processes serve on 127.0.0.1: a small upstream API (uvicorn; it counts the requests it
+answers, so the run can check that every call reached it), the gateway under uvicorn with the
+settings `mcp-anything serve` uses (uvloop, httptools), and the gateway under granian (ASGI
+interface, uvloop, HTTP/1.1, one worker). Both gateways are built from the same config by
+`create_app`. This process drives all three (aiohttp), in interleaved rounds so that a burst of
+other load on the machine falls on every target alike:
+
+- sequential: one client, `--calls` calls, latency p50/p99; the gateway's added latency is its
+  p50/p99 minus the direct upstream call's;
+- concurrent: `--concurrency` clients for `--seconds`, throughput and p50/p99;
+- server CPU per call: CPU time of the serving process and its children (granian's worker).
+
+Gateway calls are `tools/call` on the stateless 2026-07-28 protocol and on a 2025-11-25 session.
+
+    python benchmarks/bench_servers.py [--calls 2000] [--seconds 10] [--concurrency 16] [--server-cpu 1]
+
+With `--server-cpu`, both gateways run on that one CPU and everything else on the others, so each
+server's throughput is what one core gives it, its own helper threads included. Without it, the
+scheduler shares the cores per thread, and a server with more threads gets more of a busy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+HERE = Path(__file__).resolve()
+CONFIG_ENV = "BENCH_SERVERS_CONFIG"
+ROUNDS = 10
+
+SPEC: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "bench", "version": "1"},
+    "paths": {
+        "/items/{itemId}": {
+            "get": {
+                "operationId": "getItem",
+                "parameters": [
+                    {"name": "itemId", "in": "path", "required": True, "schema": {"type": "integer"}},
+                    {"name": "detail", "in": "query", "schema": {"type": "boolean"}},
+                ],
+                "responses": {"200": {"description": "the item", "content": {"application/json": {"schema": {}}}}},
+            }
+        },
+        "/count": {"get": {"operationId": "count", "responses": {"200": {"description": "requests answered"}}}},
+    },
+}
+
+
+# --- servers, each in its own process ----------------------------------------------------------------------
+
+
+def serve_upstream(port: int) -> None:
+    """The recording upstream: answers items and, at /count, how many item requests it has answered."""
+    import uvicorn
+
+    answered = 0
+
+    async def app(scope: dict[str, Any], receive: Callable[[], Awaitable[Any]], send: Any) -> None:
+        nonlocal answered
+        if scope["type"] != "http":
+            return
+        if scope["path"] == "/count":
+            body = json.dumps({"answered": answered}).encode()
+        else:
+            answered += 1
+            item_id = scope["path"].rsplit("/", 1)[-1]
+            body = json.dumps({"id": int(item_id) if item_id.isdigit() else 0, "name": "widget"}).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, loop="uvloop")
+
+
+def gateway_app() -> Any:
+    """The gateway for the config named by $BENCH_SERVERS_CONFIG (granian calls this as its app factory)."""
+    from mcp_anything.config import load_config
+
+    try:
+        from mcp_anything.app import create_app
+    except ImportError:  # before the app package existed, the app came from the server module
+        from mcp_anything.server import create_app  # type: ignore[no-redef,attr-defined]
+    return create_app(load_config(os.environ[CONFIG_ENV]))
+
+
+def serve_uvicorn(port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        gateway_app(),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+def serve_granian(port: int) -> None:
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.log import LogLevels
+
+    Granian(
+        f"{HERE.stem}:gateway_app",
+        factory=True,
+        working_dir=HERE.parent,
+        address="127.0.0.1",
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=1,
+        loop=Loops.uvloop,
+        http=HTTPModes.http1,
+        log_level=LogLevels.warning,
+    ).serve()
+
+
+# --- load generation ---------------------------------------------------------------------------------------
+
+ACCEPT = "application/json, text/event-stream"
+HANDSHAKE = "2025-11-25"
+MODERN = "2026-07-28"
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    kind: str  # direct | session | stateless
+    pid: int
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its descendants still running, from /proc."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+    return total
+
+
+async def _session(http: aiohttp.ClientSession, url: str) -> str:
+    init = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {"protocolVersion": HANDSHAKE, "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}},
+    }
+    async with http.post(url, json=init, headers={"Accept": ACCEPT}) as response:
+        session = response.headers["mcp-session-id"]
+        await response.read()
+    headers = {"Accept": ACCEPT, "Mcp-Session-Id": session, "MCP-Protocol-Version": HANDSHAKE}
+    async with http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers) as r:
+        await r.read()
+    return session
+
+
+async def _caller(http: aiohttp.ClientSession, target: Target) -> Callable[[int], Awaitable[None]]:
+    if target.kind == "direct":
+
+        async def direct(i: int) -> None:
+            async with http.get(f"{target.url}/items/{i % 1000}", params={"detail": "true"}) as response:
+                assert response.status == 200
+                await response.read()
+
+        return direct
+
+    if target.kind == "session":
+        session = await _session(http, target.url)
+        headers = {"Accept": ACCEPT, "Mcp-Session-Id": session, "MCP-Protocol-Version": HANDSHAKE}
+        meta: dict[str, Any] = {}
+    else:
+        headers = {"Accept": ACCEPT, "MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/call", "Mcp-Name": "get_item"}
+        meta = {
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": MODERN,
+                "io.modelcontextprotocol/clientCapabilities": {},
+            }
+        }
+
+    async def call(i: int) -> None:
+        params = {"name": "get_item", "arguments": {"itemId": i % 1000, "detail": True}, **meta}
+        async with http.post(
+            target.url, json={"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": params}, headers=headers
+        ) as response:
+            payload = await response.read()
+            assert response.status == 200 and b'"isError":true' not in payload, payload[:300]
+
+    return call
+
+
+@dataclass
+class Run:
+    target: Target
+    call: Callable[[int], Awaitable[None]]
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    cpu: float = 0.0
+
+    async def sequential(self, calls: int, offset: int) -> None:
+        cpu, started = _cpu_seconds(self.target.pid), time.perf_counter()
+        for i in range(offset, offset + calls):
+            t0 = time.perf_counter()
+            await self.call(i)
+            self.latencies.append(time.perf_counter() - t0)
+        self.seconds += time.perf_counter() - started
+        self.cpu += _cpu_seconds(self.target.pid) - cpu
+
+    async def concurrent(self, seconds: float, concurrency: int) -> None:
+        cpu, started = _cpu_seconds(self.target.pid), time.perf_counter()
+        deadline = started + seconds
+
+        async def client(c: int) -> None:
+            i = c * 1_000_000
+            while time.perf_counter() < deadline:
+                t0 = time.perf_counter()
+                await self.call(i)
+                self.latencies.append(time.perf_counter() - t0)
+                i += 1
+
+        await asyncio.gather(*(client(c) for c in range(concurrency)))
+        self.seconds += time.perf_counter() - started
+        self.cpu += _cpu_seconds(self.target.pid) - cpu
+
+    def summary(self) -> dict[str, float]:
+        ordered = sorted(self.latencies)
+        return {
+            "calls": len(ordered),
+            "rps": len(ordered) / self.seconds,
+            "p50_ms": statistics.median(ordered) * 1000,
+            "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
+            "cpu_us": self.cpu / len(ordered) * 1e6,
+        }
+
+
+async def measure(targets: list[Target], args: argparse.Namespace) -> list[tuple[dict[str, float], ...]]:
+    connector = aiohttp.TCPConnector(limit=args.concurrency + 4)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        sequential, concurrent = [], []
+        for target in targets:
+            call = await _caller(http, target)
+            for i in range(200):  # warm up connections and caches
+                await call(i)
+            sequential.append(Run(target, call))
+            concurrent.append(Run(target, call))
+        for r in range(ROUNDS):
+            for run in sequential:
+                await run.sequential(args.calls // ROUNDS, r * args.calls)
+        for _ in range(ROUNDS):
+            for run in concurrent:
+                await run.concurrent(args.seconds / ROUNDS, args.concurrency)
+    return [(s.summary(), c.summary()) for s, c in zip(sequential, concurrent, strict=True)]
+
+
+# --- orchestration -----------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def server(argv: list[str], port: int, env: dict[str, str], cpus: set[int] | None = None) -> Iterator[int]:
+    """Run a server process (on `cpus` only, when given) until the block ends; yields its pid once it listens."""
+    pin = None if cpus is None else partial(os.sched_setaffinity, 0, cpus)
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(argv, stdout=log, stderr=log, env={**os.environ, **env}, preexec_fn=pin)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                        break
+                except OSError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        log.seek(0)
+                        raise RuntimeError(
+                            f"{argv} did not start: {log.read().decode(errors='replace')[-2000:]}"
+                        ) from None
+                    time.sleep(0.1)
+            yield process.pid
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def upstream_count(upstream_url: str) -> int:
+    import urllib.request
+
+    with urllib.request.urlopen(upstream_url + "/count", timeout=5) as response:
+        return int(json.loads(response.read())["answered"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--server-cpu",
+        type=int,
+        help="run both gateways on this CPU only, and the upstream and load generator on the others:"
+        " throughput per core, with the servers' own threads (granian's Rust runtime) sharing it",
+    )
+    parser.add_argument("--serve", nargs=2, metavar=("SERVER", "PORT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        {"upstream": serve_upstream, "uvicorn": serve_uvicorn, "granian": serve_granian}[args.serve[0]](
+            int(args.serve[1])
+        )
+        return
+
+    ports = {name: free_port() for name in ("upstream", "uvicorn", "granian")}
+    upstream_url = f"http://127.0.0.1:{ports['upstream']}"
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        Path(tmp, "spec.json").write_text(json.dumps(SPEC))
+        config = {
+            "groups": [
+                {"name": "bench", "endpoint": "/mcp", "upstreams": ["items"], "inbound_auth": {"strategy": "none"}}
+            ],
+            "upstreams": [
+                {"name": "items", "tool_prefix": "", "base_url": upstream_url, "openapi": {"source": "spec.json"}}
+            ],
+        }
+        Path(tmp, "config.json").write_text(json.dumps(config))
+        env = {CONFIG_ENV: str(Path(tmp, "config.json"))}
+        others = None
+        if args.server_cpu is not None:
+            others = set(range(os.cpu_count() or 1)) - {args.server_cpu}
+            os.sched_setaffinity(0, others)
+        pids = {}
+        for name, port in ports.items():
+            cpus = others if name == "upstream" or others is None else {args.server_cpu}
+            argv = [sys.executable, str(HERE), "--serve", name, str(port)]
+            pids[name] = stack.enter_context(server(argv, port, env, cpus))
+        targets = [Target("direct upstream", upstream_url, "direct", pids["upstream"])]
+        for name in ("uvicorn", "granian"):
+            url = f"http://127.0.0.1:{ports[name]}/mcp"
+            targets.append(Target(f"{name}, 2026-07-28 stateless", url, "stateless", pids[name]))
+            targets.append(Target(f"{name}, 2025-11-25 session", url, "session", pids[name]))
+        print(
+            f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.1f};"
+            f" calls={args.calls} seconds={args.seconds} concurrency={args.concurrency}, {ROUNDS} interleaved rounds,"
+            f" gateways on CPU {'any' if args.server_cpu is None else args.server_cpu}"
+        )
+        before = upstream_count(upstream_url)
+        results = asyncio.run(measure(targets, args))
+        reached = upstream_count(upstream_url) - before
+    made = sum(seq["calls"] + conc["calls"] for seq, conc in results) + 200 * len(targets)
+    assert reached == made, f"the upstream answered {reached} item requests; {made} calls were made"
+    _report(targets, results)
+
+
+def _report(targets: list[Target], results: list[tuple[dict[str, float], ...]]) -> None:
+    header = (
+        f"{'target':<32} {'seq p50':>8} {'seq p99':>8} {'+p50':>7} {'+p99':>7} {'cpu/call':>8} |"
+        f" {'conc rps':>8} {'p50':>7} {'p99':>7} {'cpu/call':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    direct = results[0][0]
+    for target, (seq, conc) in zip(targets, results, strict=True):
+        print(
+            f"{target.name:<32} {seq['p50_ms']:>6.3f}ms {seq['p99_ms']:>6.3f}ms"
+            f" {seq['p50_ms'] - direct['p50_ms']:>5.3f}ms {seq['p99_ms'] - direct['p99_ms']:>5.3f}ms"
+            f" {seq['cpu_us']:>6.0f}us | {conc['rps']:>8.0f} {conc['p50_ms']:>5.2f}ms {conc['p99_ms']:>5.2f}ms"
+            f" {conc['cpu_us']:>6.0f}us"
+        )
+    print("+p50/+p99: sequential latency added over the direct upstream call; cpu/call: serving process tree")
+    by_name = {target.name: result for target, result in zip(targets, results, strict=True)}
+    for kind in ("2026-07-28 stateless", "2025-11-25 session"):
+        uv, gr = by_name[f"uvicorn, {kind}"], by_name[f"granian, {kind}"]
+        print(
+            f"granian / uvicorn ({kind}): throughput {gr[1]['rps'] / uv[1]['rps']:.2f}x,"
+            f" added p50 {gr[0]['p50_ms'] - direct['p50_ms']:.3f} vs {uv[0]['p50_ms'] - direct['p50_ms']:.3f} ms,"
+            f" CPU per call {gr[1]['cpu_us']:.0f} vs {uv[1]['cpu_us']:.0f} us"
+        )
+
+
+if __name__ == "__main__":
+    main()

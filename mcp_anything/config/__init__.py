@@ -1,0 +1,83 @@
+"""The configuration contract: one typed model per section, `${ENV}` expansion and validation.
+
+Every model forbids unknown keys: a typo in a security setting must stop the
+gateway, not silently switch the setting off. This package imports nothing from
+the project but `mcp_anything.headers` (HTTP syntax, itself importing nothing), so
+any module may import it.
+"""
+
+from mcp_anything.config.authz import AuthorizationConfig, CapabilitiesConfig, RuleConfig
+from mcp_anything.config.expressions import compile_expression, uses_tool
+from mcp_anything.config.groups import GroupConfig, RateLimitConfig
+from mcp_anything.config.inbound import (
+    ApiKeyConfig,
+    InboundAuthConfig,
+    InboundLuaConfig,
+    IntrospectionConfig,
+    JwtConfig,
+)
+from mcp_anything.config.loading import (
+    ConfigError,
+    ConfigSource,
+    expand_env,
+    format_validation_error,
+    load_config,
+    parse_config,
+)
+from mcp_anything.config.outbound import (
+    BearerConfig,
+    ClientCredentialsConfig,
+    OutboundApiKeyConfig,
+    OutboundAuthConfig,
+    OutboundLuaConfig,
+)
+from mcp_anything.config.root import Config
+from mcp_anything.config.server import LOOPBACK_HOSTS, ServerConfig, TracingConfig
+from mcp_anything.config.types import Duration, StrictModel, parse_duration
+from mcp_anything.config.upstreams import (
+    IDEMPOTENT_METHODS,
+    CircuitBreakerConfig,
+    HttpMethod,
+    OpenApiConfig,
+    RetryConfig,
+    UpstreamConfig,
+)
+
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "LOOPBACK_HOSTS",
+    "ApiKeyConfig",
+    "AuthorizationConfig",
+    "BearerConfig",
+    "CapabilitiesConfig",
+    "CircuitBreakerConfig",
+    "ClientCredentialsConfig",
+    "Config",
+    "ConfigError",
+    "ConfigSource",
+    "Duration",
+    "GroupConfig",
+    "HttpMethod",
+    "InboundAuthConfig",
+    "InboundLuaConfig",
+    "IntrospectionConfig",
+    "JwtConfig",
+    "OpenApiConfig",
+    "OutboundApiKeyConfig",
+    "OutboundAuthConfig",
+    "OutboundLuaConfig",
+    "RateLimitConfig",
+    "RetryConfig",
+    "RuleConfig",
+    "ServerConfig",
+    "StrictModel",
+    "TracingConfig",
+    "UpstreamConfig",
+    "compile_expression",
+    "expand_env",
+    "format_validation_error",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+    "uses_tool",
+]

@@ -1,0 +1,46 @@
+"""`groups[]`: an MCP endpoint serving some upstreams' tools, with its own auth and limits."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from limits import parse as parse_rate
+from pydantic import field_validator
+
+from mcp_anything.config.authz import AuthorizationConfig
+from mcp_anything.config.inbound import InboundAuthConfig
+from mcp_anything.config.types import Name, StrictModel
+
+
+class RateLimitConfig(StrictModel):
+    """One limit on a group's tool calls, counted per caller, per tool, or per caller and tool."""
+
+    per: Literal["subject", "tool", "subject_tool"]
+    limit: str  # `limits` notation: 100/minute, 10/second, 1000 per hour
+    tools: list[str] | None = None  # glob patterns on tool names; None: every tool of the group
+
+    @field_validator("limit")
+    @classmethod
+    def _parses(cls, limit: str) -> str:
+        try:
+            parse_rate(limit)
+        except ValueError:
+            raise ValueError(f"expected a rate such as 100/minute, 10/second or 1000 per hour, got {limit!r}") from None
+        return limit
+
+
+class GroupConfig(StrictModel):
+    name: Name
+    endpoint: str = "/mcp"
+    upstreams: list[str]
+    inbound_auth: InboundAuthConfig = InboundAuthConfig()
+    authorization: AuthorizationConfig = AuthorizationConfig()
+    rate_limits: list[RateLimitConfig] = []
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_path(cls, endpoint: str) -> str:
+        if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", endpoint):
+            raise ValueError(f"expected a path such as /mcp or /team/mcp, got {endpoint!r}")
+        return endpoint

@@ -1,0 +1,45 @@
+"""The outbound authentication contract, and the two ways a strategy places a credential.
+
+The caller's own credentials never reach an upstream: strategies only ever add the
+upstream's configured credentials to a request the gateway built itself.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from mcp_anything.tools import HttpRequest
+
+
+class OutboundAuthError(Exception):
+    """Credentials could not be obtained; the message becomes the tool's isError text (never a secret)."""
+
+
+class OutboundAuth(Protocol):
+    async def apply(self, request: HttpRequest) -> None:
+        """Add credentials to `request` (headers or query); raise OutboundAuthError on failure."""
+        ...
+
+    async def refresh(self) -> bool:
+        """The upstream answered 401: drop cached credentials; True if one retry may succeed."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def set_header(request: HttpRequest, name: str, value: str) -> None:
+    """Set a credential header, replacing any header of that name in any case.
+
+    Header names are case-insensitive, and a header parameter declared in the
+    spec (an `X-API-Key` argument, say) must never override the configured credential.
+    """
+    lowered = name.lower()
+    for existing in [key for key in request.headers if key.lower() == lowered]:
+        del request.headers[existing]
+    request.headers[name] = value
+
+
+def set_query(request: HttpRequest, name: str, value: str) -> None:
+    """Set a credential query parameter, replacing any parameter of that name the arguments produced."""
+    request.query[:] = [(key, item) for key, item in request.query if key != name]
+    request.query.append((name, value))
