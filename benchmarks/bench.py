@@ -31,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,12 @@ from benchmarks.common import (
     HANDSHAKE,
     MODERN,
     ROOT,
-    calls_until,
+    Run,
+    Stats,
     fastmcp_server,
     free_port,
     mcp_session,
-    percentile,
+    process_cpu_seconds,
     run_fastmcp,
     server_process,
 )
@@ -175,67 +177,6 @@ def _caller(http: aiohttp.ClientSession, target: Target, tool: str, session: str
     return call
 
 
-@dataclass
-class Stats:
-    count: int
-    seconds: float
-    p50_ms: float
-    p99_ms: float
-    server_cpu_us: float  # CPU the serving process spent per call
-
-    @property
-    def rps(self) -> float:
-        return self.count / self.seconds
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@dataclass
-class Run:
-    """One target's accumulated measurements; slices of all targets are interleaved."""
-
-    target: Target
-    call: Callable[[int], Awaitable[None]]
-    latencies: list[float] = field(default_factory=list)
-    seconds: float = 0.0
-    cpu: float = 0.0
-
-    def stats(self) -> Stats:
-        count = len(self.latencies)
-        return Stats(
-            count,
-            self.seconds,
-            percentile(self.latencies, 0.5) * 1000,
-            percentile(self.latencies, 0.99) * 1000,
-            self.cpu / count * 1e6,
-        )
-
-    async def sequential(self, calls: int, offset: int) -> None:
-        cpu, started = _cpu_seconds(self.target.pid), time.perf_counter()
-        for i in range(offset, offset + calls):
-            t0 = time.perf_counter()
-            await self.call(i)
-            self.latencies.append(time.perf_counter() - t0)
-        self.seconds += time.perf_counter() - started
-        self.cpu += _cpu_seconds(self.target.pid) - cpu
-
-    async def concurrent(self, seconds: float, concurrency: int) -> None:
-        cpu, started = _cpu_seconds(self.target.pid), time.perf_counter()
-        deadline = started + seconds
-
-        async def worker(w: int) -> None:
-            async for _, seconds in calls_until(deadline, self.call, first=w * 1_000_000):
-                self.latencies.append(seconds)
-
-        await asyncio.gather(*(worker(w) for w in range(concurrency)))
-        self.seconds += time.perf_counter() - started
-        self.cpu += _cpu_seconds(self.target.pid) - cpu
-
-
 ROUNDS = 10
 
 
@@ -250,8 +191,9 @@ async def measure(targets: list[tuple[Target, str]], args: argparse.Namespace) -
             call = _caller(http, target, tool, session)
             for i in range(200):  # warm up connections, caches and token/key fetches
                 await call(i)
-            sequential.append(Run(target, call))
-            concurrent.append(Run(target, call))
+            cpu_seconds = partial(process_cpu_seconds, target.pid)
+            sequential.append(Run(call, cpu_seconds))
+            concurrent.append(Run(call, cpu_seconds))
         for r in range(ROUNDS):
             for run in sequential:
                 await run.sequential(args.calls // ROUNDS, r * args.calls)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 import signal
 import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -34,7 +37,26 @@ def percentile(samples: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
 
 
+@dataclass
+class Stats:
+    count: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    server_cpu_us: float  # CPU the serving process spent per call
+
+    @property
+    def rps(self) -> float:
+        return self.count / self.seconds
+
+
 # --- processes -------------------------------------------------------------------------------------
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -133,3 +155,43 @@ async def calls_until(
         result = await call(i)
         yield result, time.perf_counter() - started
         i += 1
+
+
+@dataclass
+class Run:
+    """One target's accumulated measurements, taken in slices that a benchmark interleaves across its
+    targets, so that a burst of load from elsewhere on the machine falls on every target alike."""
+
+    call: Callable[[int], Awaitable[None]]
+    cpu_seconds: Callable[[], float]  # CPU time so far of what serves the target
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    cpu: float = 0.0
+
+    def stats(self) -> Stats:
+        count = len(self.latencies)
+        p50, p99 = percentile(self.latencies, 0.5), percentile(self.latencies, 0.99)
+        return Stats(count, self.seconds, p50 * 1000, p99 * 1000, self.cpu / count * 1e6)
+
+    async def sequential(self, calls: int, offset: int) -> None:
+        """One client, `calls` calls one after the other."""
+        cpu, started = self.cpu_seconds(), time.perf_counter()
+        for i in range(offset, offset + calls):
+            t0 = time.perf_counter()
+            await self.call(i)
+            self.latencies.append(time.perf_counter() - t0)
+        self.seconds += time.perf_counter() - started
+        self.cpu += self.cpu_seconds() - cpu
+
+    async def concurrent(self, seconds: float, concurrency: int) -> None:
+        """`concurrency` clients calling back to back for `seconds`."""
+        cpu, started = self.cpu_seconds(), time.perf_counter()
+        deadline = started + seconds
+
+        async def client(c: int) -> None:
+            async for _, latency in calls_until(deadline, self.call, first=c * 1_000_000):
+                self.latencies.append(latency)
+
+        await asyncio.gather(*(client(c) for c in range(concurrency)))
+        self.seconds += time.perf_counter() - started
+        self.cpu += self.cpu_seconds() - cpu
