@@ -366,7 +366,7 @@ def import_time(starts: int) -> float:
     """Median wall time to start Python and import what `mcp-anything serve` imports: the part of
     spec to ready that does not depend on the spec."""
     # os._exit: interpreter teardown is not part of starting
-    imports = "import os, mcp_anything.cli, mcp_anything.server, uvicorn, uvloop, httptools; os._exit(0)"
+    imports = "import os, mcp_anything.cli, mcp_anything.app, uvicorn, uvloop, httptools; os._exit(0)"
     argv = [sys.executable, "-c", imports]
     times = []
     for _ in range(starts):

@@ -93,12 +93,9 @@ def serve_upstream(port: int) -> None:
 
 def gateway_app() -> Any:
     """The gateway for the config named by $BENCH_SERVERS_CONFIG (granian calls this as its app factory)."""
+    from mcp_anything.app import create_app
     from mcp_anything.config import load_config
 
-    try:
-        from mcp_anything.app import create_app
-    except ImportError:  # before the app package existed, the app came from the server module
-        from mcp_anything.server import create_app  # type: ignore[no-redef,attr-defined]
     return create_app(load_config(os.environ[CONFIG_ENV]))
 
 

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from mcp_anything.server import create_app
+    from mcp_anything.app import create_app
 
     mounts: dict[str, Any] = {}
     source = None
@@ -102,14 +102,14 @@ class _Server(uvicorn.Server):
 
 
 def _load(path: str) -> tuple[Config, Any]:
-    from mcp_anything.server import load_tools
+    from mcp_anything.app import load_tools
 
     config = load_config(path)
     return config, load_tools(config)
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from mcp_anything.server import build_gateway
+    from mcp_anything.app import build_gateway
 
     config = load_config(args.config)
     gateway = build_gateway(config)

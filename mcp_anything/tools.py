@@ -49,6 +49,7 @@ class Tool:
     build_request: Callable[[Mapping[str, Any]], HttpRequest]
     operation_id: str | None = None
     tags: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()  # `x-mcp-keywords`: extra words search matches the tool by
     wraps_result: bool = False  # the 2xx JSON is not an object: structuredContent is {"result": ...}
     # Checks structuredContent against output_schema (None when there is none); returns the first mismatch.
     check_output: Callable[[Any], Any] | None = None

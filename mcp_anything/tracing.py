@@ -1,7 +1,7 @@
 """OpenTelemetry tracing (`server.tracing`, the `tracing` extra): one span per tool call.
 
 Imported only when tracing is enabled, so a gateway without it never loads the SDK and
-its call path has no tracing code at all (`GroupHandler` checks one attribute).
+its call path has no tracing code at all (`server.handler.GroupHandler` checks one attribute).
 
 The span continues the caller's trace when the MCP request carries a W3C `traceparent`
 header, and its context goes to the upstream as `traceparent` (and `tracestate`): gateway
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -24,12 +23,8 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from mcp_anything import __version__
 from mcp_anything.config import TracingConfig
+from mcp_anything.outcome import CallOutcome
 from mcp_anything.tools import Tool
-
-TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
-
-# (MCP result, upstream status, outcome), as GroupHandler._invoke returns it.
-Invocation = tuple[dict[str, Any], int | None, str]
 
 
 class Tracing:
@@ -45,8 +40,8 @@ class Tracing:
         group: str,
         tool: Tool,
         inbound_headers: Mapping[str, str],
-        invoke: Callable[[dict[str, str]], Awaitable[Invocation]],
-    ) -> Invocation:
+        invoke: Callable[[dict[str, str]], Awaitable[CallOutcome]],
+    ) -> CallOutcome:
         """Run `invoke(trace_headers)` inside a span; `trace_headers` must go on the upstream request."""
         parent = self._propagator.extract(inbound_headers)
         attributes = {
@@ -61,13 +56,14 @@ class Tracing:
         ) as span:
             trace_headers: dict[str, str] = {}
             self._propagator.inject(trace_headers)
-            result, status, outcome = await invoke(trace_headers)
+            called = await invoke(trace_headers)
+            outcome = called.outcome
             span.set_attribute("mcp_anything.outcome", outcome)
-            if status is not None:
-                span.set_attribute("http.response.status_code", status)
+            if called.status is not None:
+                span.set_attribute("http.response.status_code", called.status)
             if outcome != "ok":
                 span.set_status(Status(StatusCode.ERROR, outcome))
-            return result, status, outcome
+            return called
 
     def shutdown(self) -> None:
         """Flush the spans still queued, then stop the export thread."""

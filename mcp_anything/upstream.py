@@ -1,58 +1,39 @@
-"""One upstream HTTP API: its pooled client, sending a built request, and mapping the response to an MCP result.
+"""One upstream HTTP API: its pooled client, its retries and circuit breaker, and sending a built request.
 
-aiohttp was chosen by measurement over httpx2: proxying one call through a
-bare JSON-RPC handler adds about 0.55 ms with aiohttp against 1.3 ms with
-httpx2 on the 2-core reference machine (see docs/benchmarks.md).
+aiohttp was chosen over httpx2 by measurement (docs/benchmarks.md). The MCP result an
+answer becomes is built by `server.results`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import logging
 import math
 import os
 import random
 import time
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-import orjson
+from multidict import CIMultiDict
 from yarl import URL
 
 from mcp_anything.breaker import CircuitBreaker
 from mcp_anything.config import UpstreamConfig
 from mcp_anything.outbound import OutboundAuth, OutboundAuthError
+from mcp_anything.outcome import CallOutcome
 from mcp_anything.response_body import BodyTooLarge, read_capped
+from mcp_anything.server.results import error_result, http_result
 from mcp_anything.tools import HttpRequest, Tool
 
-log = logging.getLogger(__name__)
-
-ERROR_BODY_CHARS = 2000  # how much of a non-2xx body an isError result quotes
 # Responses that say the upstream (or the proxy in front of it) is unavailable: they count
 # against the circuit breaker. A 500 does not: it is often one bad input, and an agent repeating
 # one bad call must not cut every caller off an upstream.
 UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 # Connection failures (refused, no connection in time, dropped before a response): retried for `retries.methods`.
 _CONNECTION_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, aiohttp.ServerDisconnectedError)
-
-
-@dataclass(slots=True)
-class CallOutcome:
-    """An MCP `tools/call` result plus what the call log needs."""
-
-    result: dict[str, Any]
-    status: int | None  # upstream HTTP status; None when no response arrived
-    failure: str | None = None  # why this call counts as an upstream failure (circuit breaker)
-    # The `status` label of mcp_anything_upstream_errors_total when the call failed: a non-2xx status
-    # ("404"), or circuit_open, outbound_auth, too_large, connect, timeout, request.
-    error: str | None = None
-
-
-def error_result(message: str) -> dict[str, Any]:
-    return {"content": [{"type": "text", "text": message}], "isError": True}
+# Outbound strategies whose `refresh` can ask for a second attempt with new credentials after a 401.
+_REFRESHING_STRATEGIES = frozenset({"oauth2_client_credentials", "lua"})
 
 
 class Upstream:
@@ -66,9 +47,11 @@ class Upstream:
         retries = config.retries
         self._retry_methods = frozenset(retries.methods) if retries.attempts else frozenset()
         self._retry_statuses = frozenset(retries.statuses)
-        # Configured static headers are gateway headers: declared header parameters never override them.
-        self._static_headers = dict(config.headers)
-        self._static_lower = {k.lower() for k in self._static_headers}
+        # Configured static headers are gateway headers: nothing a request carries overrides them. Declared
+        # header parameters of those names are dropped when tools are built; the gateway's own headers
+        # (Accept, Content-Type, trace context, credentials) are replaced whatever their case.
+        self._static_headers = CIMultiDict(config.headers)
+        self._retry_needs_copy = config.outbound_auth.strategy in _REFRESHING_STRATEGIES
         self._default_timeout = self._timeout(config.timeout)
         self._session: aiohttp.ClientSession | None = None
 
@@ -156,18 +139,20 @@ class Upstream:
             return CallOutcome(error_result(message), None, reason, "request")
         failure = f"HTTP {status}" if status in UNAVAILABLE_STATUSES else None
         error = None if 200 <= status < 300 else str(status)
-        return CallOutcome(self._to_result(tool, status, headers.get("Content-Type", ""), body), status, failure, error)
+        result = http_result(self.name, tool, status, headers.get("Content-Type", ""), body)
+        return CallOutcome(result, status, failure, error)
 
     async def _send_authenticated(self, tool: Tool, request: HttpRequest) -> tuple[int, Any, bytes]:
         if not tool.auth_required:
             return await self._send(request)
-        attempt = _copy(request)
-        await self.auth.apply(attempt)
-        status, headers, body = await self._send(attempt)
-        if status == 401 and await self.auth.refresh():
-            attempt = _copy(request)
-            await self.auth.apply(attempt)
-            status, headers, body = await self._send(attempt)
+        # Credentials go on the request itself; a copy without them is kept only for a strategy that
+        # may retry with new credentials, whose headers may differ from the refused ones.
+        unauthenticated = _copy(request) if self._retry_needs_copy else None
+        await self.auth.apply(request)
+        status, headers, body = await self._send(request)
+        if unauthenticated is not None and status == 401 and await self.auth.refresh():
+            await self.auth.apply(unauthenticated)
+            status, headers, body = await self._send(unauthenticated)
         return status, headers, body
 
     async def _send(self, request: HttpRequest) -> tuple[int, Any, bytes]:
@@ -218,41 +203,14 @@ class Upstream:
             url += "?" + "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in request.query)
         return URL(url, encoded=True)
 
-    def headers_for(self, request: HttpRequest) -> dict[str, str]:
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in self._static_lower}
-        headers.update(self._static_headers)
+    def headers_for(self, request: HttpRequest) -> CIMultiDict[str] | dict[str, str]:
+        if not self._static_headers and not request.cookies:
+            return request.headers
+        headers = CIMultiDict(request.headers)
+        headers.update(self._static_headers)  # case-insensitive: replaces a request header of any spelling
         if request.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in request.cookies.items())
         return headers
-
-    def _to_result(self, tool: Tool, status: int, content_type: str, body: bytes) -> dict[str, Any]:
-        media_type = content_type.split(";", 1)[0].strip().lower()
-        if not 200 <= status < 300:
-            return error_result(_describe_error(self.name, tool, status, media_type, body))
-        if _is_json(media_type):
-            try:
-                data = orjson.loads(body) if body else None
-            except orjson.JSONDecodeError as exc:
-                # Not a result: a tool with an output schema must return structured content, and a caller
-                # cannot tell a half-written document from a whole one.
-                excerpt = body[:200].decode("utf-8", "replace")
-                return error_result(
-                    f"Upstream '{self.name}' sent invalid {media_type} for {tool.method} {tool.path} ({exc}): {excerpt}"
-                )
-            return _json_result(self.name, tool, data, body.decode("utf-8", "replace"))
-        if tool.check_output is not None:
-            # The client refuses a successful result without the structuredContent the outputSchema promises.
-            return error_result(_not_the_declared_json(self.name, tool, status, media_type, body))
-        if not body:
-            return {"content": [{"type": "text", "text": f"HTTP {status} (no content)"}], "isError": False}
-        if _is_text(media_type):
-            return {"content": [{"type": "text", "text": body.decode("utf-8", "replace")}], "isError": False}
-        resource = {
-            "uri": f"mcp-anything://{self.name}{tool.path}",
-            "mimeType": media_type or "application/octet-stream",
-            "blob": base64.b64encode(body).decode("ascii"),
-        }
-        return {"content": [{"type": "resource", "resource": resource}], "isError": False}
 
 
 def _connect_failure(error: OSError | None) -> str:
@@ -268,77 +226,6 @@ def _copy(request: HttpRequest) -> HttpRequest:
     return HttpRequest(
         request.method, request.path, list(request.query), dict(request.headers), dict(request.cookies), request.body
     )
-
-
-def _json_result(upstream: str, tool: Tool, data: Any, text: str) -> dict[str, Any]:
-    """A JSON response as a result: the text, plus structuredContent checked against the tool's outputSchema.
-
-    The MCP client refuses a successful result whose structuredContent contradicts the outputSchema
-    (or that has none), so an upstream drifting from its spec becomes an `isError` result instead:
-    clients do not check those, and the caller still gets the data, after the mismatch.
-    """
-    if isinstance(data, dict) and not tool.wraps_result:
-        structured = data
-    elif tool.objects_only:
-        return {"content": [{"type": "text", "text": text}], "isError": False}
-    else:
-        structured = {"result": data}
-    mismatch = tool.check_output(structured) if tool.check_output is not None else None
-    if mismatch is not None:
-        fields = {"tool": tool.name, "upstream": upstream, "where": mismatch.where, "keyword": mismatch.keyword}
-        log.warning("upstream response does not match the tool's output schema", extra={"fields": fields})
-        message = (
-            f"Upstream '{upstream}' answered {tool.method} {tool.path} with JSON that does not match the output "
-            f"schema its spec declares ({mismatch.where}: {mismatch.message}). The response as received:\n{text}"
-        )
-        return error_result(message)
-    return {"content": [{"type": "text", "text": text}], "structuredContent": structured, "isError": False}
-
-
-def _not_the_declared_json(upstream: str, tool: Tool, status: int, media_type: str, body: bytes) -> str:
-    answer = f"HTTP {status} " + (
-        f"with {media_type or 'no content type'} ({len(body)} bytes)" if body else "and no body"
-    )
-    text = body[:ERROR_BODY_CHARS].decode("utf-8", "replace") if body and _is_text(media_type) else ""
-    return (
-        f"Upstream '{upstream}' answered {tool.method} {tool.path} with {answer} instead of the JSON result its spec"
-        " declares" + (f":\n{text}" if text else "")
-    )
-
-
-def _is_json(media_type: str) -> bool:
-    return media_type == "application/json" or media_type.endswith("+json")
-
-
-def _is_text(media_type: str) -> bool:
-    return (
-        media_type.startswith("text/")
-        or media_type.endswith(("+xml", "/xml", "/javascript", "/x-www-form-urlencoded", "/yaml"))
-        or media_type == ""
-    )
-
-
-def _describe_error(upstream: str, tool: Tool, status: int, media_type: str, body: bytes) -> str:
-    text = body.decode("utf-8", "replace")
-    if media_type == "application/problem+json":
-        text = _render_problem(text)
-    if len(text) > ERROR_BODY_CHARS:
-        text = text[:ERROR_BODY_CHARS] + f"... ({len(body)} bytes, truncated)"
-    return f"Upstream '{upstream}' returned HTTP {status} for {tool.method} {tool.path}" + (f": {text}" if text else "")
-
-
-def _render_problem(text: str) -> str:
-    """RFC 9457 problem details as one readable line: `title: detail (type)`."""
-    try:
-        problem = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return text
-    if not isinstance(problem, dict):
-        return text
-    parts = [str(problem[k]) for k in ("title", "detail") if problem.get(k)]
-    rendered = ": ".join(parts) or text
-    extras = {k: v for k, v in problem.items() if k not in ("title", "detail", "status")}
-    return rendered + (f" {orjson.dumps(extras).decode()}" if extras else "")
 
 
 async def close_all(upstreams: list[Upstream]) -> None:

@@ -230,7 +230,9 @@ def test_the_image_runs_as_non_root_with_a_healthcheck_and_no_baked_secrets() ->
     user = users[-1].split(":")[0]
     assert user.isdigit() and int(user) != 0, "a numeric non-root user, so runAsNonRoot can verify it"
     (healthcheck,) = [args for op, args in final if op == "HEALTHCHECK"]
-    assert "CMD" in healthcheck and "/healthz" in healthcheck
+    port = yaml.safe_load((BASE / "config" / "config.yaml").read_text())["server"]["port"]
+    assert f"http://127.0.0.1:{port}/healthz" in healthcheck and "CMD" in healthcheck
+    assert [args for op, args in final if op == "EXPOSE"] == [str(port)]
     command = json.loads([args for op, args in final if op == "CMD"][-1])
     assert command[:3] == ["serve", "--config", "/etc/mcp-anything/config.yaml"]
     assert json.loads([args for op, args in final if op == "ENTRYPOINT"][-1]) == ["mcp-anything"]

@@ -16,9 +16,9 @@ from typing import Any
 import httpx2
 import pytest
 
-from mcp_anything import server
+from mcp_anything.app import build
+from mcp_anything.app.build import build_gateway
 from mcp_anything.config import ConfigError, parse_config
-from mcp_anything.server import build_gateway
 from tests.support.gateway import GatewayFactory
 from tests.support.mcp import INITIALIZE, mcp_client
 from tests.support.openapi import SPECS
@@ -298,7 +298,7 @@ async def _after(seconds: float, awaitable: Any) -> Any:
 async def test_unreachable_spec_url_loads_in_the_background(
     gateway: GatewayFactory, upstream_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(server, "SPEC_RETRY_FIRST", 0.2)
+    monkeypatch.setattr(build, "SPEC_RETRY_FIRST", 0.2)
     spec_host = RecordingUpstream(outage=503)
     spec_host_documents = {"/faults.yaml": (SPECS / "faults.yaml").read_bytes()}
     with ServerThread(spec_host) as spec_server:

@@ -18,11 +18,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from mcp_anything.app import create_app
 from mcp_anything.config import ServerConfig, parse_config
 from mcp_anything.openapi.documents import Documents, source_uri
 from mcp_anything.origins import HostOriginPolicy
 from mcp_anything.outbound.none import create as no_outbound_auth
-from mcp_anything.server import create_app
 from mcp_anything.tools import ArgumentError, Tool
 from mcp_anything.upstream import Upstream
 from tests.support.gateway import echo_config

@@ -21,8 +21,8 @@ import yaml
 from mcp import types
 from mcp.shared.exceptions import MCPError
 
+from mcp_anything.app import GatewayApp, create_app
 from mcp_anything.config import ConfigSource
-from mcp_anything.server import GatewayApp, create_app
 from tests.support.gateway import echo_config
 from tests.support.mcp import ACCEPT, INITIALIZE, mcp_client
 from tests.support.metrics import scrape

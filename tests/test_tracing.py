@@ -185,7 +185,7 @@ def test_disabled_tracing_never_loads_the_sdk(tmp_path: Path) -> None:
     script = (
         "import sys\n"
         "from mcp_anything.config import parse_config\n"
-        "from mcp_anything.server import create_app\n"
+        "from mcp_anything.app import create_app\n"
         f"raw = {traced_config('http://127.0.0.1:9', {'enabled': False}, tmp_path)!r}\n"
         f"create_app(parse_config(raw, base_dir=__import__('pathlib').Path({str(tmp_path)!r})))\n"
         "loaded = sorted(m for m in sys.modules if m.startswith(('opentelemetry.sdk', 'mcp_anything.tracing')))\n"

@@ -5,7 +5,8 @@
 as a `ConfigError` line that starts with the config key it belongs to.
 
 Operation extensions honoured: `x-mcp-name`, `x-mcp-description`, `x-mcp-hidden: true`
-(no tool), `x-mcp-auth-required: false` (no outbound credentials), `x-mcp-annotations`.
+(no tool), `x-mcp-auth-required: false` (no outbound credentials), `x-mcp-annotations`,
+`x-mcp-keywords` (words tool search matches).
 """
 
 from __future__ import annotations

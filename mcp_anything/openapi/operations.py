@@ -140,6 +140,7 @@ def build_tool(
         build_request=RequestBuilder(operation.method, operation.path, params, body, _accept(operation, schemas)),
         operation_id=node.get("operationId"),
         tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
+        keywords=_keywords(node.get("x-mcp-keywords", [])),
         wraps_result=wraps_result,
         check_output=check_output,
         objects_only=not output_schemas,
@@ -371,6 +372,12 @@ def _description(operation: Operation) -> str:
     if len(parts) == 2 and parts[1].startswith(parts[0]):
         parts = parts[1:]
     return "\n\n".join(parts) or operation.label
+
+
+def _keywords(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
+        raise SpecError(f"x-mcp-keywords must be a list of strings, not {value!r}")
+    return tuple(value)
 
 
 def _annotations(operation: Operation) -> dict[str, Any]:

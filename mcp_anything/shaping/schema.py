@@ -24,7 +24,10 @@ _SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf")
 
 
 def relax_output_schema(schema: dict[str, Any], filters: Sequence[CompiledFilter]) -> dict[str, Any]:
-    """The schema of the upstream body (not the `{"result": ...}` wrapper) once `filters` have run; a fresh copy."""
+    """The schema of the upstream body (not the `{"result": ...}` wrapper) once `filters` have run.
+
+    A fresh schema when any filter applies; `schema` itself is never modified.
+    """
     for compiled in filters:
         relaxed = _relax(schema, compiled, compiled.root())
         schema = relaxed if isinstance(relaxed, dict) else {}

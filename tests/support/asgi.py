@@ -16,8 +16,8 @@ from typing import Any
 import httpx2
 from starlette.types import ASGIApp, Message
 
+from mcp_anything.app import create_app
 from mcp_anything.config import parse_config
-from mcp_anything.server import create_app
 from tests.support.openapi import SPECS
 
 # Never connected to: calls in these tests that reach an upstream fail at once.

@@ -32,11 +32,11 @@ import orjson
 from starlette.types import Receive, Scope, Send
 from yarl import URL
 
+from mcp_anything.app import create_app
 from mcp_anything.config import parse_config
 from mcp_anything.openapi import load_upstream_tools
 from mcp_anything.openapi.documents import parse
 from mcp_anything.openapi.operations import METHODS
-from mcp_anything.server import create_app
 from tests.support import node
 from tests.support.arguments import FULL, MINIMAL, RANDOM, generate_noting_omissions
 from tests.support.mcp import mcp_client

@@ -7,8 +7,8 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
+from mcp_anything.app import create_app
 from mcp_anything.config import parse_config
-from mcp_anything.server import create_app
 from tests.support.openapi import SPECS
 from tests.support.servers import ServerThread
 

@@ -3,7 +3,7 @@
 Every `server.reload_interval` the reloader compares the modification time and size of
 the config file and the local files it names (specs, overlays, Lua scripts); a change, or
 SIGHUP, reads the config again and builds a whole new gateway off the event loop (specs
-served by URL are fetched again only then). The app swaps it in at once (`GatewayApp.swap`);
+served by URL are fetched again only then), which the app serves at once (`GatewayApp.reload`);
 a config that fails to load or build changes nothing: each problem is logged and the
 previous config keeps serving. Files are compared again only after they change once more.
 """
@@ -14,14 +14,12 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from mcp_anything import metrics
 from mcp_anything.config import Config, ConfigError, ConfigSource
-
-if TYPE_CHECKING:
-    from mcp_anything.server import GatewayApp
 
 logger = logging.getLogger("mcp_anything.reload")
 
@@ -46,10 +44,18 @@ def signature(paths: list[Path]) -> Signature:
 
 
 class Reloader:
-    def __init__(self, app: GatewayApp, source: ConfigSource) -> None:
-        self._app = app
+    """Watches `source`; `current` is the config being served, `serve` builds a config and serves it.
+
+    `serve` raises ConfigError (nothing changed) or returns how many tools the new config serves.
+    """
+
+    def __init__(
+        self, source: ConfigSource, current: Callable[[], Config], serve: Callable[[Config], Awaitable[int]]
+    ) -> None:
         self._source = source
-        self._seen = signature(source.watched(app.gateway.config))
+        self._current = current
+        self._serve = serve
+        self._seen = signature(source.watched(current()))
         self._lock: asyncio.Lock | None = None
         self._tasks: set[asyncio.Task[object]] = set()
         self._sighup = False
@@ -74,23 +80,23 @@ class Reloader:
     def _spawn(self, reason: str) -> None:
         self._spawn_task(self.reload(reason))
 
-    def _spawn_task(self, coroutine: object) -> None:
-        task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+    def _spawn_task(self, coroutine: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _poll(self) -> None:
         while True:
-            interval = self._app.gateway.config.server.reload_interval
+            interval = self._current().server.reload_interval
             await asyncio.sleep(interval or OFF_POLL_SECONDS)
-            if interval and signature(self._source.watched(self._app.gateway.config)) != self._seen:
+            if interval and signature(self._source.watched(self._current())) != self._seen:
                 await self.reload("files changed")
 
     async def reload(self, reason: str) -> bool:
         """Load the config again and serve it; False (and the old config still serving) when it is wrong."""
         assert self._lock is not None, "start() first"
         async with self._lock:
-            current = self._app.gateway.config
+            current = self._current()
             # Taken before reading, so a change made while this reload runs triggers the next one.
             self._seen = signature(self._source.watched(current))
             try:
@@ -100,7 +106,7 @@ class Reloader:
                 if restart_only:  # serve on as started, and say so
                     kept = {key: getattr(current.server, key) for key in restart_only}
                     config = config.model_copy(update={"server": config.server.model_copy(update=kept)})
-                await self._app.reload(config)
+                tools = await self._serve(config)
             except ConfigError as exc:
                 self._failed(reason, exc.problems)
                 return False
@@ -112,7 +118,6 @@ class Reloader:
         metrics.LAST_RELOAD.set_to_current_time()
         for key in restart_only:
             logger.warning("server.%s changed; the new value takes effect on restart", key)
-        tools = sum(len(g.tools) for g in self._app.gateway.groups)
         fields = {"reason": reason, "groups": len(config.groups), "tools": tools}
         logger.info("config reloaded", extra={"fields": fields})
         return True

@@ -9,11 +9,11 @@
   event stream that carries `notifications/tools/list_changed`.
 
 Responses are always plain JSON (the transport allows it), so a call costs one
-request and one response, with no SSE framing. The SDK's own transport adds
-about 0.7 ms per call over this on the reference machine (docs/benchmarks.md).
+request and one response, with no SSE framing; docs/benchmarks.md compares it with
+the SDK's own transport.
 
-This module knows JSON-RPC and sessions, nothing about tools: `McpHandler`
-(server.py) authenticates the caller and serves the methods.
+This module knows JSON-RPC, nothing about tools: a `Handler` (`server.handler.GroupHandler`)
+authenticates the caller and serves the methods; `server.sessions` holds the handshake-era sessions.
 """
 
 from __future__ import annotations
@@ -21,12 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
-import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS, classify_inbound_request, find_duplicated_routing_header
@@ -36,6 +33,10 @@ from starlette.types import Receive, Scope, Send
 
 from mcp_anything.identity import Identity
 from mcp_anything.origins import HostOriginPolicy
+from mcp_anything.server.sessions import END_OF_STREAM, Session, SessionStore
+
+if TYPE_CHECKING:
+    from mcp_anything.authz import Grant
 
 logger = logging.getLogger("mcp_anything.protocol")
 
@@ -74,18 +75,18 @@ class RequestContext:
     identity: Identity
     headers: Headers
     protocol_version: str
-    state: dict[str, Any] = field(default_factory=dict)  # per-request scratch space for the handler
+    grant: Grant | None = None  # what the caller may do here, decided once per request by the handler
 
 
 Method = Callable[[RequestContext, Mapping[str, Any]], Awaitable[dict[str, Any]]]
 
 
-class McpHandler(Protocol):
+class Handler(Protocol):
     server_info: dict[str, str]
     capabilities: dict[str, Any]
     instructions: str | None
     cache_scope: str  # "private" when results depend on the caller
-    methods: Mapping[str, Method]  # e.g. tools/list, tools/call
+    methods: dict[str, Method]  # e.g. tools/list, tools/call
 
     async def authenticate(self, method: str, path: str, headers: Headers) -> Identity:
         """Return the caller's identity or raise HttpError."""
@@ -94,78 +95,6 @@ class McpHandler(Protocol):
     async def admit(self, ctx: RequestContext) -> None:
         """Called before `initialize` and `server/discover`: raise HttpError to refuse a caller the endpoint."""
         ...
-
-
-@dataclass(slots=True)
-class Session:
-    id: str
-    principal: str
-    protocol_version: str
-    last_seen: float
-    group: str = ""  # the endpoint's group: a session is only valid where it was opened
-    events: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(maxsize=100))
-
-
-_END_OF_STREAM = b""  # queued to a session's event stream to close it
-
-
-class SessionStore:
-    """In-memory sessions for the handshake-era protocol: idle expiry and a size cap (LRU)."""
-
-    def __init__(self, *, idle_timeout: float = 3600.0, max_sessions: int = 10_000) -> None:
-        self._sessions: OrderedDict[str, Session] = OrderedDict()
-        self._idle_timeout = idle_timeout
-        self._max_sessions = max_sessions
-        # Set when the server shuts down: event streams end so they do not hold the graceful shutdown.
-        self.closing = asyncio.Event()
-
-    def __len__(self) -> int:
-        return len(self._sessions)
-
-    def create(self, principal: str, protocol_version: str, group: str = "") -> Session:
-        now = time.monotonic()
-        while self._sessions:
-            oldest = next(iter(self._sessions.values()))
-            if now - oldest.last_seen < self._idle_timeout and len(self._sessions) < self._max_sessions:
-                break
-            del self._sessions[oldest.id]
-        session = Session(secrets.token_hex(16), principal, protocol_version, now, group)
-        self._sessions[session.id] = session
-        return session
-
-    def get(self, session_id: str) -> Session | None:
-        session = self._sessions.get(session_id)
-        if session is None:
-            return None
-        now = time.monotonic()
-        if now - session.last_seen >= self._idle_timeout:
-            del self._sessions[session_id]
-            return None
-        session.last_seen = now
-        self._sessions.move_to_end(session_id)
-        return session
-
-    def delete(self, session_id: str) -> bool:
-        return self._sessions.pop(session_id, None) is not None
-
-    def broadcast(self, method: str, params: Mapping[str, Any] | None = None, *, group: str | None = None) -> None:
-        """Queue a notification for every session's event stream (dropped for a stream that is not keeping up).
-
-        With `group`, only that group's sessions get it.
-        """
-        message = {"jsonrpc": "2.0", "method": method, **({"params": params} if params else {})}
-        event = b"event: message\r\ndata: " + orjson.dumps(message) + b"\r\n\r\n"
-        for session in self._sessions.values():
-            if group is None or session.group == group:
-                with contextlib.suppress(asyncio.QueueFull):
-                    session.events.put_nowait(event)
-
-    def retain(self, groups: set[str]) -> None:
-        """End the sessions of groups that no longer exist (after a reload), closing their event streams."""
-        for session in [s for s in self._sessions.values() if s.group not in groups]:
-            del self._sessions[session.id]
-            with contextlib.suppress(asyncio.QueueFull):
-                session.events.put_nowait(_END_OF_STREAM)
 
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -190,7 +119,7 @@ class McpTransport:
 
     def __init__(
         self,
-        handler: McpHandler,
+        handler: Handler,
         *,
         sessions: SessionStore,
         policy: HostOriginPolicy,
@@ -430,7 +359,7 @@ class McpTransport:
                 )
                 if next_event in done:
                     event = next_event.result()
-                    if event == _END_OF_STREAM:
+                    if event == END_OF_STREAM:
                         break
                     await send({"type": "http.response.body", "body": event, "more_body": True})
                     continue

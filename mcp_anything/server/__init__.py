@@ -1,0 +1,22 @@
+"""The MCP side: the Streamable HTTP transport, sessions, a group's handler and `tools/call` results."""
+
+from mcp_anything.server.group import PRM_PREFIX, Caller, Group
+from mcp_anything.server.handler import GroupHandler
+from mcp_anything.server.results import error_result
+from mcp_anything.server.sessions import Session, SessionStore
+from mcp_anything.server.transport import HttpError, McpTransport, RequestContext, RpcError, send_json
+
+__all__ = [
+    "PRM_PREFIX",
+    "Caller",
+    "Group",
+    "GroupHandler",
+    "HttpError",
+    "McpTransport",
+    "RequestContext",
+    "RpcError",
+    "Session",
+    "SessionStore",
+    "error_result",
+    "send_json",
+]
