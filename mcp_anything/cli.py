@@ -7,13 +7,16 @@ import contextlib
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import uvicorn
 
 from mcp_anything.config import Config, ConfigError, ConfigSource, load_config
 from mcp_anything.logs import configure_logging
+
+if TYPE_CHECKING:
+    from mcp_anything.app import GatewayApp
 
 EXIT_CONFIG = 2
 
@@ -74,6 +77,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise ConfigError([problem]) from None
     app = create_app(config, mounts=mounts, source=source)
     server = _Server(
+        app,
         uvicorn.Config(
             app,
             host=config.server.host,
@@ -84,8 +88,9 @@ def _serve(args: argparse.Namespace) -> int:
             lifespan="on",
             loop="uvloop",
             http="httptools",
-            timeout_graceful_shutdown=config.server.shutdown_timeout,
-        )
+            # Annotated as int, but uvicorn only hands it to asyncio.wait_for: fractions of a second work.
+            timeout_graceful_shutdown=config.server.shutdown_timeout,  # type: ignore[arg-type]
+        ),
     )
     # uvicorn shuts down gracefully on Ctrl-C, then raises the signal again: not an error worth a traceback.
     with contextlib.suppress(KeyboardInterrupt):
@@ -96,8 +101,12 @@ def _serve(args: argparse.Namespace) -> int:
 class _Server(uvicorn.Server):
     """uvicorn's server, telling the app when shutdown starts (so event streams end and calls can finish)."""
 
+    def __init__(self, app: GatewayApp, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._app = app
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        self.config.app.begin_shutdown()
+        self._app.begin_shutdown()
         await super().shutdown(sockets)
 
 

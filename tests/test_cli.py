@@ -101,7 +101,7 @@ def serving(*args: str) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "mcp_anything", "serve", "--port", str(port), *args],
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
@@ -119,7 +119,7 @@ def serving(*args: str) -> Iterator[str]:
         yield url
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.communicate(timeout=10)  # waits, and closes the pipes
 
 
 @pytest.mark.slow
