@@ -42,11 +42,12 @@ from benchmarks.common import (
     HANDSHAKE,
     MODERN,
     ROOT,
-    Run,
+    ROUNDS,
     Stats,
     fastmcp_server,
     free_port,
     mcp_session,
+    measure,
     process_cpu_seconds,
     run_fastmcp,
     server_process,
@@ -177,30 +178,14 @@ def _caller(http: aiohttp.ClientSession, target: Target, tool: str, session: str
     return call
 
 
-ROUNDS = 10
-
-
-async def measure(targets: list[tuple[Target, str]], args: argparse.Namespace) -> list[tuple[Stats, Stats]]:
-    """Sequential then concurrent, each in ROUNDS slices interleaved across targets, so a burst of load
-    from elsewhere on the machine falls on every target alike."""
+async def _measure(targets: list[tuple[Target, str]], args: argparse.Namespace) -> list[tuple[Stats, Stats]]:
     connector = aiohttp.TCPConnector(limit=args.concurrency + 4)
     async with aiohttp.ClientSession(connector=connector) as http:
-        sequential, concurrent = [], []
+        callers = []
         for target, tool in targets:
             session = await mcp_session(http, target.url, target.headers) if target.kind == "mcp" else None
-            call = _caller(http, target, tool, session)
-            for i in range(200):  # warm up connections, caches and token/key fetches
-                await call(i)
-            cpu_seconds = partial(process_cpu_seconds, target.pid)
-            sequential.append(Run(call, cpu_seconds))
-            concurrent.append(Run(call, cpu_seconds))
-        for r in range(ROUNDS):
-            for run in sequential:
-                await run.sequential(args.calls // ROUNDS, r * args.calls)
-        for _ in range(ROUNDS):
-            for run in concurrent:
-                await run.concurrent(args.seconds / ROUNDS, args.concurrency)
-    return [(s.stats(), c.stats()) for s, c in zip(sequential, concurrent, strict=True)]
+            callers.append((_caller(http, target, tool, session), partial(process_cpu_seconds, target.pid)))
+        return await measure(callers, args.calls, args.seconds, args.concurrency)
 
 
 # --- orchestration ----------------------------------------------------------------------------------
@@ -334,7 +319,7 @@ def _report(targets: list[tuple[Target, str]], args: argparse.Namespace) -> None
     )
     print(header)
     print("-" * len(header))
-    results = asyncio.run(measure(targets, args))
+    results = asyncio.run(_measure(targets, args))
     names = [target.name for target, _ in targets]
     for name, (seq, conc) in zip(names, results, strict=True):
         print(

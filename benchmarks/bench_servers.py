@@ -28,13 +28,9 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -42,10 +38,21 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.common import ACCEPT, HANDSHAKE, MODERN, ROOT, Run, Stats, free_port, mcp_session
+from benchmarks.common import (
+    ACCEPT,
+    HANDSHAKE,
+    MODERN,
+    ROOT,
+    ROUNDS,
+    WARM_UP_CALLS,
+    Stats,
+    free_port,
+    mcp_session,
+    measure,
+    server_process,
+)
 
 CONFIG_ENV = "BENCH_SERVERS_CONFIG"
-ROUNDS = 10
 
 SPEC: dict[str, Any] = {
     "openapi": "3.0.3",
@@ -192,56 +199,14 @@ async def _caller(http: aiohttp.ClientSession, target: Target) -> Callable[[int]
     return call
 
 
-async def measure(targets: list[Target], args: argparse.Namespace) -> list[tuple[Stats, Stats]]:
+async def _measure(targets: list[Target], args: argparse.Namespace) -> list[tuple[Stats, Stats]]:
     connector = aiohttp.TCPConnector(limit=args.concurrency + 4)
     async with aiohttp.ClientSession(connector=connector) as http:
-        sequential, concurrent = [], []
-        for target in targets:
-            call = await _caller(http, target)
-            for i in range(200):  # warm up connections and caches
-                await call(i)
-            cpu_seconds = partial(_cpu_seconds, target.pid)
-            sequential.append(Run(call, cpu_seconds))
-            concurrent.append(Run(call, cpu_seconds))
-        for r in range(ROUNDS):
-            for run in sequential:
-                await run.sequential(args.calls // ROUNDS, r * args.calls)
-        for _ in range(ROUNDS):
-            for run in concurrent:
-                await run.concurrent(args.seconds / ROUNDS, args.concurrency)
-    return [(s.stats(), c.stats()) for s, c in zip(sequential, concurrent, strict=True)]
+        callers = [(await _caller(http, target), partial(_cpu_seconds, target.pid)) for target in targets]
+        return await measure(callers, args.calls, args.seconds, args.concurrency)
 
 
 # --- orchestration -----------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def server(argv: list[str], port: int, env: dict[str, str], cpus: set[int] | None = None) -> Iterator[int]:
-    """Run a server process (on `cpus` only, when given) until the block ends; yields its pid once it listens."""
-    pin = None if cpus is None else partial(os.sched_setaffinity, 0, cpus)
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=log, env={**os.environ, **env}, preexec_fn=pin)
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                        break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        log.seek(0)
-                        raise RuntimeError(
-                            f"{argv} did not start: {log.read().decode(errors='replace')[-2000:]}"
-                        ) from None
-                    time.sleep(0.1)
-            yield process.pid
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def upstream_count(upstream_url: str) -> int:
@@ -292,7 +257,7 @@ def main() -> None:
         for name, port in ports.items():
             cpus = others if name == "upstream" or others is None else {args.server_cpu}
             argv = [sys.executable, "-m", "benchmarks.bench_servers", "--serve", name, str(port)]
-            pids[name] = stack.enter_context(server(argv, port, env, cpus))
+            pids[name] = stack.enter_context(server_process(argv, f"http://127.0.0.1:{port}", env, cpus)).pid
         targets = [Target("direct upstream", upstream_url, "direct", pids["upstream"])]
         for name in ("uvicorn", "granian"):
             url = f"http://127.0.0.1:{ports[name]}/mcp"
@@ -304,9 +269,9 @@ def main() -> None:
             f" gateways on CPU {'any' if args.server_cpu is None else args.server_cpu}"
         )
         before = upstream_count(upstream_url)
-        results = asyncio.run(measure(targets, args))
+        results = asyncio.run(_measure(targets, args))
         reached = upstream_count(upstream_url) - before
-    made = sum(seq.count + conc.count for seq, conc in results) + 200 * len(targets)
+    made = sum(seq.count + conc.count for seq, conc in results) + WARM_UP_CALLS * len(targets)
     assert reached == made, f"the upstream answered {reached} item requests; {made} calls were made"
     _report(targets, results)
 

@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -20,6 +21,10 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 # The real-spec corpus beside the repository.
 SHARED_SPECS = ROOT.parent / "shared" / "specs"
+
+# Each target is measured in this many slices, interleaved across the targets.
+ROUNDS = 10
+WARM_UP_CALLS = 200  # per target, before any is measured: connections, caches, token and key fetches
 
 HANDSHAKE = "2025-11-25"
 MODERN = "2026-07-28"
@@ -65,29 +70,34 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_http(url: str, timeout: float = 30.0) -> None:
+def _wait_listening(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
-            with socket.create_connection((host, int(port)), timeout=0.2):
-                return
+    while process.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, int(port)), timeout=0.2):
+            return
         time.sleep(0.1)
     raise RuntimeError(f"{url} did not come up")
 
 
 @contextlib.contextmanager
-def spawned(argv: list[str]) -> Iterator[tuple[subprocess.Popen[bytes], IO[bytes]]]:
-    """Run a server until the block ends; its output goes to a file (a pipe nobody reads would block it
-    once full), yielded beside the process so a caller can show it when the server fails."""
+def spawned(
+    argv: list[str], env: dict[str, str] | None = None, cpus: set[int] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], IO[bytes]]]:
+    """Run a server (with `env` added to the environment, on `cpus` only when given) until the block ends;
+    its output goes to a file (a pipe nobody reads would block it once full), yielded beside the process
+    so a caller can show it when the server fails."""
+    pin = None if cpus is None else partial(os.sched_setaffinity, 0, cpus)
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=log)
+        process = subprocess.Popen(
+            argv, cwd=ROOT, stdout=log, stderr=log, env={**os.environ, **(env or {})}, preexec_fn=pin
+        )
         try:
             yield process, log
         finally:
             process.send_signal(signal.SIGINT)
             try:
-                process.wait(timeout=10)
+                process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
@@ -99,11 +109,13 @@ def log_tail(log: IO[bytes]) -> str:
 
 
 @contextlib.contextmanager
-def server_process(argv: list[str], url: str) -> Iterator[subprocess.Popen[bytes]]:
-    """`argv` running until the block ends, once `url` accepts connections."""
-    with spawned(argv) as (process, log):
+def server_process(
+    argv: list[str], url: str, env: dict[str, str] | None = None, cpus: set[int] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`argv` running (see `spawned`) until the block ends, once `url` accepts connections."""
+    with spawned(argv, env, cpus) as (process, log):
         try:
-            _wait_http(url)
+            _wait_listening(url, process)
         except RuntimeError:
             process.kill()
             raise RuntimeError(f"{' '.join(argv)} did not start: {log_tail(log)}") from None
@@ -195,3 +207,25 @@ class Run:
         await asyncio.gather(*(client(c) for c in range(concurrency)))
         self.seconds += time.perf_counter() - started
         self.cpu += self.cpu_seconds() - cpu
+
+
+Caller = tuple[Callable[[int], Awaitable[None]], Callable[[], float]]  # a target's call, and its server's CPU time
+
+
+async def measure(targets: list[Caller], calls: int, seconds: float, concurrency: int) -> list[tuple[Stats, Stats]]:
+    """Each target's sequential and concurrent figures: first `calls` calls from one client, then
+    `concurrency` clients for `seconds`, each in ROUNDS slices interleaved across the targets, so that a
+    burst of load from elsewhere on the machine falls on every target alike."""
+    sequential, concurrent = [], []
+    for call, cpu_seconds in targets:
+        for i in range(WARM_UP_CALLS):
+            await call(i)
+        sequential.append(Run(call, cpu_seconds))
+        concurrent.append(Run(call, cpu_seconds))
+    for r in range(ROUNDS):
+        for run in sequential:
+            await run.sequential(calls // ROUNDS, r * calls)
+    for _ in range(ROUNDS):
+        for run in concurrent:
+            await run.concurrent(seconds / ROUNDS, concurrency)
+    return [(s.stats(), c.stats()) for s, c in zip(sequential, concurrent, strict=True)]
