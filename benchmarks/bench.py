@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -38,15 +37,13 @@ from typing import Any
 import aiohttp
 
 from benchmarks.common import (
-    ACCEPT,
-    HANDSHAKE,
-    MODERN,
     ROOT,
     ROUNDS,
     Stats,
+    Target,
+    caller,
     fastmcp_server,
     free_port,
-    mcp_session,
     measure,
     process_cpu_seconds,
     run_fastmcp,
@@ -129,62 +126,12 @@ def serve_fastmcp(port: int, upstream_url: str) -> None:
 # --- load generation -------------------------------------------------------------------------------
 
 
-@dataclass
-class Target:
-    name: str
-    url: str
-    kind: str  # direct | mcp | mcp-modern
-    pid: int  # the serving process, for its CPU time
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def _caller(http: aiohttp.ClientSession, target: Target, tool: str, session: str | None) -> Callable[[int], Any]:
-    if target.kind == "direct":
-
-        async def direct(i: int) -> None:
-            async with http.get(f"{target.url}/items/{i % 1000}", params={"detail": "true"}) as response:
-                assert response.status == 200
-                await response.read()
-
-        return direct
-
-    arguments = {"itemId": 0, "detail": True}
-    if target.kind == "mcp":
-        headers = {"Accept": ACCEPT, "Mcp-Session-Id": session or "", "MCP-Protocol-Version": HANDSHAKE}
-        headers.update(target.headers)
-        meta: dict[str, Any] = {}
-    else:
-        headers = {"Accept": ACCEPT, "MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/call", "Mcp-Name": tool}
-        headers.update(target.headers)
-        meta = {
-            "_meta": {
-                "io.modelcontextprotocol/protocolVersion": MODERN,
-                "io.modelcontextprotocol/clientCapabilities": {},
-            }
-        }
-
-    async def call(i: int) -> None:
-        arguments["itemId"] = i % 1000
-        body = {
-            "jsonrpc": "2.0",
-            "id": i,
-            "method": "tools/call",
-            "params": {"name": tool, "arguments": arguments, **meta},
-        }
-        async with http.post(target.url, json=body, headers=headers) as response:
-            payload = await response.read()
-            assert response.status == 200 and b'"isError":true' not in payload, payload[:300]
-
-    return call
-
-
 async def _measure(targets: list[tuple[Target, str]], args: argparse.Namespace) -> list[tuple[Stats, Stats]]:
     connector = aiohttp.TCPConnector(limit=args.concurrency + 4)
     async with aiohttp.ClientSession(connector=connector) as http:
         callers = []
         for target, tool in targets:
-            session = await mcp_session(http, target.url, target.headers) if target.kind == "mcp" else None
-            callers.append((_caller(http, target, tool, session), partial(process_cpu_seconds, target.pid)))
+            callers.append((await caller(http, target, tool), partial(process_cpu_seconds, target.pid)))
         return await measure(callers, args.calls, args.seconds, args.concurrency)
 
 
@@ -282,20 +229,22 @@ def main() -> None:
         jwt = {"Authorization": f"Bearer {token}"}
         targets = [
             (Target("direct upstream (aiohttp GET)", upstream_url, "direct", up), ""),
-            (Target("mcp-anything, 2025-11-25 session", gateway + "/mcp", "mcp", gw), "get_item"),
-            (Target("mcp-anything, 2026-07-28 stateless", gateway + "/mcp", "mcp-modern", gw), "get_item"),
+            (Target("mcp-anything, 2025-11-25 session", gateway + "/mcp", "session", gw), "get_item"),
+            (Target("mcp-anything, 2026-07-28 stateless", gateway + "/mcp", "stateless", gw), "get_item"),
             (
-                Target("mcp-anything + API key", gateway + "/mcp-apikey", "mcp", gw, {"X-API-Key": "bench-api-key"}),
+                Target(
+                    "mcp-anything + API key", gateway + "/mcp-apikey", "session", gw, {"X-API-Key": "bench-api-key"}
+                ),
                 "get_item",
             ),
-            (Target("mcp-anything + JWT", gateway + "/mcp-jwt", "mcp", gw, jwt), "get_item"),
-            (Target("mcp-anything + outbound OAuth2 (cached)", gateway + "/mcp-oauth", "mcp", gw), "get_item"),
+            (Target("mcp-anything + JWT", gateway + "/mcp-jwt", "session", gw, jwt), "get_item"),
+            (Target("mcp-anything + outbound OAuth2 (cached)", gateway + "/mcp-oauth", "session", gw), "get_item"),
         ]
         if not args.no_fastmcp and _fastmcp_available():
             fastmcp_url = f"http://127.0.0.1:{fastmcp_port}/mcp"
             fastmcp = [python, "-m", "benchmarks.bench", "--serve-fastmcp", str(fastmcp_port), upstream_url]
             pid = stack.enter_context(server_process(fastmcp, fastmcp_url)).pid
-            targets.append((Target("FastMCP.from_openapi, 2025-11-25", fastmcp_url, "mcp", pid), "getItem"))
+            targets.append((Target("FastMCP.from_openapi, 2025-11-25", fastmcp_url, "session", pid), "getItem"))
         _report(targets, args)
     if args.micro:
         for module in MICRO_BENCHMARKS:

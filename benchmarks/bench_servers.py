@@ -31,7 +31,6 @@ import os
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -39,16 +38,15 @@ from typing import Any
 import aiohttp
 
 from benchmarks.common import (
-    ACCEPT,
-    HANDSHAKE,
-    MODERN,
     ROOT,
     ROUNDS,
     WARM_UP_CALLS,
     Stats,
+    Target,
+    caller,
     free_port,
-    mcp_session,
     measure,
+    process_cpu_seconds,
     server_process,
 )
 
@@ -143,66 +141,12 @@ def serve_granian(port: int) -> None:
 # --- load generation ---------------------------------------------------------------------------------------
 
 
-@dataclass
-class Target:
-    name: str
-    url: str
-    kind: str  # direct | session | stateless
-    pid: int
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its descendants still running, from /proc."""
-    total = 0.0
-    pending = [pid]
-    while pending:
-        current = pending.pop()
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pending += [int(child) for child in (task / "children").read_text().split()]
-    return total
-
-
-async def _caller(http: aiohttp.ClientSession, target: Target) -> Callable[[int], Awaitable[None]]:
-    if target.kind == "direct":
-
-        async def direct(i: int) -> None:
-            async with http.get(f"{target.url}/items/{i % 1000}", params={"detail": "true"}) as response:
-                assert response.status == 200
-                await response.read()
-
-        return direct
-
-    if target.kind == "session":
-        session = await mcp_session(http, target.url, {})
-        headers = {"Accept": ACCEPT, "Mcp-Session-Id": session, "MCP-Protocol-Version": HANDSHAKE}
-        meta: dict[str, Any] = {}
-    else:
-        headers = {"Accept": ACCEPT, "MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/call", "Mcp-Name": "get_item"}
-        meta = {
-            "_meta": {
-                "io.modelcontextprotocol/protocolVersion": MODERN,
-                "io.modelcontextprotocol/clientCapabilities": {},
-            }
-        }
-
-    async def call(i: int) -> None:
-        params = {"name": "get_item", "arguments": {"itemId": i % 1000, "detail": True}, **meta}
-        async with http.post(
-            target.url, json={"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": params}, headers=headers
-        ) as response:
-            payload = await response.read()
-            assert response.status == 200 and b'"isError":true' not in payload, payload[:300]
-
-    return call
-
-
 async def _measure(targets: list[Target], args: argparse.Namespace) -> list[tuple[Stats, Stats]]:
     connector = aiohttp.TCPConnector(limit=args.concurrency + 4)
     async with aiohttp.ClientSession(connector=connector) as http:
-        callers = [(await _caller(http, target), partial(_cpu_seconds, target.pid)) for target in targets]
+        callers = [
+            (await caller(http, target, "get_item"), partial(process_cpu_seconds, target.pid)) for target in targets
+        ]
         return await measure(callers, args.calls, args.seconds, args.concurrency)
 
 

@@ -59,9 +59,17 @@ class Stats:
 
 
 def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of a process and its descendants still running (Linux /proc)."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+    return total
 
 
 def free_port() -> int:
@@ -154,6 +162,49 @@ async def mcp_session(http: aiohttp.ClientSession, url: str, auth: dict[str, str
     async with http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers) as r:
         await r.read()
     return session
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    kind: str  # direct (GET /items/{id} on the upstream) | session (2025-11-25) | stateless (2026-07-28)
+    pid: int  # the serving process, for its CPU time
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+async def caller(http: aiohttp.ClientSession, target: Target, tool: str) -> Callable[[int], Awaitable[None]]:
+    """`call(i)`: item `i % 1000` from `target`, directly or as a `tools/call` of `tool`, checked to succeed."""
+    if target.kind == "direct":
+
+        async def direct(i: int) -> None:
+            async with http.get(f"{target.url}/items/{i % 1000}", params={"detail": "true"}) as response:
+                assert response.status == 200
+                await response.read()
+
+        return direct
+
+    meta: dict[str, Any] = {}
+    if target.kind == "session":
+        session = await mcp_session(http, target.url, target.headers)
+        headers = {"Accept": ACCEPT, "Mcp-Session-Id": session, "MCP-Protocol-Version": HANDSHAKE}
+    else:
+        headers = {"Accept": ACCEPT, "MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/call", "Mcp-Name": tool}
+        capabilities = {
+            "io.modelcontextprotocol/protocolVersion": MODERN,
+            "io.modelcontextprotocol/clientCapabilities": {},
+        }
+        meta = {"_meta": capabilities}
+    headers.update(target.headers)
+
+    async def call(i: int) -> None:
+        params = {"name": tool, "arguments": {"itemId": i % 1000, "detail": True}, **meta}
+        body = {"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": params}
+        async with http.post(target.url, json=body, headers=headers) as response:
+            payload = await response.read()
+            assert response.status == 200 and b'"isError":true' not in payload, payload[:300]
+
+    return call
 
 
 async def calls_until(
