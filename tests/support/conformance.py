@@ -168,7 +168,11 @@ class Prism:
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Prism:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.__exit__()  # no `with` block runs, so nothing else would close the log
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
