@@ -221,6 +221,7 @@ class GatewayApp:
                     retired.hurry()
                 await asyncio.gather(*self._retiring, return_exceptions=True)
                 await self.gateway.aclose()
+                self.gateway.limiter.close()  # kept across reloads, so closed only here
                 if self.tracing is not None:
                     await asyncio.to_thread(self.tracing.shutdown)
                 await send({"type": "lifespan.shutdown.complete"})
