@@ -15,7 +15,7 @@ import os
 import sys
 import timeit
 
-from mcp_anything.session_tokens import SessionCodec
+from mcp_anything.server.session_tokens import SessionCodec
 
 CURRENT = "a current secret of at least thirty-two bytes"
 PREVIOUS = "the previous secret, still accepted during rotation"

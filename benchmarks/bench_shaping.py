@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
+from mcp_anything.config import ResponseFilter
 from mcp_anything.shaping import (
-    ResponseFilter,
     apply_filters,
     compile_filters,
     cut_json,

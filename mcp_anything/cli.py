@@ -14,10 +14,12 @@ import uvicorn
 
 from mcp_anything.config import Config, ConfigError, ConfigSource, load_config
 from mcp_anything.logs import configure_logging
+from mcp_anything.report import findings_lines, tool_report
 
 if TYPE_CHECKING:
     from mcp_anything.app import GatewayApp
 
+EXIT_FINDINGS = 1
 EXIT_CONFIG = 2
 
 
@@ -34,13 +36,18 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--log-format", choices=["json", "console"], default="json")
     serve.add_argument("--log-level", default="info")
 
-    validate = commands.add_parser("validate", help="load the config and every spec; exit 2 on any problem")
+    validate = commands.add_parser(
+        "validate",
+        help="load the config and every spec; exit 2 on any problem, 1 on findings that change what can be called",
+    )
     validate.add_argument("--config", required=True)
+    validate.add_argument("--strict", action="store_true", help="exit 1 on any finding")
 
     tools = commands.add_parser("tools", help="print each group's tools without serving")
     tools.add_argument("--config", required=True)
     tools.add_argument("--group", help="only this group")
     tools.add_argument("--json", action="store_true", help="machine-readable output, full tool definitions")
+    tools.add_argument("--report", action="store_true", help="also report what each tool approximates")
 
     args = parser.parse_args(argv)
     try:
@@ -122,14 +129,23 @@ def _validate(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     gateway = build_gateway(config)
+    findings = []
     for name, spec in gateway.specs.items():
         skipped = f", {len(spec.skipped)} skipped" if spec.skipped else ""
         print(f"upstream {name}: {len(spec.tools)} tools from {spec.operations} operations{skipped} -> {spec.base_url}")
         for operation, reason in spec.skipped:
             print(f"  skipped {operation}: {reason}")
+        for line in findings_lines(spec.findings):
+            print(line)
+        findings += spec.findings
     for group in gateway.groups:
         print(f"group {group.config.name}: {len(group.tools)} tools at {group.resource_url}")
-    print("config OK")
+    failing = [f for f in findings if f.changes_calls or args.strict]
+    if failing:
+        what = "finding(s)" if args.strict else "finding(s) that change what can be called"
+        print(f"config loads, but with {len(failing)} {what}", file=sys.stderr)
+        return EXIT_FINDINGS
+    print(f"config OK ({len(findings)} finding(s))" if findings else "config OK")
     return 0
 
 
@@ -156,6 +172,9 @@ def _tools(args: argparse.Namespace) -> int:
             for tool in specs[upstream].tools:
                 summary = tool.description.splitlines()[0] if tool.description else ""
                 print(f"  {tool.name:<40} {tool.method:<6} {tool.path:<30} {summary[:80]}")
+    if args.report:
+        print()
+        print("\n".join(tool_report(groups, specs)))
     return 0
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "auth_failure",
     "exposition",
     "set_breaker_state",
+    "set_spec_findings",
     "token_metrics",
     "upstream_error",
 ]
@@ -79,6 +80,12 @@ BREAKER_STATE = Gauge(
 RELOADS = Counter("mcp_anything_config_reloads", "Config reloads by outcome (ok, error).", ["outcome"])
 LAST_RELOAD = Gauge(
     "mcp_anything_config_last_reload_success_timestamp_seconds", "When the serving config was last loaded."
+)
+SPEC_FINDINGS = Gauge(
+    "mcp_anything_spec_findings",
+    "What the loaded specs' tools approximate (findings, see `mcp-anything validate`), by upstream, kind and"
+    " whether it changes what can be called (true, false).",
+    ["upstream", "kind", "changes_calls"],
 )
 SESSIONS = Gauge("mcp_anything_sessions", "Open 2025-11-25-era sessions on this replica.")
 TASKS = Gauge("mcp_anything_event_loop_tasks", "asyncio tasks alive on the serving event loop.")
@@ -153,6 +160,14 @@ def set_breaker_state(upstream: str, state: str) -> None:
         raise ValueError(f"unknown circuit state {state!r}; expected one of {BREAKER_STATES}")
     for each in BREAKER_STATES:
         BREAKER_STATE.labels(upstream, each).set(1 if each == state else 0)
+
+
+def set_spec_findings(counts: Mapping[str, Mapping[tuple[str, bool], int]]) -> None:
+    """The finding counts of every loaded spec: {upstream: {(kind, changes_calls): count}}; replaces the last."""
+    SPEC_FINDINGS.clear()
+    for upstream, by_kind in counts.items():
+        for (kind, changes_calls), count in by_kind.items():
+            SPEC_FINDINGS.labels(upstream, kind, "true" if changes_calls else "false").set(count)
 
 
 def exposition(sessions: int, circuits: Mapping[str, str]) -> bytes:

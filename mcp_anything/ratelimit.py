@@ -60,13 +60,14 @@ class Limiter:
         if pool is not None:
             pool.disconnect()
 
-    def storage_failed(self, group: str, tool: str) -> None:
+    def storage_failed(self, **fields: object) -> None:
+        """Log (at most once per STORAGE_ERROR_LOG_SECONDS) that counting failed; `fields` say what was counted."""
         self._failures += 1
         now = time.monotonic()
         if now - self._logged_at >= STORAGE_ERROR_LOG_SECONDS:
             self._logged_at = now
-            fields = {"group": group, "tool": tool, "failures": self._failures}
-            logger.exception("rate limit storage failed; letting calls through", extra={"fields": fields})
+            fields = {**fields, "failures": self._failures}
+            logger.exception("rate limit storage failed; letting requests through", extra={"fields": fields})
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +114,7 @@ class RateLimits:
                     continue
                 stats = await strategy.get_window_stats(rule.item, *keys)
             except Exception:
-                self._limiter.storage_failed(self._group, tool.name)
+                self._limiter.storage_failed(group=self._group, tool=tool.name)
                 return None
             retry_after = max(1, math.ceil(stats.reset_time - time.time()))
             return Exceeded(f"rate_limits[{rule.index}] ({rule.text} {_PER[rule.per]})", retry_after)

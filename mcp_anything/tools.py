@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mcp_anything.shaping import ResultBudget
 
 
 @dataclass(slots=True)
@@ -57,3 +60,5 @@ class Tool:
     objects_only: bool = False
     auth_required: bool = True  # False: `x-mcp-auth-required: false`, no outbound credentials
     definition: dict[str, Any] = field(default_factory=dict)
+    # How much of a result an agent gets (upstream `max_result_bytes`, or `x-mcp-max-result-bytes`); None: all.
+    budget: ResultBudget | None = None

@@ -11,7 +11,7 @@ import math
 import os
 import random
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import aiohttp
@@ -25,6 +25,9 @@ from mcp_anything.outcome import CallOutcome
 from mcp_anything.response_body import BodyTooLarge, read_capped
 from mcp_anything.server.results import error_result, http_result
 from mcp_anything.tools import HttpRequest, Tool
+
+if TYPE_CHECKING:
+    from mcp_anything.server.shape import CallerView
 
 # Responses that say the upstream (or the proxy in front of it) is unavailable: they count
 # against the circuit breaker. A 500 does not: it is often one bad input, and an agent repeating
@@ -78,12 +81,13 @@ class Upstream:
             self._session = None
         await self.auth.aclose()
 
-    async def call(self, tool: Tool, request: HttpRequest) -> CallOutcome:
+    async def call(self, tool: Tool, request: HttpRequest, view: CallerView | None = None) -> CallOutcome:
+        """Send `request` for `tool`; `view`: the caller's response filters, when some apply to the tool."""
         breaker = self.breaker
         if not breaker.allow():
             return CallOutcome(error_result(self._circuit_open_message(tool)), None, None, "circuit_open")
         try:
-            outcome = await self._call(tool, request)
+            outcome = await self._call(tool, request, view)
         except BaseException:  # cancelled: the caller went away, so this call says nothing about the upstream
             breaker.abandon()
             raise
@@ -102,7 +106,7 @@ class Upstream:
             f" (last: {breaker.last_failure}), so the gateway is not calling it; {when} ({tool.method} {tool.path})"
         )
 
-    async def _call(self, tool: Tool, request: HttpRequest) -> CallOutcome:
+    async def _call(self, tool: Tool, request: HttpRequest, view: CallerView | None) -> CallOutcome:
         where = f"{tool.method} {tool.path}"
         config = self.config
         try:
@@ -139,7 +143,7 @@ class Upstream:
             return CallOutcome(error_result(message), None, reason, "request")
         failure = f"HTTP {status}" if status in UNAVAILABLE_STATUSES else None
         error = None if 200 <= status < 300 else str(status)
-        result = http_result(self.name, tool, status, headers.get("Content-Type", ""), body)
+        result = http_result(self.name, tool, status, headers.get("Content-Type", ""), body, view)
         return CallOutcome(result, status, failure, error)
 
     async def _send_authenticated(self, tool: Tool, request: HttpRequest) -> tuple[int, Any, bytes]:

@@ -7,6 +7,7 @@ import logging
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -317,6 +318,56 @@ def test_rules_on_the_tool_name_hide_tools_from_the_list(tmp_path):
     rules = [{"effect": "allow", "when": 'mcp.tool.name.endsWith("_book")', "tools": ["*"]}]
     grant = authorizer({"default": "deny", "rules": rules}, tmp_path).grant("default", caller(sub="a"), Headers())
     assert visible(grant) == callable_tools(grant) == ["shop_get_book", "shop_delete_book", "shop_create_book"]
+
+
+def test_rules_see_the_tools_method_path_template_upstream_and_tags(tmp_path):
+    # RequestRocket's method and path conditions, written as a rule.
+    rule = 'mcp.tool.method == "GET" && mcp.tool.path.matches("^/v1/(products|orders)") && mcp.tool.upstream == "shop"'
+    rules = [
+        {"effect": "allow", "when": rule, "tools": ["*"]},
+        {"effect": "allow", "when": '"public" in mcp.tool.tags', "tools": ["*"]},
+    ]
+    orders = replace(TOOL["shop_get_book"], name="shop_get_order", path="/v1/orders/{orderId}")
+    post = replace(orders, name="shop_create_order", method="POST")
+    elsewhere = replace(orders, name="pets_get_order", upstream="cats")
+    tagged = replace(TOOL["pets_get_cat"], tags=("public", "cats"))
+    grant = authorizer({"default": "deny", "rules": rules}, tmp_path).grant("default", caller(sub="a"), Headers())
+    assert [t.name for t in grant.filter_tools([orders, post, elsewhere, tagged, TOOL["pets_list_cats"]])] == [
+        "shop_get_order",
+        "pets_get_cat",
+    ]
+
+
+def test_rules_see_request_headers_without_credentials(tmp_path):
+    rules = [{"effect": "allow", "when": 'request.headers["x-tenant"] == "acme"', "tools": ["*"]}]
+    for hidden in ("authorization", "cookie", "x-mcp-authorized", "x-api-key"):
+        rules.append({"effect": "deny", "when": f'"{hidden}" in request.headers', "tools": ["*"]})
+    authz = authorizer({"default": "deny", "rules": rules}, tmp_path)
+    sent = [("X-Tenant", "acme"), ("Authorization", "Bearer t"), ("Cookie", "a=b"), ("x-mcp-authorized", "w")]
+    grant = authz.grant("default", caller(sub="a"), Headers(raw=[(k.encode(), v.encode()) for k, v in sent]))
+    assert visible(grant) == [t.name for t in TOOLS]
+    other = authz.grant("default", caller(sub="a"), Headers({"x-tenant": "umbrella"}))
+    assert visible(other) == []
+
+
+def test_the_lowest_priority_matching_rule_is_reported_with_its_notes_and_a_deny_still_wins(tmp_path, audit_lines):
+    rules = [
+        {"effect": "allow", "when": "true", "tools": ["*"], "priority": 20, "notes": "everyone reads"},
+        {"effect": "allow", "when": 'jwt.sub == "alice"', "tools": ["shop_*"], "priority": 5, "notes": "alice"},
+        {"effect": "allow", "when": 'mcp.tool.name.endsWith("_book")', "tools": ["*"], "priority": 1, "notes": "b"},
+        {"effect": "deny", "when": 'jwt.sub == "mallory"', "tools": ["shop_delete_*"], "priority": 99, "notes": "no"},
+    ]
+    authz = authorizer({"rules": rules}, tmp_path)
+    alice = authz.grant("default", caller(sub="alice"), Headers())
+    assert alice.can_call(TOOL["shop_get_book"], {})
+    assert (audit_lines()[-1]["rule"], audit_lines()[-1]["notes"]) == ("rules[2]", "b")
+    assert alice.can_call(TOOL["shop_list_books"], {})
+    assert (audit_lines()[-1]["rule"], audit_lines()[-1]["notes"]) == ("rules[1]", "alice")
+    assert alice.can_call(TOOL["pets_list_cats"], {})
+    assert (audit_lines()[-1]["rule"], audit_lines()[-1]["notes"]) == ("rules[0]", "everyone reads")
+    mallory = authz.grant("default", caller(sub="mallory"), Headers())
+    assert not mallory.can_call(TOOL["shop_delete_book"], {})  # allows of lower priority match too
+    assert (audit_lines()[-1]["decision"], audit_lines()[-1]["rule"]) == ("deny", "rules[3]")
 
 
 def test_capabilities_and_rules_combine(tmp_path, key_file):

@@ -39,7 +39,11 @@ BASE = KUBERNETES / "base"
 WITH_REDIS = KUBERNETES / "overlays" / "with-redis"
 SCHEMA_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
 # Values the Secret supplies in a real cluster; any value of the right form validates the config.
-SECRET_ENV = {"MCP_API_KEY": "test-api-key", "PETSTORE_API_KEY": "test-upstream-key"}
+SECRET_ENV = {
+    "MCP_API_KEY": "test-api-key",
+    "PETSTORE_API_KEY": "test-upstream-key",
+    "MCP_SESSION_KEY": "a-test-session-key-of-at-least-32-bytes",
+}
 
 
 # --- a Kustomize renderer for the features these files use -------------------------------------------------
@@ -281,7 +285,7 @@ def test_compose_runs_three_read_only_replicas_sharing_redis_and_the_config() ->
         assert (target, mode) == ("/etc/mcp-anything", "ro") and (DEPLOY / source / "config.yaml").is_file()
         env = service["environment"]
         assert env["MCP_RATE_LIMIT_STORAGE"].startswith("redis://redis:6379/")
-        for name in ("MCP_SESSION_KEY", *SECRET_ENV):
+        for name in SECRET_ENV:
             assert re.fullmatch(r"\$\{" + name + r":\?[^}]+\}", env[name]), f"{name} must come from the caller's env"
         assert service["depends_on"]["redis"]["condition"] == "service_healthy"
     assert "healthcheck" in services["redis"]

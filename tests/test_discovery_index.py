@@ -121,7 +121,6 @@ def test_query_terms_drop_stopwords_and_stem() -> None:
 
 
 @pytest.mark.corpus
-@pytest.mark.skipif(not SHARED_SPECS.is_dir(), reason="../shared/specs is absent")
 def test_recall_at_5_on_the_task_queries() -> None:
     import yaml
 

@@ -146,7 +146,7 @@ async def test_garbage_responses_are_results_not_crashes(gateway: GatewayFactory
 
 @pytest.mark.slow
 async def test_response_size_cap(gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str) -> None:
-    with gateway(faults_config(upstream_url, max_response_bytes="1MiB")) as url:
+    with gateway(faults_config(upstream_url, max_response_bytes="1MiB", max_result_bytes="2MiB")) as url:
         async with mcp_client(url + "/mcp") as client:
             fits = await client.call_tool("get_big", {"bytes": 1024 * 1024, "chunked": 1})
             declared = await client.call_tool("get_big", {"bytes": 1024 * 1024 + 1})

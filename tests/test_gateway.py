@@ -245,7 +245,8 @@ async def test_large_responses_arrive_whole_and_oversized_ones_are_refused(
 ) -> None:
     max_response_bytes = 10 * 1024 * 1024  # the default `max_response_bytes`
 
-    with gateway(echo_config(upstream_url)) as url:
+    # A result budget above the response limit: this is about what the gateway reads, not what it returns.
+    with gateway(echo_config(upstream_url, max_result_bytes=2 * max_response_bytes)) as url:
         async with mcp_client(url + "/mcp") as client:
             big = await client.call_tool("echo_get_big", {"bytes": 3_000_000, "chunked": chunked})
             huge = await client.call_tool("echo_get_big", {"bytes": max_response_bytes + 1, "chunked": chunked})

@@ -71,7 +71,8 @@ def test_a_dangling_ref_names_the_operation(tmp_path) -> None:
     body = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Missing"}}}}
     spec = minimal_spec({"/a": {"post": {"requestBody": body, "responses": OK}}})
     assert problems(spec, tmp_path) == [
-        "upstreams[0].openapi.source: POST /a: $ref '#/components/schemas/Missing' does not resolve: no 'components'"
+        f"upstreams[0].openapi.source: POST /a: $ref '#/components/schemas/Missing' in {tmp_path}/spec.yaml"
+        " does not resolve: no 'components' at #/components/schemas/Missing"
     ]
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcp_anything.session_tokens import (
+from mcp_anything.server.session_tokens import (
     MAX_CLIENT_BYTES,
     MAX_TOKEN_CHARS,
     MIN_SECRET_LENGTH,
@@ -195,7 +195,7 @@ def test_garbage_is_refused_without_raising(garbage: object) -> None:
 
 def test_a_valid_seal_over_a_foreign_payload_is_refused() -> None:
     """A holder of the key writing another shape (another release) is refused, not misread."""
-    from mcp_anything import session_tokens
+    from mcp_anything.server import session_tokens
 
     codec = SessionCodec([SECRET])
     key_id, aead = session_tokens._derive(SECRET)

@@ -1,64 +1,176 @@
-"""Handshake-era sessions (`server.sessions`): idle expiry and the size cap, on an injected clock."""
+"""The session store (`server.sessions`) on an injected clock: sealed ids, revocation, fair caps and streams.
+
+End-to-end tests (two gateways, Redis, the official client) are in test_sessions_gateway.py.
+"""
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
-from mcp_anything.server.sessions import END_OF_STREAM, SessionStore
+import pytest
+from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY
+
+from mcp_anything.config import SessionsConfig
+from mcp_anything.identity import Identity, fingerprint
+from mcp_anything.server.sessions import END_OF_STREAM, InitializeLimited, SessionStore, Stream
 
 pytestmark = pytest.mark.anyio
+
+KEY = "k" * 32
+OTHER_KEY = "o" * 32
 
 
 class Clock:
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = 1_800_000_000.0
 
     def __call__(self) -> float:
         return self.now
 
 
-async def test_a_session_expires_after_its_idle_timeout_and_each_request_extends_it() -> None:
-    clock = Clock()
-    store = SessionStore(idle_timeout=60, clock=clock)
-    session = store.create("alice", "2025-11-25", "g")
-    clock.now += 59
-    assert store.get(session.id) is session, "used just before the timeout"
-    clock.now += 59
-    assert store.get(session.id) is session, "the last request, not the first, starts the idle time"
-    clock.now += 60
-    assert store.get(session.id) is None
-    assert len(store) == 0, "an expired session is removed when found"
+def store(clock: Clock | None = None, **settings: Any) -> SessionStore:
+    config = SessionsConfig.model_validate({"key": KEY, "initialize_rate": None, **settings})
+    return SessionStore(config, clock=clock or Clock())
 
 
-async def test_the_least_recently_used_session_makes_room_when_the_store_is_full() -> None:
+async def open_one(sessions: SessionStore, principal: str = "apikey:alice", endpoint: str = "/mcp") -> str:
+    return await sessions.open(
+        principal=principal,
+        caller=principal,
+        protocol_version="2025-11-25",
+        endpoint=endpoint,
+        client={"clientInfo": {"name": "t", "version": "1"}},
+    )
+
+
+async def test_a_session_opens_anywhere_with_the_key_and_nowhere_without_it() -> None:
+    token = await open_one(store())
+    claims = await store().get(token, "/mcp")  # another process with the same key
+    assert claims is not None
+    assert (claims.principal, claims.protocol_version, claims.endpoint) == ("apikey:alice", "2025-11-25", "/mcp")
+    assert claims.client == {"clientInfo": {"name": "t", "version": "1"}}
+    assert await store(key=OTHER_KEY).get(token, "/mcp") is None
+
+
+async def test_forged_altered_foreign_and_expired_ids_are_unknown_sessions() -> None:
     clock = Clock()
-    store = SessionStore(max_sessions=2, clock=clock)
-    first = store.create("alice", "2025-11-25")
-    second = store.create("bob", "2025-11-25")
+    sessions = store(clock, ttl=60)
+    token = await open_one(sessions)
+    altered = token[:40] + ("A" if token[40] != "A" else "B") + token[41:]
+    for bad in ("not-a-session", "0" * 64, altered, token + "A"):
+        assert await sessions.get(bad, "/mcp") is None, bad
+    assert await sessions.get(token, "/other") is None, "opened at another endpoint"
+    clock.now += 59
+    assert await sessions.get(token, "/mcp") is not None
     clock.now += 1
-    assert store.get(first.id) is first  # now `second` is the least recently used
-    third = store.create("carol", "2025-11-25")
-    assert store.get(second.id) is None
-    assert store.get(first.id) is first and store.get(third.id) is third
+    assert await sessions.get(token, "/mcp") is None, "expired at issue time + ttl"
 
 
-async def test_creating_a_session_drops_every_expired_one_first() -> None:
-    clock = Clock()
-    store = SessionStore(idle_timeout=10, clock=clock)
-    old = [store.create(f"caller-{i}", "2025-11-25") for i in range(3)]
-    clock.now += 10
-    fresh = store.create("dave", "2025-11-25")
-    assert len(store) == 1 and store.get(fresh.id) is fresh
-    assert all(store.get(s.id) is None for s in old)
+async def test_previous_keys_keep_sessions_through_a_rotation() -> None:
+    old = await open_one(store())
+    rotated = store(key=OTHER_KEY, previous_keys=[KEY])
+    assert await rotated.get(old, "/mcp") is not None, "opened under the previous key"
+    new = await open_one(rotated)
+    assert await store().get(new, "/mcp") is None, "new sessions are sealed with the new key"
+    assert await store(key=OTHER_KEY).get(old, "/mcp") is None, "the previous key retired: its sessions end"
 
 
-async def test_notifications_reach_a_groups_sessions_and_retain_closes_the_others() -> None:
-    store = SessionStore()
-    kept = store.create("alice", "2025-11-25", "kept")
-    gone = store.create("bob", "2025-11-25", "gone")
-    store.broadcast("notifications/tools/list_changed", group="kept")
-    assert kept.events.get_nowait().startswith(b"event: message\r\ndata: ")
-    assert gone.events.empty()
-    store.retain({"kept"})
-    assert store.get(gone.id) is None and store.get(kept.id) is kept
-    assert gone.events.get_nowait() == END_OF_STREAM
+async def test_an_ended_session_is_refused_and_its_streams_end() -> None:
+    sessions = store()
+    token = await open_one(sessions)
+    claims = await sessions.get(token, "/mcp")
+    assert claims is not None
+    stream = sessions.open_stream("/mcp", session_id=claims.id)
+    assert stream is not None
+    await sessions.end(claims, "apikey:alice")
+    assert await sessions.get(token, "/mcp") is None
+    assert stream.events.get_nowait() == END_OF_STREAM
+    assert len(sessions) == 0
+
+
+async def test_a_principals_cap_evicts_its_own_oldest_session_never_anothers() -> None:
+    sessions = store(max_per_principal=3)
+    bob = await open_one(sessions, "apikey:bob")
+    alice = [await open_one(sessions, "apikey:alice") for _ in range(50)]
+    assert [await sessions.get(t, "/mcp") is not None for t in alice[-4:]] == [False, True, True, True]
+    assert [await sessions.get(t, "/mcp") for t in alice[:-3]] == [None] * 47
+    assert await sessions.get(bob, "/mcp") is not None, "another principal's session survives the flood"
+    assert len(sessions) == 4
+
+
+async def test_initialize_is_rate_limited_per_caller() -> None:
+    sessions = store(initialize_rate="3/minute")
+    for _ in range(3):
+        await open_one(sessions, "apikey:alice")
+    with pytest.raises(InitializeLimited) as limited:
+        await open_one(sessions, "apikey:alice")
+    assert limited.value.retry_after >= 1
+    assert "initialize_rate (3/minute per caller)" in limited.value.rule
+    await open_one(sessions, "apikey:bob")  # counted apart
+
+
+async def test_a_sessions_new_stream_replaces_its_old_one_and_the_total_is_capped() -> None:
+    sessions = store(max_streams=3)
+    streams = [sessions.open_stream("/mcp", session_id="s1") for _ in range(2000)]
+    assert all(s is not None for s in streams)
+    assert all(s.events.get_nowait() == END_OF_STREAM for s in streams[:-1] if s is not None)
+    assert sessions.stream_count == 1
+    assert sessions.open_stream("/mcp", session_id="s2") is not None
+    assert sessions.open_stream("/mcp", subscription_id=1) is not None
+    assert sessions.open_stream("/mcp", session_id="s3") is None, "the process holds max_streams already"
+    two = store(max_streams_per_session=2)
+    first, second, third = (two.open_stream("/mcp", session_id="s") for _ in range(3))
+    assert first is not None and first.events.get_nowait() == END_OF_STREAM
+    assert second is not None and second.events.empty() and third is not None
+
+
+async def test_a_stream_ends_cleanly_even_when_its_queue_is_full() -> None:
+    stream = Stream("/mcp", "s")
+    for _ in range(200):
+        stream.push(b"event")
+    stream.end()
+    assert stream.events.full()
+    events = [stream.events.get_nowait() for _ in range(stream.events.qsize())]
+    assert events[-1] == END_OF_STREAM
+
+
+async def test_broadcast_reaches_the_endpoints_streams_tagging_listen_streams() -> None:
+    sessions = store()
+    get_stream = sessions.open_stream("/mcp", session_id="s")
+    listen = sessions.open_stream("/mcp", subscription_id="listen-1")
+    deaf = sessions.open_stream("/mcp", subscription_id=7, notify=False)
+    elsewhere = sessions.open_stream("/other", session_id="t")
+    assert get_stream and listen and deaf and elsewhere
+    sessions.broadcast("notifications/tools/list_changed", endpoint="/mcp")
+    assert get_stream.events.get_nowait() == (
+        b'event: message\r\ndata: {"jsonrpc":"2.0","method":"notifications/tools/list_changed"}\r\n\r\n'
+    )
+    tagged = listen.events.get_nowait()
+    assert b'"params":{"_meta":{"' + SUBSCRIPTION_ID_META_KEY.encode() + b'":"listen-1"}}' in tagged
+    assert deaf.events.empty() and elsewhere.events.empty()
+    sessions.retain({"/mcp"})
+    assert elsewhere.events.get_nowait() == END_OF_STREAM and sessions.stream_count == 3
+
+
+async def test_a_session_belongs_to_its_principal_even_a_very_long_one() -> None:
+    sessions = store()
+    long_subject = "apikey:" + "x" * 5000  # more than a token has room for: bound by its hash
+    token = await open_one(sessions, long_subject)
+    claims = await sessions.get(token, "/mcp")
+    assert claims is not None
+    assert sessions.belongs(claims, long_subject)
+    assert not sessions.belongs(claims, long_subject + "y")
+    assert not sessions.belongs(claims, "apikey:bob")
+
+
+def test_callers_without_a_subject_are_told_apart_never_by_issuer_alone() -> None:
+    def principal(claims: dict[str, Any], token: str) -> str:
+        return Identity("jwt", None, fingerprint=fingerprint(claims, token)).principal
+
+    issuer_only = {"iss": "https://idp.example", "aud": "mcp"}
+    assert principal(issuer_only, "token-one") != principal(issuer_only, "token-two")
+    assert principal({**issuer_only, "client_id": "ci"}, "a") == principal({**issuer_only, "azp": "ci"}, "b")
+    assert principal({**issuer_only, "client_id": "ci"}, "a") != principal({**issuer_only, "client_id": "cj"}, "a")
+    assert "token-one" not in principal(issuer_only, "token-one"), "the token itself is never in a principal"
+    with_subject = Identity("jwt", "alice", fingerprint=None).principal
+    assert with_subject == "jwt:alice" and principal(issuer_only, "alice") != with_subject

@@ -3,50 +3,26 @@
 from __future__ import annotations
 
 import copy
+import re
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from mcp_anything.config import ResponseFilter
 from mcp_anything.shaping import (
     ClaimMissing,
-    ResponseFilter,
     apply_filters,
     compile_filters,
     filters_for_tool,
     unmatched_globs,
 )
-
-
-def orders_filter(**overrides: Any) -> dict[str, Any]:
-    """The orders scenario of the docs: each caller sees only their own orders, with four fields."""
-    spec: dict[str, Any] = {
-        "tools": ["shop_list_orders", "shop_get_order"],
-        "variables": {"callerSub": {"claim": "sub"}},
-        "default": "destroy",
-        "notes": "Strip orders not belonging to the caller; remove internal fields",
-        "operations": [
-            {
-                "effect": "retain",
-                "path": "^orders$",
-                "match_field": "^userId$",
-                "match_value": "^{{callerSub}}$",
-                "priority": 10,
-                "notes": "Retain only orders where userId is the caller's sub",
-            },
-            {
-                "effect": "retain",
-                "path": "^orders\\.(orderId|userId|amount|status)$",
-                "priority": 5,
-                "notes": "Retain only these fields on each surviving order",
-            },
-        ],
-    }
-    spec.update(overrides)
-    return spec
+from tests.support.orders import orders_filter
 
 
 def run(spec: dict[str, Any] | list[dict[str, Any]], data: Any, claims: dict[str, Any] | None = None) -> Any:
@@ -495,3 +471,14 @@ def test_reach_analysis(pattern: str, path: str, below: bool) -> None:
 def test_allowlist_retains_through_open_regexes() -> None:
     spec = {"default": "destroy", "operations": [{"effect": "retain", "path": "^.*c$"}]}
     assert run(spec, {"a": {"c": 1, "d": 2}, "e": 3}) == {"a": {"c": 1}}
+
+
+def test_the_commented_response_filters_example_is_valid() -> None:
+    """config.example.yaml documents `response_filters` in comments: uncommented, the filter must load."""
+    text = (Path(__file__).parents[1] / "config.example.yaml").read_text()
+    block = text[text.index("    response_filters:") : text.index("    inbound_auth:")]
+    lines = [re.sub(r"^(\s*)# (?!#)", r"\1", line) for line in block.splitlines()]
+    [model] = yaml.safe_load("\n".join(lines).replace("response_filters: []", "response_filters:"))["response_filters"]
+    compiled = compile_filters([ResponseFilter.model_validate(model)])
+    orders = {"orders": [{"orderId": "1", "userId": "u.1", "cost": 3}, {"orderId": "2", "userId": "uX1"}]}
+    assert apply_filters(compiled, orders, {"sub": "u.1"})[0] == {"orders": [{"orderId": "1", "userId": "u.1"}]}

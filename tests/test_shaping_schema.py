@@ -10,8 +10,8 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mcp_anything.config import ResponseFilter
 from mcp_anything.shaping import (
-    ResponseFilter,
     apply_filters,
     compile_filters,
     cut_json,

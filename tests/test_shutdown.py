@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +15,7 @@ import httpx2
 import pytest
 import yaml
 
+from tests.support.cli import serving_process
 from tests.support.gateway import echo_config
 from tests.support.mcp import ACCEPT, INITIALIZE
 from tests.support.openapi import SPECS
@@ -34,28 +33,8 @@ def serve(tmp_path: Path, upstream_url: str, shutdown_timeout: str) -> Iterator[
     raw["server"] = {"host": "127.0.0.1", "port": port, "shutdown_timeout": shutdown_timeout}
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(raw))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mcp_anything", "serve", "--config", str(config)],
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx2.get(url + "/healthz").status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, "gateway did not start"
-            time.sleep(0.05)
-        yield process, url
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        process.stderr.close()  # type: ignore[union-attr]
+    with serving_process(config, port) as served:
+        yield served
 
 
 def refuses_connections(port: int) -> bool:

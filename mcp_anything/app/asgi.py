@@ -68,7 +68,7 @@ class GatewayApp:
         self, gateway: Gateway, *, mounts: Mapping[str, ASGIApp] | None = None, tracing: Tracing | None = None
     ) -> None:
         self.mounts = dict(mounts or {})
-        self.sessions = SessionStore()
+        self.sessions = SessionStore(gateway.config.server.sessions, limiter=gateway.limiter)
         self.tracing = tracing
         self.reloader: Reloader | None = None  # set by create_app when the config comes from a file
         self._serving = self._serve(gateway)
@@ -96,7 +96,7 @@ class GatewayApp:
                 handler,
                 sessions=self.sessions,
                 policy=policy,
-                group=group.config.name,
+                endpoint=group.config.endpoint,
                 max_body_bytes=int(server.max_body_bytes),
             )
         for group in metadata_groups:
@@ -120,14 +120,15 @@ class GatewayApp:
     async def swap(self, gateway: Gateway) -> None:
         """Serve `gateway` from now on; tell sessions whose tools changed; close the old one once it is idle."""
         old = self._serving
+        self.sessions.configure(gateway.config.server.sessions, gateway.limiter)
         self._serving = self._serve(gateway)
         gateway.start()
-        self.sessions.retain({g.config.name for g in gateway.groups})
+        self.sessions.retain({g.config.endpoint for g in gateway.groups})
         before = {g.config.name: (g.config, _listing(g)) for g in old.gateway.groups}
         for group in gateway.groups:
             # Another group config (auth, authorization) can change which tools a caller sees, with the same tools.
             if before.get(group.config.name) != (group.config, _listing(group)):
-                self.sessions.broadcast("notifications/tools/list_changed", group=group.config.name)
+                self.sessions.broadcast("notifications/tools/list_changed", endpoint=group.config.endpoint)
         # In-flight calls finish on the old gateway, so its clients close only after the longest upstream timeout.
         timeout = max((u.timeout for u in old.gateway.config.upstreams), default=30.0) + 5.0
         task = asyncio.create_task(old.retire(timeout))
@@ -222,6 +223,7 @@ class GatewayApp:
                 await asyncio.gather(*self._retiring, return_exceptions=True)
                 await self.gateway.aclose()
                 self.gateway.limiter.close()  # kept across reloads, so closed only here
+                await self.sessions.aclose()
                 if self.tracing is not None:
                     await asyncio.to_thread(self.tracing.shutdown)
                 await send({"type": "lifespan.shutdown.complete"})

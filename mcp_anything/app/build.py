@@ -17,10 +17,13 @@ from dataclasses import dataclass, field
 from mcp_anything.authz import create_authorizer
 from mcp_anything.config import Config, ConfigError, GroupConfig, UpstreamConfig
 from mcp_anything.inbound import create_authenticator
+from mcp_anything.metrics import set_spec_findings
 from mcp_anything.openapi import SpecUnavailable, UpstreamTools, load_upstream_tools
+from mcp_anything.openapi.findings import counts, log_findings
 from mcp_anything.outbound import OutboundAuth, create_outbound_auth
 from mcp_anything.ratelimit import Limiter, RateLimits
 from mcp_anything.server.group import Group
+from mcp_anything.shaping import unmatched_globs
 from mcp_anything.tools import Tool
 from mcp_anything.upstream import Upstream, close_all
 
@@ -57,8 +60,14 @@ class Gateway:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
 
     def start(self) -> None:
-        """Start the background work: fetching the specs that could not be fetched at startup."""
+        """Start serving: report the specs' findings; fetch in the background the specs not fetched yet."""
+        for name, spec in self.specs.items():
+            log_findings(name, spec.findings)
+        self._export_findings()
         self._tasks = [asyncio.create_task(self._load_later(name)) for name in self.pending]
+
+    def _export_findings(self) -> None:
+        set_spec_findings({name: counts(spec.findings) for name, spec in self.specs.items()})
 
     async def aclose(self) -> None:
         for task in self._tasks:
@@ -108,6 +117,8 @@ class Gateway:
                 group.upstreams[name] = upstream
                 group.set_tools(_group_tools(group.config, self.specs))
         logger.info("spec for upstream %r loaded: %d tools", name, len(loaded.tools))
+        log_findings(name, loaded.findings)
+        self._export_findings()
         self.on_tools_changed()
 
 
@@ -131,6 +142,22 @@ def _tool_clashes(location: str, group: GroupConfig, specs: Mapping[str, Upstrea
     return problems
 
 
+def _unmatched_filter_globs(location: str, group: GroupConfig, specs: Mapping[str, UpstreamTools]) -> list[str]:
+    """Response filters naming tools the group does not have: a misspelt glob would leave a tool unfiltered.
+
+    Decided once every upstream of the group is loaded (a spec fetched later is checked by `validate`).
+    """
+    if not all(name in specs for name in group.upstreams):
+        return []
+    names = [tool.name for name in group.upstreams for tool in specs[name].tools]
+    return [
+        f"{location}[{index}]" + (f" ({model.notes!r})" if model.notes else "") + f": tools: {glob!r} matches no"
+        f" tool of group {group.name!r}"
+        for index, model in enumerate(group.response_filters)
+        for glob in unmatched_globs(model, names)
+    ]
+
+
 def load_tools(config: Config) -> dict[str, UpstreamTools]:
     """Load every upstream's spec and build its tools; raise ConfigError listing every problem."""
     return _load_specs(config, defer_unavailable=False)[0]
@@ -152,6 +179,7 @@ def _load_specs(config: Config, *, defer_unavailable: bool) -> tuple[dict[str, U
             problems += exc.problems
     for i, group in enumerate(config.groups):
         problems += _tool_clashes(f"groups[{i}].upstreams", group, loaded)
+        problems += _unmatched_filter_globs(f"groups[{i}].response_filters", group, loaded)
     if problems:
         raise ConfigError(problems)
     return loaded, unavailable

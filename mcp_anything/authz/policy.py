@@ -24,12 +24,12 @@ from mcp_anything.authz.capabilities import (
 )
 from mcp_anything.authz.grant import Forbidden
 from mcp_anything.authz.rules import RequestRules, Rules, compile_rules
-from mcp_anything.config import ConfigError
+from mcp_anything.config import CapabilitiesConfig, ConfigError
 from mcp_anything.identity import Identity
 from mcp_anything.tools import Tool
 
 if TYPE_CHECKING:
-    from mcp_anything.config import AuthorizationConfig, Config
+    from mcp_anything.config import AuthorizationConfig, Config, GroupConfig
 
 
 def create(config: AuthorizationConfig, root: Config) -> PolicyAuthorizer:
@@ -49,8 +49,17 @@ def create(config: AuthorizationConfig, root: Config) -> PolicyAuthorizer:
             except ValueError as exc:
                 raise ConfigError([f"{location}.public_key: {exc}"]) from None
             capabilities = HeaderCapabilities(config.capabilities, key, servers)
-    rules = compile_rules(config.rules, config.default) if config.rules else None
+    rules = compile_rules(config.rules, config.default, _secret_headers(config, group)) if config.rules else None
     return PolicyAuthorizer(capabilities, rules)
+
+
+def _secret_headers(config: AuthorizationConfig, group: GroupConfig) -> list[str]:
+    """Headers carrying credentials of this group, besides Authorization and cookies: rules never see them."""
+    capabilities = config.capabilities
+    hidden = [capabilities.header if capabilities is not None else CapabilitiesConfig.model_fields["header"].default]
+    if group.inbound_auth.api_key is not None:
+        hidden.append(group.inbound_auth.api_key.header)
+    return hidden
 
 
 class PolicyAuthorizer:
@@ -61,7 +70,7 @@ class PolicyAuthorizer:
     def grant(self, group: str, identity: Identity, headers: Headers) -> PolicyGrant:
         rules = None
         if self.rules is not None:
-            rules = self.rules.evaluate(identity.claims)
+            rules = self.rules.evaluate(identity.claims, headers.items())
             if rules.closed_by is not None:
                 rule, reason = rules.closed_by
                 audit.connect_refused(group, identity, rule=rule, reason=reason)
@@ -114,5 +123,6 @@ class PolicyGrant:
             audit.call(self.group, self.identity, tool.name, True, rule=None, reason="capabilities: tool granted")
             return True
         rule = self.rules.decide(tool, arguments)
-        audit.call(self.group, self.identity, tool.name, not rule.deny, rule=rule.name, reason=self.rules.reason(rule))
+        reason = self.rules.reason(rule)
+        audit.call(self.group, self.identity, tool.name, not rule.deny, rule=rule.name, reason=reason, notes=rule.notes)
         return not rule.deny

@@ -8,6 +8,7 @@ any module may import it.
 
 from mcp_anything.config.authz import AuthorizationConfig, CapabilitiesConfig, RuleConfig
 from mcp_anything.config.expressions import compile_expression, uses_tool
+from mcp_anything.config.filters import ClaimVariable, FilterOperation, ResponseFilter
 from mcp_anything.config.groups import GroupConfig, RateLimitConfig
 from mcp_anything.config.inbound import (
     ApiKeyConfig,
@@ -33,6 +34,7 @@ from mcp_anything.config.outbound import (
 )
 from mcp_anything.config.root import Config
 from mcp_anything.config.server import LOOPBACK_HOSTS, ServerConfig, TracingConfig
+from mcp_anything.config.sessions import MIN_SESSION_KEY_BYTES, SessionsConfig
 from mcp_anything.config.types import Duration, StrictModel, parse_duration
 from mcp_anything.config.upstreams import (
     IDEMPOTENT_METHODS,
@@ -46,16 +48,19 @@ from mcp_anything.config.upstreams import (
 __all__ = [
     "IDEMPOTENT_METHODS",
     "LOOPBACK_HOSTS",
+    "MIN_SESSION_KEY_BYTES",
     "ApiKeyConfig",
     "AuthorizationConfig",
     "BearerConfig",
     "CapabilitiesConfig",
     "CircuitBreakerConfig",
+    "ClaimVariable",
     "ClientCredentialsConfig",
     "Config",
     "ConfigError",
     "ConfigSource",
     "Duration",
+    "FilterOperation",
     "GroupConfig",
     "HttpMethod",
     "InboundAuthConfig",
@@ -67,9 +72,11 @@ __all__ = [
     "OutboundAuthConfig",
     "OutboundLuaConfig",
     "RateLimitConfig",
+    "ResponseFilter",
     "RetryConfig",
     "RuleConfig",
     "ServerConfig",
+    "SessionsConfig",
     "StrictModel",
     "TracingConfig",
     "UpstreamConfig",

@@ -34,8 +34,13 @@ class CapabilitiesConfig(StrictModel):
 
 class RuleConfig(StrictModel):
     effect: Literal["allow", "deny"]
-    when: str = "true"  # a CEL expression over `jwt` and, for calls, `mcp.tool.name` / `mcp.tool.arguments`
+    # A CEL expression over `jwt`, `request.headers` and, for calls, `mcp.tool` (name, arguments, method,
+    # path, upstream, tags).
+    when: str = "true"
     tools: list[str] | None = None  # glob patterns on tool names; None: the rule gates the whole endpoint
+    # Among the matching rules the audit line reports the lowest priority (then the first); a deny still wins.
+    priority: int = 0
+    notes: str = ""  # logged with the decision when this rule is the one reported
 
     @field_validator("when")
     @classmethod

@@ -12,7 +12,7 @@ from functools import cache
 
 import cel
 
-VARIABLES = ("jwt", "mcp")
+VARIABLES = ("jwt", "request", "mcp")
 # Names bound by CEL's comprehension macros (`jwt.groups.exists(g, g == "ops")`): not free variables.
 _MACRO_BINDING = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,")
 

@@ -5,29 +5,20 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from limits import parse as parse_rate
 from pydantic import field_validator
 
 from mcp_anything.config.authz import AuthorizationConfig
+from mcp_anything.config.filters import ResponseFilter
 from mcp_anything.config.inbound import InboundAuthConfig
-from mcp_anything.config.types import Name, StrictModel
+from mcp_anything.config.types import Name, Rate, StrictModel
 
 
 class RateLimitConfig(StrictModel):
     """One limit on a group's tool calls, counted per caller, per tool, or per caller and tool."""
 
     per: Literal["subject", "tool", "subject_tool"]
-    limit: str  # `limits` notation: 100/minute, 10/second, 1000 per hour
+    limit: Rate
     tools: list[str] | None = None  # glob patterns on tool names; None: every tool of the group
-
-    @field_validator("limit")
-    @classmethod
-    def _parses(cls, limit: str) -> str:
-        try:
-            parse_rate(limit)
-        except ValueError:
-            raise ValueError(f"expected a rate such as 100/minute, 10/second or 1000 per hour, got {limit!r}") from None
-        return limit
 
 
 class GroupConfig(StrictModel):
@@ -37,6 +28,8 @@ class GroupConfig(StrictModel):
     inbound_auth: InboundAuthConfig = InboundAuthConfig()
     authorization: AuthorizationConfig = AuthorizationConfig()
     rate_limits: list[RateLimitConfig] = []
+    # What each caller sees of the upstreams' JSON answers; applied in order, each on the previous one's output.
+    response_filters: list[ResponseFilter] = []
 
     @field_validator("endpoint")
     @classmethod

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import ByteSize, Field, SecretStr, field_validator
 
+from mcp_anything.config.sessions import SessionsConfig
 from mcp_anything.config.types import Duration, HttpUrl, Interval, StrictModel
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -35,6 +36,7 @@ class ServerConfig(StrictModel):
     reload_interval: Interval = 2.0
     # memory:// (per replica) or redis://[:password@]host:port/db (shared); may hold a password, so a secret.
     rate_limit_storage: SecretStr = SecretStr("memory://")
+    sessions: SessionsConfig = SessionsConfig()
 
     @field_validator("rate_limit_storage")
     @classmethod

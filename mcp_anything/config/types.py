@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
+from limits import parse as parse_rate
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, SecretStr, StringConstraints
 
 from mcp_anything.headers import has_line_break, is_credential, is_token
@@ -63,6 +64,21 @@ PositiveDuration = Annotated[Duration, AfterValidator(_positive)]
 
 Interval = Annotated[float, BeforeValidator(_reload_interval)]
 """A `Duration`, or `off` / 0 to turn the periodic job off."""
+
+
+# --- rates ------------------------------------------------------------------------
+
+
+def _rate(text: str) -> str:
+    try:
+        parse_rate(text)
+    except ValueError:
+        raise ValueError(f"expected a rate such as 100/minute, 10/second or 1000 per hour, got {text!r}") from None
+    return text
+
+
+Rate = Annotated[str, AfterValidator(_rate)]
+"""A rate in `limits` notation: `100/minute`, `10/second`, `1000 per hour`."""
 
 
 # --- names ------------------------------------------------------------------------

@@ -60,6 +60,9 @@ class UpstreamConfig(StrictModel):
     read_timeout: Duration | None = None  # the longest silence while waiting for response bytes; None: only `timeout`
     max_connections: int = Field(default=100, ge=1)
     max_response_bytes: ByteSize = ByteSize(10 * 1024 * 1024)
+    # The most a result may carry for an agent to read; larger ones are cut (an operation's
+    # `x-mcp-max-result-bytes` overrides it).
+    max_result_bytes: ByteSize = Field(default=ByteSize(65536), ge=1024)
     retries: RetryConfig = RetryConfig()
     circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
     headers: dict[HeaderName, HeaderValue] = {}

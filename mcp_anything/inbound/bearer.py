@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from mcp_anything.identity import Identity
+from mcp_anything.identity import Identity, fingerprint
 from mcp_anything.inbound.base import AuthError, InboundRequest
 
 # Real access tokens are a few KB at most; anything bigger is refused before it
@@ -54,10 +54,18 @@ def check_scopes(scopes: frozenset[str], required: Iterable[str]) -> None:
         )
 
 
-def identity_from_claims(strategy: str, claims: dict[str, Any], subject_claims: Iterable[str] = ("sub",)) -> Identity:
-    """An Identity whose subject is the first string among `subject_claims`."""
+def identity_from_claims(
+    strategy: str, claims: dict[str, Any], token: str, subject_claims: Iterable[str] = ("sub",)
+) -> Identity:
+    """An Identity whose subject is the first string among `subject_claims`; without one, fingerprinted."""
     subject = next((claims[c] for c in subject_claims if isinstance(claims.get(c), str)), None)
-    return Identity(strategy=strategy, subject=subject, scopes=_scopes_of(claims), claims=MappingProxyType(claims))
+    return Identity(
+        strategy=strategy,
+        subject=subject,
+        scopes=_scopes_of(claims),
+        claims=MappingProxyType(claims),
+        fingerprint=None if subject else fingerprint(claims, token),
+    )
 
 
 class IdentityCache:

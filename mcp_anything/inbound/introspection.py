@@ -93,7 +93,7 @@ class IntrospectionAuthenticator:
         issuer = response.get("iss")
         if self._config.issuer and issuer is not None and issuer != self._config.issuer:
             raise AuthError("token issuer is not the configured issuer")
-        identity = identity_from_claims("introspection", response, subject_claims=("sub", "username"))
+        identity = identity_from_claims("introspection", response, token, subject_claims=("sub", "username"))
         ttl = self._config.cache_ttl
         if isinstance(exp, int | float) and not isinstance(exp, bool):
             ttl = min(ttl, exp - now)

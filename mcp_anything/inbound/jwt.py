@@ -117,7 +117,7 @@ class JwtAuthenticator:
         if claims is None:
             raise AuthError("token payload is not a JSON object")
         self._validate_claims(claims)
-        return identity_from_claims("jwt", claims)
+        return identity_from_claims("jwt", claims, token)
 
     def _remember_for(self, claims: Mapping[str, Any]) -> float:
         """Seconds a verified token stays verified: until `exp` (plus leeway), at most _REMEMBER_MAX."""

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from mcp_anything.config import Config, InboundAuthConfig
-from mcp_anything.identity import Identity
+from mcp_anything.identity import Identity, fingerprint
 from mcp_anything.inbound.base import AuthError, InboundRequest
 from mcp_anything.lua import CaseInsensitive, Sandbox, ScriptError, lua_type
 
@@ -36,7 +36,7 @@ class LuaAuthenticator:
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
         try:
             result = await self._sandbox.run({"headers": headers, "method": request.method, "path": request.path})
-            return _identity(result)
+            return _identity(result, request.headers.get("authorization"))
         except ScriptError as exc:
             log.warning(
                 "inbound Lua script %s denied the request: %s error: %s",
@@ -50,7 +50,7 @@ class LuaAuthenticator:
         pass
 
 
-def _identity(result: tuple[Any, ...]) -> Identity:
+def _identity(result: tuple[Any, ...], credential: str | None) -> Identity:
     allowed = result[0] if result else None
     if allowed is False:
         raise AuthError("the authentication script denied the request")
@@ -67,6 +67,8 @@ def _identity(result: tuple[Any, ...]) -> Identity:
         subject=None if subject is None else str(subject),
         scopes=_scopes(claims.get("scope")),
         claims=claims,
+        # Without `sub`, the script vouched for whoever sent the Authorization header, if it was read at all.
+        fingerprint=None if subject is not None else fingerprint(claims, credential),
     )
 
 

@@ -6,7 +6,7 @@ as a `ConfigError` line that starts with the config key it belongs to.
 
 Operation extensions honoured: `x-mcp-name`, `x-mcp-description`, `x-mcp-hidden: true`
 (no tool), `x-mcp-auth-required: false` (no outbound credentials), `x-mcp-annotations`,
-`x-mcp-keywords` (words tool search matches).
+`x-mcp-keywords` (words tool search matches), `x-mcp-max-result-bytes` (the result budget).
 """
 
 from __future__ import annotations
@@ -18,15 +18,18 @@ from typing import Any
 from mcp_anything.config import Config, ConfigError, UpstreamConfig
 from mcp_anything.openapi import swagger2
 from mcp_anything.openapi.documents import Documents, FetchError, SpecError, source_uri
+from mcp_anything.openapi.findings import DERIVED_NAME, SERVERS_IGNORED, Finding
 from mcp_anything.openapi.naming import without_prefix
 from mcp_anything.openapi.operations import (
     METHODS,
     RESERVED_HEADERS,
     Operation,
     build_tool,
+    listed_parameters,
     tool_name,
 )
 from mcp_anything.openapi.overlays import apply_overlay, load_overlay
+from mcp_anything.openapi.reachable import ReachableReferences
 from mcp_anything.openapi.schemas import Schemas
 from mcp_anything.openapi.select import Selection
 from mcp_anything.openapi.servers import base_url
@@ -44,6 +47,7 @@ class UpstreamTools:
     base_url: str
     operations: int  # operations seen in the spec
     skipped: list[tuple[str, str]] = field(default_factory=list)  # ("GET /x", reason): operations without a tool
+    findings: list[Finding] = field(default_factory=list)  # what the tools approximate, per operation
 
 
 def load_upstream_tools(upstream: UpstreamConfig, root: Config, location: str) -> UpstreamTools:
@@ -61,9 +65,11 @@ def load_upstream_tools(upstream: UpstreamConfig, root: Config, location: str) -
     selection = Selection(upstream.include, upstream.exclude)
     schemas = Schemas(documents)
     compile_schema = SchemaCompiler()
+    references = ReachableReferences(documents)
     reserved = RESERVED_HEADERS | {h.lower() for h in upstream.headers}
     tools: list[Tool] = []
     skipped: list[tuple[str, str]] = []
+    findings: list[Finding] = []
     owner: dict[str, Operation] = {}
     for operation in operations:
         reason = selection.reason_to_skip(operation)
@@ -72,8 +78,16 @@ def load_upstream_tools(upstream: UpstreamConfig, root: Config, location: str) -
         if reason is not None:
             skipped.append((operation.label, reason))
             continue
+        broken = _check_references(operation, references)
+        if broken:
+            problems += [f"{source_key}: {operation.title}: {problem}" for problem in broken]
+            continue
         try:
             name = tool_name(operation, upstream.prefix)
+            if "x-mcp-name" not in operation.node and not operation.node.get("operationId"):
+                operation.note(
+                    DERIVED_NAME, f"no operationId: the tool's name {name} is derived from the method and path"
+                )
             if name in owner:
                 problems.append(
                     f"{location}: operations {owner[name].label} and {operation.label} both become tool {name}"
@@ -91,14 +105,28 @@ def load_upstream_tools(upstream: UpstreamConfig, root: Config, location: str) -
                     reserved,
                     compile_schema,
                     upstream.output_schemas,
+                    int(upstream.max_result_bytes),
                 )
             )
         except SpecError as exc:
-            problems.append(f"{source_key}: {operation.label}: {exc}")
+            problems.append(f"{source_key}: {operation.title}: {exc}")
+            continue
+        findings += [Finding.of(operation.title, note, name) for note in dict.fromkeys(operation.notes)]
     problems += [f"{location}.{key}: {message}" for key, message in selection.unused()]
     if problems:
         raise ConfigError(problems)
-    return UpstreamTools(tools=tools, base_url=url, operations=len(operations), skipped=skipped)
+    return UpstreamTools(tools=tools, base_url=url, operations=len(operations), skipped=skipped, findings=findings)
+
+
+def _check_references(operation: Operation, references: ReachableReferences) -> list[str]:
+    """Every reference the operation reaches resolves (else the problems); lenient ones become notes."""
+    broken, notes = references.check(operation.node, operation.base)
+    for parameter, base in operation.shared_parameters:
+        more, more_notes = references.check(parameter, base)
+        broken += more
+        notes += more_notes
+    operation.notes += notes
+    return [str(problem) for problem in dict.fromkeys(broken)]
 
 
 def _load(upstream: UpstreamConfig, root: Config, location: str) -> tuple[Documents, dict[str, Any]]:
@@ -160,21 +188,33 @@ def _not_openapi(spec: Any) -> str | None:
 
 
 def _operations(spec: dict[str, Any], documents: Documents, problems: list[str], key: str) -> list[Operation]:
+    """Every operation, with path items and operation objects given as `$ref`s (chains, other files) followed."""
     operations = []
-    for path, item in (spec.get("paths") or {}).items():
-        uri = documents.root_uri
-        if isinstance(item, dict) and "$ref" in item:  # a path item kept in another file
-            try:
-                item, uri, _ = documents.resolve(item["$ref"], uri)
-            except SpecError as exc:
-                problems.append(f"{key}: paths.{path}: {exc}")
-                continue
-        if not isinstance(item, dict):
-            problems.append(f"{key}: paths.{path}: expected a mapping")
+    for path, raw in (spec.get("paths") or {}).items():
+        try:
+            item, item_base = documents.follow(raw, documents.root_uri)
+            if not isinstance(item, dict):
+                raise SpecError("expected a mapping")
+            shared = listed_parameters(item.get("parameters"), item_base, documents)
+        except SpecError as exc:
+            problems.append(f"{key}: paths.{path}: {exc}")
             continue
-        shared = item.get("parameters") or []
         for method in METHODS:
-            node = item.get(method)
-            if isinstance(node, dict):
-                operations.append(Operation(method.upper(), str(path), node, uri, shared))
+            if method not in item:
+                continue
+            try:
+                node, base = documents.follow(item[method], item_base)
+            except SpecError as exc:
+                problems.append(f"{key}: paths.{path}.{method}: {exc}")
+                continue
+            if not isinstance(node, dict):
+                problems.append(f"{key}: paths.{path}.{method}: expected an operation object")
+                continue
+            operation = Operation(method.upper(), str(path), node, base, shared)
+            for where, servers in (("path item", item.get("servers")), ("operation", node.get("servers"))):
+                if servers and servers != spec.get("servers"):
+                    operation.note(
+                        SERVERS_IGNORED, f"the {where}'s own servers are not used; calls go to the base URL", True
+                    )
+            operations.append(operation)
     return operations

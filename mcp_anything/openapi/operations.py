@@ -13,20 +13,33 @@ misspelt argument fails instead of being dropped.
 Header parameters named like the headers the gateway owns (`Host`, `Authorization`,
 `Content-Type`, hop-by-hop headers, the upstream's configured headers...) are not
 arguments: the spec cannot make a caller-controlled value override them.
+
+The module is over 400 lines since findings were recorded per operation; the output schema
+(`_output_schema` and its helpers) and the body arguments (`_request_body`, `_flatten`) are the
+next to move out, with `Operation` in a module of its own so that they need not import this one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mcp_anything.openapi import bodies
-from mcp_anything.openapi.documents import SpecError
+from mcp_anything.openapi.documents import Documents, SpecError
+from mcp_anything.openapi.findings import (
+    BODY_MEDIA_TYPE,
+    OUTPUT_SCHEMA_OMITTED,
+    PARAMETER_DROPPED,
+    PARAMETER_STYLE,
+    Note,
+)
 from mcp_anything.openapi.naming import TOOL_NAME, argument_name, path_slug, shorten, snake_case, with_prefix
+from mcp_anything.openapi.one_of import advertised
 from mcp_anything.openapi.requests import TEMPLATE, Param, RequestBuilder
 from mcp_anything.openapi.schemas import INPUT, OUTPUT, Schemas
 from mcp_anything.openapi.validation import ArgumentValidator, OutputValidator, SchemaCompiler
+from mcp_anything.shaping import ResultBudget
 from mcp_anything.tools import Tool
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -55,19 +68,35 @@ RESERVED_HEADERS = frozenset(
 )
 _ANNOTATION_KEYS = frozenset({"title", "readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"})
 _DEFAULT_STYLE = {"path": "simple", "query": "form", "header": "simple", "cookie": "form"}
+_STYLES = {
+    "path": ("simple", "label", "matrix"),
+    "query": ("form", "spaceDelimited", "pipeDelimited", "deepObject"),
+    "header": ("simple",),
+    "cookie": ("form",),
+}
 
 
 @dataclass(slots=True)
 class Operation:
     method: str  # upper case
     path: str
-    node: dict[str, Any]
-    base: str  # URI of the document holding the operation
-    shared_parameters: list[Any]  # the path item's parameters
+    node: dict[str, Any]  # the operation object, its own `$ref`s followed
+    base: str  # URI of the document holding the operation object
+    shared_parameters: list[tuple[Any, str]]  # the path item's parameters, each with its document's URI
+    notes: list[Note] = field(default_factory=list)  # what the tool approximates (see `findings`)
 
     @property
     def label(self) -> str:
         return f"{self.method} {self.path}"
+
+    @property
+    def title(self) -> str:
+        """The label findings carry: `GET /things (listThings)`."""
+        operation_id = self.node.get("operationId")
+        return f"{self.label} ({operation_id})" if operation_id else self.label
+
+    def note(self, kind: str, message: str, changes_calls: bool = False) -> None:
+        self.notes.append(Note(kind, message, changes_calls))
 
 
 def tool_name(operation: Operation, prefix: str) -> str:
@@ -93,18 +122,23 @@ def build_tool(
     reserved_headers: frozenset[str],
     compile_schema: SchemaCompiler,
     output_schemas: bool = True,
+    max_result_bytes: int | None = None,
 ) -> Tool:
-    """`output_schemas=False`: no outputSchema, and only object results become structuredContent."""
+    """`output_schemas=False`: no outputSchema, and only object results become structuredContent.
+
+    `max_result_bytes`: the upstream's result budget (the operation's `x-mcp-max-result-bytes` wins); None: none.
+    """
     node = operation.node
     properties: dict[str, Any] = {}
     required: list[str] = []
     params = _parameter_arguments(operation, schemas, reserved_headers, properties, required)
     body = _request_body(operation, schemas, properties, required)
-    input_schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    checked: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
     if required:
-        input_schema["required"] = required
+        checked["required"] = required
     if body is not None and body.dependent_required:
-        input_schema["dependentRequired"] = body.dependent_required
+        checked["dependentRequired"] = body.dependent_required
+    input_schema = advertised(checked)
 
     output_schema, wraps_result = _output_schema(operation, schemas) if output_schemas else (None, False)
     description = _description(operation)
@@ -118,7 +152,7 @@ def build_tool(
     if output_schema is not None:
         definition["outputSchema"] = output_schema
     try:
-        validator = ArgumentValidator(compile_schema(input_schema))
+        validator = ArgumentValidator(compile_schema(checked), checked)
     except ValueError as exc:
         raise SpecError(f"the input schema does not compile: {exc}") from None
     try:
@@ -146,7 +180,26 @@ def build_tool(
         objects_only=not output_schemas,
         auth_required=node.get("x-mcp-auth-required", True) is not False,
         definition=definition,
+        budget=_budget(node, max_result_bytes, input_schema, output_schema, wraps_result),
     )
+
+
+def _budget(
+    node: Mapping[str, Any],
+    default: int | None,
+    input_schema: dict[str, Any],
+    output_schema: dict[str, Any] | None,
+    wraps_result: bool,
+) -> ResultBudget | None:
+    override = node.get("x-mcp-max-result-bytes")
+    if override is not None and (isinstance(override, bool) or not isinstance(override, int) or override < 1024):
+        raise SpecError(f"x-mcp-max-result-bytes must be a whole number of bytes, at least 1024, not {override!r}")
+    max_bytes = override if override is not None else default
+    if max_bytes is None:
+        return None
+    # The budget cuts the upstream's body: its schema, not the {"result": ...} wrapper.
+    body_schema = output_schema["properties"]["result"] if output_schema is not None and wraps_result else output_schema
+    return ResultBudget.for_tool(max_bytes, input_schema, body_schema)
 
 
 def _parameter_arguments(
@@ -162,24 +215,48 @@ def _parameter_arguments(
     declared_path = {p["name"] for p, _ in params if p["in"] == "path"}
     for placeholder in placeholders:
         if placeholder not in declared_path:  # a common spec slip; the call still needs the value
+            operation.note(PARAMETER_DROPPED, f"path parameter {{{placeholder}}} is not declared; it takes a string")
             params.append(({"name": placeholder, "in": "path", "required": True}, {"type": "string"}))
     built: list[Param] = []
     for location in _LOCATIONS:
         for param, schema in params:
             if param["in"] != location:
                 continue
-            if location == "header" and param["name"].lower() in reserved_headers:
+            name = param["name"]
+            if location == "header" and name.lower() in reserved_headers:
+                operation.note(PARAMETER_DROPPED, f"header parameter {name!r} is set by the gateway, not an argument")
                 continue
-            if location == "path" and param["name"] not in placeholders:
+            if location == "path" and name not in placeholders:
+                operation.note(PARAMETER_DROPPED, f"path parameter {name!r} is not in the path template; left out")
                 continue
-            argument = _unique(argument_name(param["name"]), properties, f"{location}_")
+            argument = _unique(argument_name(name), properties, f"{location}_")
             properties[argument] = _describe(_non_empty(schema) if location == "path" else schema, param)
             if location == "path" or param.get("required") is True:
                 required.append(argument)
-            style = param.get("style") or _DEFAULT_STYLE[location]
+            style = _style(operation, param, location)
             explode = param.get("explode", style == "form")
-            built.append(Param(argument, param["name"], location, style, bool(explode), "content" in param))
+            built.append(Param(argument, name, location, style, bool(explode), "content" in param))
     return built
+
+
+def _style(operation: Operation, param: dict[str, Any], location: str) -> str:
+    """The parameter's style when the gateway implements it for its location, else the location's default."""
+    style = param.get("style") or _DEFAULT_STYLE[location]
+    what = f"{location} parameter {param['name']!r}"
+    if style not in _STYLES[location]:
+        default = _DEFAULT_STYLE[location]
+        operation.note(
+            PARAMETER_STYLE, f"{what}: style {style!r} is not defined for {location}; sent as {default}", True
+        )
+        style = default
+    if param.get("allowReserved") is True:
+        operation.note(
+            PARAMETER_STYLE, f"{what}: allowReserved is not honoured; reserved characters are percent-encoded"
+        )
+    media = next(iter(param["content"]), None) if isinstance(param.get("content"), dict) else None
+    if isinstance(media, str) and not bodies.is_json(media):
+        operation.note(PARAMETER_STYLE, f"{what}: content {media!r} is sent as JSON text", True)
+    return style
 
 
 def _unique(name: str, taken: Mapping[str, Any], prefix: str) -> str:
@@ -188,19 +265,32 @@ def _unique(name: str, taken: Mapping[str, Any], prefix: str) -> str:
     return name
 
 
+def listed_parameters(node: Any, base: str, documents: Documents) -> list[tuple[Any, str]]:
+    """A `parameters` list (itself possibly a `$ref`) as (parameter, URI of its document) pairs."""
+    listed, base = documents.follow(node, base)
+    if listed is None:
+        return []
+    if not isinstance(listed, list):
+        raise SpecError(f"parameters must be a list, got {type(listed).__name__}")
+    return [(raw, base) for raw in listed]
+
+
 def _parameters(operation: Operation, schemas: Schemas) -> list[tuple[dict[str, Any], Any]]:
     """Path-item and operation parameters, resolved; the operation's win on (name, in)."""
     merged: dict[tuple[str, str], tuple[dict[str, Any], Any]] = {}
-    for raw in [*operation.shared_parameters, *(operation.node.get("parameters") or [])]:
-        param, base = schemas.resolve(raw, operation.base)
+    own = listed_parameters(operation.node.get("parameters"), operation.base, schemas.documents)
+    for raw, where in [*operation.shared_parameters, *own]:
+        param, base = schemas.documents.follow(raw, where)
         if not isinstance(param, dict) or not isinstance(param.get("name"), str) or param.get("in") not in _LOCATIONS:
+            operation.note(
+                PARAMETER_DROPPED, f"a parameter without a valid name and location is left out: {param!r:.80}", True
+            )
             continue
+        raw_schema = param.get("schema", {})
         if "content" in param and isinstance(param["content"], dict) and param["content"]:
-            media = next(iter(param["content"].values())) or {}
-            raw_schema = media.get("schema", {})
-        else:
-            raw_schema = param.get("schema", {})
-        merged[(param["name"], param["in"])] = (param, schemas.convert(raw_schema, base, INPUT))
+            media, base = schemas.documents.follow(next(iter(param["content"].values())), base)
+            raw_schema = media.get("schema", {}) if isinstance(media, dict) else {}
+        merged[(param["name"], param["in"])] = (param, schemas.convert(raw_schema, base, INPUT, operation.notes))
     return list(merged.values())
 
 
@@ -252,18 +342,21 @@ def _request_body(
     raw = operation.node.get("requestBody")
     if raw is None:
         return None
-    request_body, base = schemas.resolve(raw, operation.base)
+    request_body, base = schemas.documents.follow(raw, operation.base)
     content = request_body.get("content") if isinstance(request_body, dict) else None
     if not isinstance(content, dict) or not content:
+        operation.note(BODY_MEDIA_TYPE, "the request body declares no media type; the tool sends none", True)
         return None
     body_required = request_body.get("required") is True
     media_type = bodies.choose_media_type(content)
     assert media_type is not None
-    media = content[media_type] if isinstance(content[media_type], dict) else {}
+    media, base = schemas.documents.follow(content[media_type], base)
+    media = media if isinstance(media, dict) else {}
     kind = bodies.kind_of(media_type)
     declared_encoding = media.get("encoding")
     encoding: dict[str, Any] = declared_encoding if isinstance(declared_encoding, dict) else {}
-    schema = schemas.convert(media.get("schema", {}), base, INPUT)
+    schema = schemas.convert(media.get("schema", {}), base, INPUT, operation.notes)
+    _note_body(operation, media_type, kind, schema, encoding)
     body = bodies.Body(media_type, kind, None, "", body_required, encoding, {})
     if kind in (bodies.JSON, bodies.FORM, bodies.MULTIPART) and _flattenable(schema):
         _flatten(body, schema, properties, required)
@@ -279,6 +372,20 @@ def _request_body(
     if body_required:
         required.append(body.argument)
     return body
+
+
+def _note_body(operation: Operation, media_type: str, kind: str, schema: Any, encoding: dict[str, Any]) -> None:
+    essence = media_type.split(";", 1)[0].strip().lower()
+    if kind == bodies.BINARY and essence.startswith("multipart/"):
+        operation.note(
+            BODY_MEDIA_TYPE, f"{media_type} bodies cannot be built: the tool takes raw bytes, with no boundary", True
+        )
+    elif kind == bodies.TEXT and isinstance(schema, dict) and schema.get("type", "string") != "string":
+        operation.note(
+            BODY_MEDIA_TYPE, f"the {media_type} body is a string the caller writes; its schema is not checked"
+        )
+    if any(isinstance(e, dict) and "headers" in e for e in encoding.values()):
+        operation.note(BODY_MEDIA_TYPE, f"the {media_type} body's per-part headers (encoding.headers) are not sent")
 
 
 def _flatten(body: bodies.Body, schema: dict[str, Any], properties: dict[str, Any], required: list[str]) -> None:
@@ -323,42 +430,52 @@ def _output_schema(operation: Operation, schemas: Schemas) -> tuple[dict[str, An
     Clients validate structuredContent against it, so anything uncertain (no schema, a
     204 next to a 200, a `oneOf` at the top) gets no outputSchema at all.
     """
-    responses = operation.node.get("responses")
-    if not isinstance(responses, dict):
-        return None, False
     found: list[Any] = []
-    for code, raw in responses.items():
-        if not str(code).startswith("2"):
-            continue
-        response, base = schemas.resolve(raw, operation.base)
+    missing = ""
+    for code, response, base in _success_responses(operation, schemas.documents):
         content = response.get("content") if isinstance(response, dict) else None
-        if not isinstance(content, dict):
-            return None, False
+        content = content if isinstance(content, dict) else {}
         media_type = next((m for m in content if bodies.is_json(m)), None)
-        if media_type is None or not isinstance(content[media_type], dict) or "schema" not in content[media_type]:
-            return None, False
-        found.append(schemas.convert(content[media_type]["schema"], base, OUTPUT))
-    if not found or any(schema != found[0] for schema in found[1:]) or not isinstance(found[0], dict):
+        media, media_base = schemas.documents.follow(content[media_type], base) if media_type else (None, base)
+        if not isinstance(media, dict) or "schema" not in media:
+            missing = missing or f"response {code} has no JSON schema"
+            continue
+        found.append(schemas.convert(media["schema"], media_base, OUTPUT, operation.notes))
+    if not found:
         return None, False
+    if missing:
+        return _omitted(operation, missing)
+    if any(schema != found[0] for schema in found[1:]):
+        return _omitted(operation, "its 2xx responses declare different schemas")
     schema = found[0]
-    kind = schema.get("type")
+    kind = schema.get("type") if isinstance(schema, dict) else None
     if kind == "object":
         return schema, False
     if isinstance(kind, str):
         return {"type": "object", "properties": {"result": schema}, "required": ["result"]}, True
+    return _omitted(operation, "the result schema has no single type (a union, oneOf or anyOf at the top)")
+
+
+def _omitted(operation: Operation, why: str) -> tuple[None, bool]:
+    operation.note(OUTPUT_SCHEMA_OMITTED, f"no outputSchema: {why}; results are returned without one")
     return None, False
+
+
+def _success_responses(operation: Operation, documents: Documents) -> list[tuple[str, Any, str]]:
+    """The 2xx responses as (status, response, URI of its document), `$ref`s followed."""
+    responses, base = documents.follow(operation.node.get("responses"), operation.base)
+    if not isinstance(responses, dict):
+        return []
+    return [(str(code), *documents.follow(raw, base)) for code, raw in responses.items() if str(code).startswith("2")]
 
 
 def _accept(operation: Operation, schemas: Schemas) -> str | None:
     """Ask for JSON when a 2xx response offers it: upstreams (and mocks) otherwise pick their first type, often XML."""
-    responses = operation.node.get("responses")
-    for code, raw in responses.items() if isinstance(responses, dict) else ():
-        if str(code).startswith("2"):
-            response, _ = schemas.resolve(raw, operation.base)
-            content = response.get("content") if isinstance(response, dict) else None
-            media_type = next((m for m in content if bodies.is_json(m)), None) if isinstance(content, dict) else None
-            if media_type is not None:
-                return media_type
+    for _, response, _ in _success_responses(operation, schemas.documents):
+        content = response.get("content") if isinstance(response, dict) else None
+        media_type = next((m for m in content if bodies.is_json(m)), None) if isinstance(content, dict) else None
+        if media_type is not None:
+            return media_type
     return None
 
 

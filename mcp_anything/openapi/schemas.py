@@ -16,11 +16,11 @@ pathological specs cannot explode memory or tool definitions.
 Dialect: `nullable: true` becomes a type union (or `anyOf` with null), boolean
 `exclusiveMinimum`/`exclusiveMaximum` become numbers, `example` becomes `examples`,
 Swagger's `type: file` becomes a binary string, `allOf` of plain object schemas is
-merged into one object (otherwise kept), `anyOf` and `discriminator` are kept, and
-`oneOf` is kept as `anyOf`: specs routinely list overlapping alternatives that only a
-discriminator tells apart, and strict `oneOf` would reject every valid value (the
-upstream still decides; for outputs, a client would reject valid results). In input
-schemas, each referenced alternative of a discriminated `oneOf`/`anyOf` gets its
+merged into one object (otherwise kept), `anyOf` and `discriminator` are kept. `oneOf` is
+kept in input schemas (the gateway validates arguments with its real semantics, see
+`validation`), each referenced branch titled with its schema's name; in output schemas it
+is checked as `anyOf` (a result matching two overlapping branches is still a result). In
+input schemas, each referenced alternative of a discriminated `oneOf`/`anyOf` gets its
 discriminator property required and pinned to the values (mapping keys, else the
 schema's name) that select it.
 `readOnly` properties are left out of input schemas; `writeOnly` ones stay in output
@@ -36,8 +36,11 @@ import functools
 from typing import Any
 
 import jsonschema_rs
+import orjson
 
+from mcp_anything.openapi.all_of import ANNOTATIONS, check_all_of, merge_all_of
 from mcp_anything.openapi.documents import Documents, SpecError
+from mcp_anything.openapi.findings import SCHEMA_LOOSENED, SCHEMA_UNSATISFIABLE, Note
 from mcp_anything.openapi.references import ReferenceGraph
 
 INPUT = "input"
@@ -89,16 +92,8 @@ _KEPT = frozenset(
     }
 )
 _JSON_TYPES = frozenset({"string", "number", "integer", "boolean", "array", "object", "null"})
-# allOf parts made only of these keywords can be merged into one schema.
-_MERGEABLE = frozenset({"type", "properties", "required", "additionalProperties", "description", "title"}) | {
-    "discriminator",
-    "examples",
-    "deprecated",
-    "readOnly",
-    "writeOnly",
-    "default",
-}
-_ANNOTATIONS = frozenset({"description", "title", "examples", "deprecated", "default", "discriminator"})
+# Assertions of older drafts (or dynamic references) that have no 2020-12 equivalent here: dropped, and said so.
+_DROPPED_ASSERTIONS = frozenset({"additionalItems", "dependencies", "$dynamicRef", "$recursiveRef"})
 
 
 class Schemas:
@@ -106,44 +101,35 @@ class Schemas:
 
     def __init__(self, documents: Documents) -> None:
         self.documents = documents
-        self._memo: dict[tuple[str, str, int], tuple[Any, int]] = {}
-        self._resolved: dict[tuple[str, str], tuple[Any, str, str]] = {}
+        self._memo: dict[tuple[str, str, int], tuple[Any, int, tuple[Note, ...]]] = {}
+        self._resolve = documents.resolve
         self._graph = ReferenceGraph(self._resolve)
 
-    def convert(self, node: Any, base: str, mode: str) -> Any:
-        """A JSON Schema for the OpenAPI schema `node` found in the document at `base`."""
-        return self._convert(node, base, mode, RECURSION_DEPTH)[0]
+    def convert(self, node: Any, base: str, mode: str, notes: list[Note]) -> Any:
+        """A JSON Schema for the OpenAPI schema `node` found in the document at `base`.
 
-    def resolve(self, node: Any, base: str) -> tuple[Any, str]:
-        """Follow `$ref`s on a non-schema object (parameter, request body, response): (node, its base)."""
-        seen = set()
-        while isinstance(node, dict) and "$ref" in node:
-            node, base, key = self._resolve(node["$ref"], base)
-            if key in seen:
-                raise SpecError(f"$ref cycle at {key}")
-            seen.add(key)
-        return node, base
-
-    def _resolve(self, ref: str, base: str) -> tuple[Any, str, str]:
-        cache_key = (ref, base)
-        hit = self._resolved.get(cache_key)
-        if hit is None:
-            hit = self._resolved[cache_key] = self.documents.resolve(ref, base)
-        return hit
+        What had to be loosened is added to `notes`.
+        """
+        return self._convert(node, base, mode, RECURSION_DEPTH, notes, "a schema")[0]
 
     # --- conversion ----------------------------------------------------------------
 
-    def _convert(self, node: Any, base: str, mode: str, budget: int) -> tuple[Any, int]:
+    def _convert(self, node: Any, base: str, mode: str, budget: int, notes: list[Note], where: str) -> tuple[Any, int]:
+        """`where` names the schema for notes: the innermost referenced schema, or `a schema` when inline."""
         if isinstance(node, bool):
             return node, 1
         if not isinstance(node, dict):
             raise SpecError(f"a schema must be an object, got {type(node).__name__}")
         if "$ref" in node:
-            target, size = self._reference(node["$ref"], base, mode, budget)
+            target, size = self._reference(node["$ref"], base, mode, budget, notes)
             if len(node) == 1:
                 return target, size
-            siblings, extra = self._convert({k: v for k, v in node.items() if k != "$ref"}, base, mode, budget)
-            return _with_siblings(target, siblings), size + extra
+            siblings, extra = self._convert(
+                {k: v for k, v in node.items() if k != "$ref"}, base, mode, budget, notes, where
+            )
+            merged = _with_siblings(target, siblings)
+            check_all_of(merged, notes, where)
+            return merged, size + extra
 
         out: dict[str, Any] = {}
         size = 1
@@ -152,29 +138,41 @@ class Schemas:
                 if isinstance(value, dict):
                     converted = {}
                     for name, sub in value.items():
-                        converted[name], n = self._convert(sub, base, mode, budget)
+                        converted[name], n = self._convert(sub, base, mode, budget, notes, where)
                         size += n
                     out[key] = converted
             elif key in _SCHEMA_VALUES:
                 if isinstance(value, dict | bool):
-                    out[key], n = self._convert(value, base, mode, budget)
+                    out[key], n = self._convert(value, base, mode, budget, notes, where)
                     size += n
             elif key in _SCHEMA_LISTS:
                 if isinstance(value, list):
                     items = []
                     for sub in value:
-                        item, n = self._convert(sub, base, mode, budget)
-                        items.append(item)
+                        item, n = self._convert(sub, base, mode, budget, notes, where)
+                        items.append(self._titled(item, sub, base) if key == "oneOf" and mode == INPUT else item)
                         size += n
-                    out["anyOf" if key == "oneOf" and "anyOf" not in node else key] = items
+                    out[self._list_keyword(key, node, mode, notes, where)] = items
+                    if (
+                        key == "oneOf"
+                        and mode == INPUT
+                        and len({orjson.dumps(i, option=_SORTED) for i in items}) < len(items)
+                    ):
+                        notes.append(
+                            Note(
+                                SCHEMA_UNSATISFIABLE,
+                                f"{where}: oneOf lists the same branch twice; a value matching it matches both",
+                                True,
+                            )
+                        )
             elif key == "items":
                 if isinstance(value, list):  # draft-4 tuple form
-                    out["prefixItems"] = [self._convert(v, base, mode, budget)[0] for v in value]
+                    out["prefixItems"] = [self._convert(v, base, mode, budget, notes, where)[0] for v in value]
                 elif isinstance(value, dict | bool):
-                    out["items"], n = self._convert(value, base, mode, budget)
+                    out["items"], n = self._convert(value, base, mode, budget, notes, where)
                     size += n
             elif key == "type":
-                _set_type(out, value)
+                _set_type(out, value, notes, where)
             elif key == "required":
                 if isinstance(value, list):
                     out["required"] = [r for r in value if isinstance(r, str)]
@@ -189,17 +187,43 @@ class Schemas:
             elif key == "pattern":
                 if _valid_pattern(value):
                     out[key] = value
+                else:
+                    notes.append(
+                        Note(
+                            SCHEMA_LOOSENED,
+                            f"{where}: pattern {value!r} is not a regex the validator reads; not checked",
+                        )
+                    )
             elif key in _KEPT:
                 out[key] = value
+            elif key in _DROPPED_ASSERTIONS:
+                notes.append(
+                    Note(SCHEMA_LOOSENED, f"{where}: {key!r} has no JSON Schema 2020-12 equivalent here; not checked")
+                )
         _exclusive_bounds(node, out)
         _drop_properties(out, mode)
         if "allOf" in out:
-            out = _merge_all_of(out)
+            out = merge_all_of(out)
+            check_all_of(out, notes, where)
         if mode == INPUT and isinstance(node.get("discriminator"), dict):
             self._discriminate(node, out, base)
         if node.get("nullable") is True:
             out = _nullable(out)
         return out, size
+
+    def _titled(self, branch: Any, raw: Any, base: str) -> Any:
+        """A referenced `oneOf` branch named after its schema, so errors (and callers) can tell branches apart."""
+        if not isinstance(branch, dict) or "title" in branch or not isinstance(raw, dict) or "$ref" not in raw:
+            return branch
+        return {"title": self._resolve(raw["$ref"], base)[2].rsplit("/", 1)[-1], **branch}
+
+    @staticmethod
+    def _list_keyword(key: str, node: dict[str, Any], mode: str, notes: list[Note], where: str) -> str:
+        """Inputs keep `oneOf`; outputs check it as `anyOf`, so a result matching two branches is not refused."""
+        if key != "oneOf" or mode == INPUT or "anyOf" in node:
+            return key
+        notes.append(Note(SCHEMA_LOOSENED, f"{where}: oneOf in a result is checked as anyOf"))
+        return "anyOf"
 
     def _discriminate(self, node: dict[str, Any], out: dict[str, Any], base: str) -> None:
         """Pin the discriminator property in each referenced alternative to the values that select it.
@@ -210,7 +234,7 @@ class Schemas:
         discriminator = node["discriminator"]
         prop = discriminator.get("propertyName")
         key = "oneOf" if isinstance(node.get("oneOf"), list) else "anyOf"
-        raw, converted = node.get(key), out.get("anyOf")
+        raw, converted = node.get(key), out.get(key)
         if not isinstance(prop, str) or not isinstance(raw, list) or not isinstance(converted, list):
             return
         mapping = discriminator.get("mapping") if isinstance(discriminator.get("mapping"), dict) else {}
@@ -227,22 +251,37 @@ class Schemas:
                 continue
             target = self._resolve(ref, base)[2]
             pinned.append(_pin(alternative, prop, values_by_target.get(target) or [target.rsplit("/", 1)[-1]]))
-        out["anyOf"] = pinned
+        out[key] = pinned
 
-    def _reference(self, ref: str, base: str, mode: str, budget: int) -> tuple[Any, int]:
+    def _reference(self, ref: str, base: str, mode: str, budget: int, notes: list[Note]) -> tuple[Any, int]:
         node, doc, key = self._resolve(ref, base)
+        name = self._display(key)
         if self._graph.is_recursive(key):
             if budget == 0:
+                notes.append(
+                    Note(
+                        SCHEMA_LOOSENED,
+                        f"{name} is recursive: expanded {RECURSION_DEPTH} levels deep, then not checked",
+                    )
+                )
                 return _cut(node, key, "recursive structure, not expanded further"), 1
             budget -= 1
         memo_key = (key, mode, budget)
         hit = self._memo.get(memo_key)
         if hit is None:
-            hit = self._convert(node, doc, mode, budget)
-            if hit[1] > MAX_INLINE_NODES:
-                hit = (_cut(node, key, "too large to inline"), 1)
-            self._memo[memo_key] = hit
-        return hit
+            found: list[Note] = []
+            schema, size = self._convert(node, doc, mode, budget, found, name)
+            if size > MAX_INLINE_NODES:
+                found = [Note(SCHEMA_LOOSENED, f"{name} is too large to inline ({size} nodes); not checked")]
+                schema, size = _cut(node, key, "too large to inline"), 1
+            hit = self._memo[memo_key] = (schema, size, tuple(dict.fromkeys(found)))
+        notes.extend(hit[2])
+        return hit[0], hit[1]
+
+    def _display(self, key: str) -> str:
+        """`#/components/schemas/Pet` in the root document, `pet.yaml#/Pet` in another."""
+        uri, fragment = key.split("#", 1)
+        return f"#{fragment}" if uri == self.documents.root_uri else f"{uri.rsplit('/', 1)[-1]}#{fragment}"
 
 
 @functools.cache
@@ -257,16 +296,16 @@ def _valid_pattern(pattern: Any) -> bool:
     return True
 
 
-def _set_type(out: dict[str, Any], value: Any) -> None:
+def _set_type(out: dict[str, Any], value: Any, notes: list[Note], where: str) -> None:
     if value == "file":  # Swagger 2.0
         out["type"] = "string"
         out.setdefault("format", "binary")
-    elif isinstance(value, str) and value in _JSON_TYPES:
-        out["type"] = value
-    elif isinstance(value, list):
-        types = [t for t in value if t in _JSON_TYPES]
-        if types:
-            out["type"] = types if len(types) > 1 else types[0]
+        return
+    types = [t for t in (value if isinstance(value, list) else [value]) if isinstance(t, str) and t in _JSON_TYPES]
+    if len(types) != (len(value) if isinstance(value, list) else 1):
+        notes.append(Note(SCHEMA_LOOSENED, f"{where}: type {value!r} is not a JSON Schema type; not checked"))
+    if types:
+        out["type"] = types if len(types) > 1 else types[0]
 
 
 def _exclusive_bounds(node: dict[str, Any], out: dict[str, Any]) -> None:
@@ -315,37 +354,12 @@ def _with_siblings(target: Any, siblings: Any) -> Any:
     """A `$ref` with sibling keywords: annotations override, anything else must also hold."""
     if not isinstance(target, dict) or not isinstance(siblings, dict) or not siblings:
         return target
-    if set(siblings) <= _ANNOTATIONS | {"readOnly", "writeOnly"}:
+    if set(siblings) <= ANNOTATIONS | {"readOnly", "writeOnly"}:
         return {**target, **siblings}
-    return _merge_all_of({"allOf": [target, siblings]})
+    return merge_all_of({"allOf": [target, siblings]})
 
 
-def _merge_all_of(out: dict[str, Any]) -> dict[str, Any]:
-    """Merge `allOf` parts that are plain object schemas into `out`; leave anything else as `allOf`."""
-    parts = out["allOf"]
-    if not all(isinstance(p, dict) and set(p) <= _MERGEABLE for p in parts):
-        return out
-    merged = {k: v for k, v in out.items() if k != "allOf"}
-    for part in parts:
-        for key, value in part.items():
-            if key == "properties":
-                properties = dict(merged.get("properties", {}))
-                for name, schema in value.items():
-                    if name in properties and properties[name] != schema:
-                        properties[name] = {"allOf": [properties[name], schema]}
-                    else:
-                        properties[name] = schema
-                merged["properties"] = properties
-            elif key == "required":
-                merged["required"] = list(dict.fromkeys([*merged.get("required", []), *value]))
-            elif key not in merged:
-                merged[key] = value
-            elif merged[key] != value and key not in _ANNOTATIONS:
-                return out  # conflicting constraints (two types, two additionalProperties): keep allOf
-    if "properties" in merged and "required" in merged:
-        # a part's readOnly/writeOnly property was left out: it cannot be required either
-        merged["required"] = [r for r in merged["required"] if r in merged["properties"]]
-    return merged
+_SORTED = orjson.OPT_SORT_KEYS
 
 
 def _pin(alternative: Any, prop: str, values: list[Any]) -> Any:

@@ -8,10 +8,12 @@ from typing import Any, NamedTuple
 import jsonschema_rs
 import orjson
 
+from mcp_anything.openapi.one_of import one_of_problem
 from mcp_anything.tools import ArgumentError
 
 MAX_ERRORS = 5
 MAX_VALUE_CHARS = 80
+_ONE_OF_ERRORS = (jsonschema_rs.ValidationErrorKind.OneOfNotValid, jsonschema_rs.ValidationErrorKind.OneOfMultipleValid)
 
 
 class SchemaCompiler:
@@ -35,12 +37,18 @@ class SchemaCompiler:
 
 
 class ArgumentValidator:
-    """Checks a tool's arguments; calling it raises ArgumentError listing up to MAX_ERRORS problems."""
+    """Checks a tool's arguments; calling it raises ArgumentError listing up to MAX_ERRORS problems.
 
-    __slots__ = ("_validator",)
+    `oneOf` has its real meaning: exactly one branch must match. When it fails, the error names
+    the branches, which of them the argument matches (or why it matches none), and what would
+    select exactly one: the discriminator's value where the spec declares one.
+    """
 
-    def __init__(self, validator: Any) -> None:
+    __slots__ = ("_schema", "_validator")
+
+    def __init__(self, validator: Any, schema: dict[str, Any]) -> None:
         self._validator = validator  # from SchemaCompiler
+        self._schema = schema  # the schema it was compiled from
 
     def __call__(self, arguments: Mapping[str, Any]) -> None:
         if not isinstance(arguments, Mapping):
@@ -49,7 +57,7 @@ class ArgumentValidator:
             return
         problems = []
         for error in self._validator.iter_errors(arguments):
-            problems.append(_describe(error))
+            problems.append(_describe(error, self._schema))
             if len(problems) == MAX_ERRORS:
                 break
         raise ArgumentError("; ".join(dict.fromkeys(problems)))
@@ -83,9 +91,15 @@ class OutputMismatch(NamedTuple):
     message: str  # quotes (a shortened) value: for the caller, never for logs
 
 
-def _describe(error: jsonschema_rs.ValidationError) -> str:
+def _describe(error: jsonschema_rs.ValidationError, schema: dict[str, Any]) -> str:
     path = list(error.instance_path)
     kind = error.kind
+    if isinstance(
+        kind, jsonschema_rs.ValidationErrorKind.OneOfNotValid | jsonschema_rs.ValidationErrorKind.OneOfMultipleValid
+    ):
+        node = _at(schema, list(error.schema_path)[:-1])
+        if isinstance(node, dict) and isinstance(node.get("oneOf"), list):
+            return one_of_problem(_where(path) if path else "arguments", node, error)
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
         if not path:
             return f"missing required argument {kind.property!r}"
@@ -117,3 +131,14 @@ def _shorten_message(error: jsonschema_rs.ValidationError) -> str:
     if len(message) > 300:
         message = message[:300] + "..."
     return message
+
+
+def _at(schema: Any, path: list[str | int]) -> Any:
+    for part in path:
+        if isinstance(schema, dict) and isinstance(part, str):
+            schema = schema.get(part)
+        elif isinstance(schema, list) and isinstance(part, int) and part < len(schema):
+            schema = schema[part]
+        else:
+            return None
+    return schema

@@ -3,7 +3,7 @@
 from mcp_anything.server.group import PRM_PREFIX, Caller, Group
 from mcp_anything.server.handler import GroupHandler
 from mcp_anything.server.results import error_result
-from mcp_anything.server.sessions import Session, SessionStore
+from mcp_anything.server.sessions import SessionStore
 from mcp_anything.server.transport import HttpError, McpTransport, RequestContext, RpcError, send_json
 
 __all__ = [
@@ -15,7 +15,6 @@ __all__ = [
     "McpTransport",
     "RequestContext",
     "RpcError",
-    "Session",
     "SessionStore",
     "error_result",
     "send_json",

@@ -9,9 +9,13 @@ import orjson
 
 from mcp_anything.authz import Authorizer
 from mcp_anything.config import GroupConfig
+from mcp_anything.identity import Identity
 from mcp_anything.inbound import Authenticator
+from mcp_anything.openapi.validation import SchemaCompiler
 from mcp_anything.outcome import CallOutcome
 from mcp_anything.ratelimit import RateLimits
+from mcp_anything.server.shape import CallerView, ToolFilters, tool_filters
+from mcp_anything.shaping import compile_filters
 from mcp_anything.tools import HttpRequest, Tool
 
 PRM_PREFIX = "/.well-known/oauth-protected-resource"
@@ -20,7 +24,7 @@ PRM_PREFIX = "/.well-known/oauth-protected-resource"
 class Caller(Protocol):
     """What sends a tool's request (`upstream.Upstream`): the MCP side needs nothing else of it."""
 
-    async def call(self, tool: Tool, request: HttpRequest) -> CallOutcome: ...
+    async def call(self, tool: Tool, request: HttpRequest, view: CallerView | None = None) -> CallOutcome: ...
 
 
 @dataclass
@@ -34,16 +38,29 @@ class Group:
     authorizer: Authorizer
     public_url: str  # the server's public base URL
     rate_limits: RateLimits | None = None
-    # Each tool's `tools/list` entry, serialised once.
+    # Each tool's `tools/list` entry, serialised once (a filtered tool's with its relaxed outputSchema).
     listings: dict[str, orjson.Fragment] = field(init=False)
+    # The tools `response_filters` apply to, with what they make of each.
+    filtered: dict[str, ToolFilters] = field(init=False)
 
     def __post_init__(self) -> None:
+        self._filters = compile_filters(self.config.response_filters)
         self.set_tools(self.tools)
 
     def set_tools(self, tools: dict[str, Tool]) -> None:
         """Replace the tools (an upstream whose spec loaded late); requests see the old set or the new one."""
-        self.listings = {name: orjson.Fragment(orjson.dumps(t.definition)) for name, t in tools.items()}
+        filtered = tool_filters(self._filters, tools, SchemaCompiler()) if self._filters else {}
+        self.listings = {
+            name: orjson.Fragment(orjson.dumps(filtered[name].definition if name in filtered else t.definition))
+            for name, t in tools.items()
+        }
+        self.filtered = filtered
         self.tools = tools
+
+    def caller_view(self, tool: Tool, identity: Identity) -> CallerView | None:
+        """The group's response filters on `tool` for this caller; None when none apply."""
+        filters = self.filtered.get(tool.name)
+        return None if filters is None else CallerView(tool.name, filters, identity.claims)
 
     @property
     def resource_url(self) -> str:

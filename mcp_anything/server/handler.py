@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 from starlette.datastructures import Headers
 
 from mcp_anything import __version__, metrics
-from mcp_anything.authz import Forbidden, Grant
+from mcp_anything.authz import Forbidden, Grant, audit
 from mcp_anything.identity import Identity
 from mcp_anything.inbound import AuthError, InboundRequest
 from mcp_anything.outcome import CallOutcome
 from mcp_anything.server.group import Group
 from mcp_anything.server.results import error_result
+from mcp_anything.server.shape import CallerView
 from mcp_anything.server.transport import INVALID_PARAMS, HttpError, Method, RequestContext, RpcError
 from mcp_anything.tools import ArgumentError, Tool
 
@@ -27,6 +28,10 @@ if TYPE_CHECKING:
     from mcp_anything.tracing import Tracing
 
 logger = logging.getLogger("mcp_anything")
+
+# How long a client may keep a tools list. Lists change only when the config is reloaded (or a late spec
+# loads), and that notifies every open stream; a client that listens for nothing sees a change within this.
+LIST_TTL_MS = 300_000
 call_log = logging.getLogger("mcp_anything.calls")
 
 
@@ -44,6 +49,11 @@ class GroupHandler:
         self._metrics_enabled = metrics_enabled
         self._tool_metrics: dict[str, metrics.ToolMetrics] = {}
         self._tracing = tracing
+
+    @property
+    def list_ttl_ms(self) -> int:
+        """0 while one of the group's specs is still loading: its tools may appear at any moment."""
+        return LIST_TTL_MS if len(self.group.upstreams) == len(self.group.config.upstreams) else 0
 
     async def authenticate(self, method: str, path: str, headers: Headers) -> Identity:
         try:
@@ -93,25 +103,36 @@ class GroupHandler:
         # A tool the caller may not call answers exactly like a tool that does not exist.
         if tool is None or not self._grant(ctx).can_call(tool, arguments):
             raise RpcError(INVALID_PARAMS, f"Unknown tool: {name[:64]}")
+        return await self.run_tool(ctx, tool, arguments)
+
+    async def run_tool(self, ctx: RequestContext, tool: Tool, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """One admitted call, whichever MCP method asked for it: rate limit, upstream, shaping, metrics, logs."""
         started = time.perf_counter()
         exceeded = await self.group.rate_limits.hit(tool, ctx.identity) if self.group.rate_limits else None
+        view = self.group.caller_view(tool, ctx.identity)
         if exceeded is not None:
-            message = f"Rate limit exceeded for tool '{name}': {exceeded.rule}; retry in {exceeded.retry_after}s"
+            message = f"Rate limit exceeded for tool '{tool.name}': {exceeded.rule}; retry in {exceeded.retry_after}s"
             outcome = CallOutcome(error_result(message), refused="rate_limited")
         elif self._tracing is None:
-            outcome = await self._invoke(tool, arguments)
+            outcome = await self._invoke(tool, arguments, view)
         else:
-            invoke = partial(self._invoke, tool, arguments)
+            invoke = partial(self._invoke, tool, arguments, view)
             outcome = await self._tracing.tool_call(self.group.config.name, tool, ctx.headers, invoke)
         elapsed = time.perf_counter() - started
-        self._metrics_for(name).record(outcome.outcome, None if exceeded else elapsed)
+        self._metrics_for(tool.name).record(outcome.outcome, None if exceeded else elapsed)
         self._log_call(ctx, tool, outcome, elapsed)
+        if view is not None and (view.stats is not None or view.withheld is not None):
+            audit.response_filtered(self.group.config.name, ctx.identity, tool.name, view.stats, withheld=view.withheld)
         return outcome.result
 
     async def _invoke(
-        self, tool: Tool, arguments: Mapping[str, Any], trace_headers: Mapping[str, str] | None = None
+        self,
+        tool: Tool,
+        arguments: Mapping[str, Any],
+        view: CallerView | None,
+        trace_headers: Mapping[str, str] | None = None,
     ) -> CallOutcome:
-        """Validate, build, send."""
+        """Validate, build, send; `view` shapes the answer for the caller."""
         try:
             tool.validate(arguments)
             request = tool.build_request(arguments)
@@ -120,7 +141,7 @@ class GroupHandler:
                 for key in [k for k in request.headers if k.lower() in ("traceparent", "tracestate")]:
                     del request.headers[key]
                 request.headers.update(trace_headers)
-            outcome = await self.group.upstreams[tool.upstream].call(tool, request)
+            outcome = await self.group.upstreams[tool.upstream].call(tool, request, view)
         except ArgumentError as exc:
             message = f"Invalid arguments for tool '{tool.name}': {exc}"
             return CallOutcome(error_result(message), refused="invalid_arguments")

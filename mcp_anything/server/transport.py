@@ -4,16 +4,25 @@
   protocol version and client capabilities, mirrored in `MCP-Protocol-Version`
   and `Mcp-Method` headers); no handshake, no session. The envelope is checked
   with the SDK's own ladder (`classify_inbound_request`) so both ends agree.
-- 2025-11-25 and older: `initialize` opens a session (`Mcp-Session-Id`); later
-  requests must present it; `DELETE` ends it; `GET` opens the server-to-client
-  event stream that carries `notifications/tools/list_changed`.
+  Change notifications ride a `subscriptions/listen` request, whose response is
+  the stream (acknowledgement, then `notifications/tools/list_changed` tagged
+  with the subscription id, then the request's result when the server ends it).
+- 2025-11-25 and older: `initialize` opens a session (`Mcp-Session-Id`, a sealed
+  token any replica holding the key can open); later requests must present it;
+  `DELETE` ends it; `GET` opens the server-to-client event stream that carries
+  `notifications/tools/list_changed`.
 
 Responses are always plain JSON (the transport allows it), so a call costs one
 request and one response, with no SSE framing; docs/benchmarks.md compares it with
 the SDK's own transport.
 
 This module knows JSON-RPC, nothing about tools: a `Handler` (`server.handler.GroupHandler`)
-authenticates the caller and serves the methods; `server.sessions` holds the handshake-era sessions.
+authenticates the caller and serves the methods; `server.sessions` opens, checks and ends sessions and
+holds the open streams.
+
+The module is over 400 lines: `McpTransport` is one dispatcher for both protocol generations, and
+the session-bound and stateless paths share its checks. Moving the 2026-07-28 envelope checks and
+the `subscriptions/listen` stream into a module of their own is the next split.
 """
 
 from __future__ import annotations
@@ -27,13 +36,23 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS, classify_inbound_request, find_duplicated_routing_header
+from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION, MODERN_PROTOCOL_VERSIONS
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from mcp_anything.identity import Identity
 from mcp_anything.origins import HostOriginPolicy
-from mcp_anything.server.sessions import END_OF_STREAM, Session, SessionStore
+from mcp_anything.server.sessions import (
+    END_OF_STREAM,
+    ClientTooLarge,
+    InitializeLimited,
+    SessionClaims,
+    SessionStore,
+    SessionsUnavailable,
+    Stream,
+    sse_event,
+)
 
 if TYPE_CHECKING:
     from mcp_anything.authz import Grant
@@ -88,6 +107,11 @@ class Handler(Protocol):
     cache_scope: str  # "private" when results depend on the caller
     methods: dict[str, Method]  # e.g. tools/list, tools/call
 
+    @property
+    def list_ttl_ms(self) -> int:
+        """How long a client may keep a `tools/list` result."""
+        ...
+
     async def authenticate(self, method: str, path: str, headers: Headers) -> Identity:
         """Return the caller's identity or raise HttpError."""
         ...
@@ -123,13 +147,13 @@ class McpTransport:
         *,
         sessions: SessionStore,
         policy: HostOriginPolicy,
-        group: str = "",
+        endpoint: str = "/mcp",
         max_body_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         self.handler = handler
         self.sessions = sessions
         self.policy = policy
-        self.group = group  # sessions opened here belong to it
+        self.endpoint = endpoint  # sessions opened here are valid here only
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -168,9 +192,12 @@ class McpTransport:
             elif method == "GET":
                 await self._event_stream(receive, send, headers, identity)
             else:
-                session = self._session(headers, identity)
-                self.sessions.delete(session.id)
+                session = await self._session(headers, identity)
+                await self.sessions.end(session, _caller(scope, identity))
                 await send_json(send, 200, b"")
+        except SessionsUnavailable:
+            body = _error_body(None, INTERNAL_ERROR, "Sessions are unavailable for a moment; retry the request")
+            await send_json(send, 503, body, [(b"retry-after", b"1")])
         except HttpError as exc:
             extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
             await send_json(send, exc.status, orjson.dumps(exc.body), extra)
@@ -210,9 +237,9 @@ class McpTransport:
             return
 
         if headers.get("mcp-protocol-version") in MODERN_PROTOCOL_VERSIONS:
-            await self._modern(send, scope, headers, identity, request_id, rpc_method, params, message)
+            await self._modern(send, receive, scope, headers, identity, request_id, rpc_method, params, message)
         else:
-            await self._legacy(send, headers, identity, request_id, rpc_method, params)
+            await self._legacy(send, scope, headers, identity, request_id, rpc_method, params)
 
     async def _read_body(self, receive: Receive, declared_length: str | None) -> bytes:
         if declared_length is not None and declared_length.isdigit() and int(declared_length) > self.max_body_bytes:
@@ -235,6 +262,7 @@ class McpTransport:
     async def _modern(
         self,
         send: Send,
+        receive: Receive,
         scope: Scope,
         headers: Headers,
         identity: Identity,
@@ -253,6 +281,9 @@ class McpTransport:
             await send_json(send, status, _error_body(request_id, verdict.code, verdict.message, verdict.data))
             return
         ctx = RequestContext(identity, headers, verdict.protocol_version)
+        if rpc_method == "subscriptions/listen":
+            await self._listen(send, receive, ctx, request_id, params)
+            return
         try:
             if rpc_method == "server/discover":
                 await self.handler.admit(ctx)
@@ -270,7 +301,7 @@ class McpTransport:
             return
         if rpc_method in ("tools/list", "server/discover"):
             result["cacheScope"] = self.handler.cache_scope
-            result["ttlMs"] = 0
+            result["ttlMs"] = self.handler.list_ttl_ms
         result["resultType"] = "complete"
         result["_meta"] = {SERVER_INFO_META_KEY: self.handler.server_info}
         await send_json(send, 200, orjson.dumps({"jsonrpc": "2.0", "id": request_id, "result": result}))
@@ -278,6 +309,7 @@ class McpTransport:
     async def _legacy(
         self,
         send: Send,
+        scope: Scope,
         headers: Headers,
         identity: Identity,
         request_id: Any,
@@ -289,7 +321,7 @@ class McpTransport:
                 requested = params.get("protocolVersion")
                 version = requested if requested in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION
                 await self.handler.admit(RequestContext(identity, headers, version))
-                session = self.sessions.create(identity.principal, version, self.group)
+                session_id = await self._open_session(scope, identity, version, params)
                 result: dict[str, Any] = {
                     "protocolVersion": version,
                     "capabilities": self.handler.capabilities,
@@ -298,23 +330,44 @@ class McpTransport:
                 if self.handler.instructions:
                     result["instructions"] = self.handler.instructions
             else:
-                session = self._session(headers, identity)
+                session = await self._session(headers, identity)
+                session_id = headers["mcp-session-id"]
                 ctx = RequestContext(identity, headers, session.protocol_version)
                 result = {} if rpc_method == "ping" else await self._dispatch(ctx, rpc_method, params)
         except RpcError as exc:
             await send_json(send, 200, _error_body(request_id, exc.code, exc.message, exc.data))
             return
         body = orjson.dumps({"jsonrpc": "2.0", "id": request_id, "result": result})
-        await send_json(send, 200, body, [(b"mcp-session-id", session.id.encode())])
+        await send_json(send, 200, body, [(b"mcp-session-id", session_id.encode("latin-1"))])
 
-    def _session(self, headers: Headers, identity: Identity) -> Session:
+    async def _open_session(self, scope: Scope, identity: Identity, version: str, params: dict[str, Any]) -> str:
+        """A new session's id: the sealed token, carrying what the client said about itself."""
+        client = {k: params[k] for k in ("clientInfo", "capabilities") if isinstance(params.get(k), dict)}
+        try:
+            return await self.sessions.open(
+                principal=identity.principal,
+                caller=_caller(scope, identity),
+                protocol_version=version,
+                endpoint=self.endpoint,
+                client=client,
+            )
+        except ClientTooLarge as exc:
+            raise RpcError(INVALID_PARAMS, f"initialize: {exc}") from None
+        except InitializeLimited as exc:
+            message = f"Too many sessions opened: {exc.rule}; retry in {exc.retry_after}s"
+            raise HttpError(
+                429, _rpc_error_json(INVALID_REQUEST, message), {"Retry-After": str(exc.retry_after)}
+            ) from None
+
+    async def _session(self, headers: Headers, identity: Identity) -> SessionClaims:
         session_id = headers.get("mcp-session-id")
         if not session_id:
             raise HttpError(400, _rpc_error_json(INVALID_REQUEST, "Mcp-Session-Id header is required; send initialize"))
-        session = self.sessions.get(session_id)
-        if session is None or session.group != self.group:
+        session = await self.sessions.get(session_id, self.endpoint)
+        if session is None:
+            # Forged, altered, expired, ended or opened at another endpoint: all the same to the caller.
             raise HttpError(404, _rpc_error_json(INVALID_REQUEST, "Session not found or expired; send initialize"))
-        if session.principal != identity.principal:
+        if not self.sessions.belongs(session, identity.principal):
             # A session is bound to the caller that opened it: another token cannot ride on it.
             raise HttpError(403, _rpc_error_json(INVALID_REQUEST, "This session belongs to another caller"))
         version = headers.get("mcp-protocol-version")
@@ -328,7 +381,7 @@ class McpTransport:
             raise RpcError(METHOD_NOT_FOUND, f"Method not found: {rpc_method}")
         return await method(ctx, params)
 
-    # --- GET: the server-to-client event stream (handshake-era sessions) ---------------
+    # --- streams: GET (handshake-era sessions) and subscriptions/listen (2026-07-28) ------
 
     async def _event_stream(self, receive: Receive, send: Send, headers: Headers, identity: Identity) -> None:
         if headers.get("mcp-protocol-version") in MODERN_PROTOCOL_VERSIONS:
@@ -336,43 +389,117 @@ class McpTransport:
             return
         if "text/event-stream" not in headers.get("accept", ""):
             raise HttpError(406, _rpc_error_json(INVALID_REQUEST, "GET needs Accept: text/event-stream"))
-        session = self._session(headers, identity)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"text/event-stream"),
-                    (b"cache-control", b"no-cache, no-transform"),
-                    (b"x-accel-buffering", b"no"),
-                    (b"mcp-session-id", session.id.encode()),
-                ],
-            }
+        session = await self._session(headers, identity)
+        token = headers["mcp-session-id"]
+        stream = self._open_stream(session_id=session.id)
+
+        async def still_open() -> bool:
+            # Another replica may have ended the session; a revocation list that cannot be read ends it too.
+            try:
+                return await self.sessions.get(token, self.endpoint) is not None
+            except SessionsUnavailable:
+                return False
+
+        try:
+            await _start_stream(send, [(b"mcp-session-id", token.encode("latin-1"))])
+            await self._pump(stream, receive, send, still_open)
+        finally:
+            self.sessions.close_stream(stream)
+        with contextlib.suppress(OSError):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _listen(
+        self, send: Send, receive: Receive, ctx: RequestContext, request_id: str | int, params: dict[str, Any]
+    ) -> None:
+        """One `subscriptions/listen` stream: the acknowledgement, then list changes, until either side ends it."""
+        if "text/event-stream" not in ctx.headers.get("accept", ""):
+            body = _error_body(request_id, INVALID_REQUEST, "subscriptions/listen needs Accept: text/event-stream")
+            await send_json(send, 406, body)
+            return
+        requested = params.get("notifications")
+        if not isinstance(requested, dict):
+            body = _error_body(request_id, INVALID_PARAMS, "subscriptions/listen needs `notifications`, an object")
+            await send_json(send, 400, body)
+            return
+        await self.handler.admit(ctx)
+        # Tools are all this server lists: any other kind asked for is left out of the acknowledgement.
+        honored = {"toolsListChanged": True} if requested.get("toolsListChanged") is True else {}
+        stream = self._open_stream(subscription_id=request_id, notify=bool(honored))
+        meta = {SUBSCRIPTION_ID_META_KEY: request_id}
+        try:
+            await _start_stream(send, [])
+            ack = {"notifications": honored, "_meta": meta}
+            frame = sse_event({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged", "params": ack})
+            await send({"type": "http.response.body", "body": frame, "more_body": True})
+            ended_by_server = await self._pump(stream, receive, send, None)
+        finally:
+            self.sessions.close_stream(stream)
+        final = b""
+        if ended_by_server:  # a graceful end: the request's result tells the client the stream ended on purpose
+            result = {"_meta": {**meta, SERVER_INFO_META_KEY: self.handler.server_info}, "resultType": "complete"}
+            final = sse_event({"jsonrpc": "2.0", "id": request_id, "result": result})
+        with contextlib.suppress(OSError):
+            await send({"type": "http.response.body", "body": final, "more_body": False})
+
+    def _open_stream(
+        self, *, session_id: str | None = None, subscription_id: Any = None, notify: bool = True
+    ) -> Stream:
+        stream = self.sessions.open_stream(
+            self.endpoint, session_id=session_id, subscription_id=subscription_id, notify=notify
         )
+        if stream is None:
+            message = "Too many open streams on this server; retry later"
+            raise HttpError(503, _rpc_error_json(INTERNAL_ERROR, message), {"Retry-After": "5"})
+        return stream
+
+    async def _pump(
+        self, stream: Stream, receive: Receive, send: Send, still_open: Callable[[], Awaitable[bool]] | None
+    ) -> bool:
+        """Forward `stream`'s events until the client goes (False) or the server ends the stream (True).
+
+        Pings keep proxies from closing an idle stream; with `still_open`, each ping first checks the stream
+        is still wanted.
+        """
         disconnected = asyncio.ensure_future(_wait_disconnect(receive))
         closing = asyncio.ensure_future(self.sessions.closing.wait())
         try:
-            while not disconnected.done() and not closing.done():
-                next_event = asyncio.ensure_future(session.events.get())
+            while True:
+                next_event = asyncio.ensure_future(stream.events.get())
                 done, _ = await asyncio.wait(
                     {next_event, disconnected, closing}, timeout=SSE_PING_SECONDS, return_when="FIRST_COMPLETED"
                 )
                 if next_event in done:
                     event = next_event.result()
                     if event == END_OF_STREAM:
-                        break
+                        return True
                     await send({"type": "http.response.body", "body": event, "more_body": True})
                     continue
                 next_event.cancel()
-                if not done and self.sessions.get(session.id) is not None:
-                    await send({"type": "http.response.body", "body": b": ping\r\n\r\n", "more_body": True})
-                elif not done:
-                    break  # the session was deleted or expired
+                if disconnected in done:
+                    return False
+                if closing in done or (still_open is not None and not await still_open()):
+                    return True
+                await send({"type": "http.response.body", "body": b": ping\r\n\r\n", "more_body": True})
         finally:
             disconnected.cancel()
             closing.cancel()
-        with contextlib.suppress(OSError):
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _start_stream(send: Send, extra: list[tuple[bytes, bytes]]) -> None:
+    headers = [
+        (b"content-type", b"text/event-stream"),
+        (b"cache-control", b"no-cache, no-transform"),
+        (b"x-accel-buffering", b"no"),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers + extra})
+
+
+def _caller(scope: Scope, identity: Identity) -> str:
+    """Whom the session caps count: the principal; anonymous callers (all one principal) by address."""
+    if identity.strategy != "none":
+        return identity.principal
+    client = scope.get("client")
+    return f"none@{client[0] if client else ''}"
 
 
 async def _wait_disconnect(receive: Receive) -> None:

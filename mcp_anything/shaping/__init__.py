@@ -3,6 +3,7 @@
 from mcp_anything.shaping.budget import (
     BudgetResult,
     Omission,
+    ResultBudget,
     cut_json,
     cut_text,
     min_items_by_path,
@@ -18,19 +19,16 @@ from mcp_anything.shaping.filters import (
     filters_for_tool,
     unmatched_globs,
 )
-from mcp_anything.shaping.models import ClaimVariable, FilterOperation, ResponseFilter
 from mcp_anything.shaping.schema import relax_output_schema
 
 __all__ = [
     "AppliedFilter",
     "BudgetResult",
     "ClaimMissing",
-    "ClaimVariable",
     "CompiledFilter",
-    "FilterOperation",
     "FilterStats",
     "Omission",
-    "ResponseFilter",
+    "ResultBudget",
     "apply_filters",
     "compile_filters",
     "cut_json",

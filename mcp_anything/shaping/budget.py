@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -49,6 +49,27 @@ class BudgetResult:
     # False when even the shortest arrays the schema allows exceed the budget (the caller decides).
     fits: bool
     omissions: tuple[Omission, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ResultBudget:
+    """One tool's budget, fixed at load: its byte limit, the arguments its note names, its arrays' minItems."""
+
+    max_bytes: int
+    narrowing: tuple[str, ...] = ()
+    min_items: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def for_tool(cls, max_bytes: int, input_schema: Mapping[str, Any], output_schema: Any) -> ResultBudget:
+        properties = input_schema.get("properties")
+        names = list(properties) if isinstance(properties, dict) else []
+        return cls(max_bytes, narrowing_arguments(names), min_items_by_path(output_schema))
+
+    def cut_json(self, value: Any, size: int | None = None) -> BudgetResult:
+        return cut_json(value, self.max_bytes, self.narrowing, self.min_items, size)
+
+    def cut_text(self, text: str) -> BudgetResult:
+        return cut_text(text, self.max_bytes, self.narrowing)
 
 
 def narrowing_arguments(input_properties: Iterable[str]) -> tuple[str, ...]:

@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from mcp_anything.shaping.models import VARIABLE_REFERENCE, ResponseFilter
+from mcp_anything.config.filters import VARIABLE_REFERENCE, ResponseFilter
 from mcp_anything.shaping.reach import PathRegex
 
 # Paths are data-driven (objects keyed by ids make new ones); past this, states are computed uncached.

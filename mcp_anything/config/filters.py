@@ -1,4 +1,4 @@
-"""Config models for `response_filters`: only pydantic and the standard library, so they can live in the config package.
+"""`groups[].response_filters`: which parts of an upstream's answer each caller may see (`shaping` applies them).
 
 Every semantic check happens on the filter, not on the operation, so a message can name both
 the filter (by its notes) and the operation (by its index and notes); pydantic adds the location.
@@ -9,17 +9,17 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from mcp_anything.config.types import StrictModel
 
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # `{{ name }}` in a match_value; anything else between braces is left to the regex engine.
 VARIABLE_REFERENCE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 
 
-class ClaimVariable(BaseModel):
+class ClaimVariable(StrictModel):
     """A filter variable bound to one verified claim of the caller (`sub`, or a dotted path like `org.id`)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     claim: str
 
@@ -31,10 +31,8 @@ class ClaimVariable(BaseModel):
         return claim
 
 
-class FilterOperation(BaseModel):
+class FilterOperation(StrictModel):
     """A field operation (no match_field/match_value) or a row operation (both)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     effect: Literal["retain", "destroy"]
     path: str
@@ -48,10 +46,8 @@ class FilterOperation(BaseModel):
         return self.match_field is not None
 
 
-class ResponseFilter(BaseModel):
+class ResponseFilter(StrictModel):
     """One entry of a group's `response_filters`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     # None: every tool of the group.
     tools: list[str] | None = None

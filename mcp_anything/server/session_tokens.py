@@ -37,6 +37,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from mcp_anything.config import MIN_SESSION_KEY_BYTES
+
 __all__ = [
     "MAX_CLIENT_BYTES",
     "MAX_TOKEN_CHARS",
@@ -47,7 +49,7 @@ __all__ = [
     "random_secret",
 ]
 
-MIN_SECRET_LENGTH: Final = 32  # bytes of UTF-8: a passphrase shorter than this is guessable offline
+MIN_SECRET_LENGTH: Final = MIN_SESSION_KEY_BYTES  # the config checks it at load; checked again here for direct use
 MAX_CLIENT_BYTES: Final = 2048  # the client's info and capabilities, as compact JSON
 # Comfortably above the largest token `issue` makes; longer input is refused before decoding.
 MAX_TOKEN_CHARS: Final = 4096
