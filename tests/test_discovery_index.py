@@ -120,6 +120,7 @@ def test_query_terms_drop_stopwords_and_stem() -> None:
     assert terms("Show me the recordings of my calls") == ["show", "record", "call"]
 
 
+@pytest.mark.slow
 @pytest.mark.corpus
 def test_recall_at_5_on_the_task_queries() -> None:
     import yaml
