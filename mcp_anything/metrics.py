@@ -77,7 +77,11 @@ BREAKER_STATE = Gauge(
     "Circuit breaker state per upstream: 1 for the current state, 0 for the others.",
     ["upstream", "state"],
 )
-RELOADS = Counter("mcp_anything_config_reloads", "Config reloads by outcome (ok, error).", ["outcome"])
+RELOADS = Counter(
+    "mcp_anything_config_reloads",
+    "Config reloads by outcome (ok, error, refused: it would have weakened a group's security).",
+    ["outcome"],
+)
 LAST_RELOAD = Gauge(
     "mcp_anything_config_last_reload_success_timestamp_seconds", "When the serving config was last loaded."
 )

@@ -19,7 +19,7 @@ from starlette.datastructures import Headers
 
 from mcp_anything.authz import AllowAll, Forbidden, Grant, create_authorizer
 from mcp_anything.config import ConfigError, parse_config
-from mcp_anything.identity import Identity
+from mcp_anything.identity import ANONYMOUS, Identity
 from mcp_anything.tools import HttpRequest, Tool
 from tests.support.wristband import ISSUER, OTHER_KEY, PUBLIC_PEM, SIGNING_KEY, forged, mint
 
@@ -184,6 +184,43 @@ def test_a_missing_or_invalid_wristband_means_no_tools_and_the_reason_is_logged(
         assert all(value not in json.dumps(line) for line in audit_lines())
 
 
+BOUND = {"public_key": "keys/wristband.pem", "audience": ["gw-public", "gw-all"], "bind_subject": True}
+READS = {"tools": {"shop": ["get_book"]}}
+BOB = Identity(strategy="jwt", subject="bob", claims={"sub": "bob"})
+
+BOUND_WRISTBANDS = {
+    "for this group, this caller": (USER, mint(READS, sub="alice", aud="gw-public"), None),
+    "audience list, one matches": (USER, mint(READS, sub="alice", aud=["other", "gw-all"]), None),
+    "for another group": (USER, mint(READS, sub="alice", aud="gw-admin"), "was issued for another audience"),
+    "without an audience": (USER, mint(READS, sub="alice"), "lacks the required claim(s) aud"),
+    "presented by another caller": (BOB, mint(READS, sub="alice", aud="gw-public"), "issued to another subject"),
+    "to a caller without a subject": (ANONYMOUS, mint(READS, sub="alice", aud="gw-public"), "another subject"),
+    "without a subject": (USER, mint(READS, aud="gw-public", omit=("sub",)), "lacks the required claim(s) sub"),
+    "living too long": (USER, mint(READS, sub="alice", aud="gw-public", lifetime=3600), "longer than max_lifetime"),
+    "without iat": (USER, mint(READS, sub="alice", aud="gw-public", omit=("iat",)), "required claim(s) iat"),
+}
+
+
+@pytest.mark.parametrize("case", BOUND_WRISTBANDS)
+def test_a_bound_wristband_serves_only_its_audience_and_subject(case, tmp_path, key_file, audit_lines):
+    identity, wristband, refused = BOUND_WRISTBANDS[case]
+    grant = authorizer({"capabilities": BOUND}, tmp_path).grant("default", identity, headers(wristband))
+    assert visible(grant) == ([] if refused else ["shop_get_book"])
+    if refused:
+        assert refused in audit_lines()[-1]["reason"]
+
+
+def test_max_lifetime_defaults_to_five_minutes_and_can_be_raised_or_turned_off(tmp_path, key_file):
+    hour = headers(mint(READS, lifetime=3600, omit=("iat",)))
+    default = authorizer({"capabilities": {"public_key": key_file}}, tmp_path)
+    assert visible(default.grant("default", USER, headers(mint(READS, lifetime=300)))) == ["shop_get_book"]
+    assert visible(default.grant("default", USER, headers(mint(READS, lifetime=301)))) == []
+    raised = authorizer({"capabilities": {"public_key": key_file, "max_lifetime": "1h"}}, tmp_path)
+    assert visible(raised.grant("default", USER, headers(mint(READS, lifetime=3600)))) == ["shop_get_book"]
+    off = authorizer({"capabilities": {"public_key": key_file, "max_lifetime": None}}, tmp_path)
+    assert visible(off.grant("default", USER, hour)) == ["shop_get_book"]
+
+
 def test_without_capabilities_configured_the_header_is_ignored_never_trusted(tmp_path):
     authz = authorizer({}, tmp_path)
     assert isinstance(authz, AllowAll)
@@ -214,6 +251,9 @@ def test_capabilities_from_the_verified_inbound_claims(tmp_path):
         ({"public_key": PUBLIC_PEM, "algorithms": ["HS256"]}, "unsupported algorithm(s) ['HS256']"),
         ({"public_key": PUBLIC_PEM, "algorithms": ["none"]}, "unsupported algorithm(s) ['none']"),
         ({"source": "claim", "public_key": PUBLIC_PEM}, "['public_key'] only apply to source: header"),
+        ({"source": "claim", "audience": "gw", "bind_subject": True}, "['audience', 'bind_subject'] only apply"),
+        ({"public_key": PUBLIC_PEM, "audience": []}, "audience cannot be empty"),
+        ({"public_key": PUBLIC_PEM, "max_lifetime": "soon"}, "max_lifetime: expected a duration"),
     ],
 )
 def test_capability_config_problems_name_the_key(capabilities, problem, tmp_path):
@@ -340,10 +380,11 @@ def test_rules_see_the_tools_method_path_template_upstream_and_tags(tmp_path):
 
 def test_rules_see_request_headers_without_credentials(tmp_path):
     rules = [{"effect": "allow", "when": 'request.headers["x-tenant"] == "acme"', "tools": ["*"]}]
-    for hidden in ("authorization", "cookie", "x-mcp-authorized", "x-api-key"):
+    for hidden in ("authorization", "cookie", "x-mcp-authorized", "mcp-session-id"):
         rules.append({"effect": "deny", "when": f'"{hidden}" in request.headers', "tools": ["*"]})
     authz = authorizer({"default": "deny", "rules": rules}, tmp_path)
     sent = [("X-Tenant", "acme"), ("Authorization", "Bearer t"), ("Cookie", "a=b"), ("x-mcp-authorized", "w")]
+    sent += [("Mcp-Session-Id", "s")]
     grant = authz.grant("default", caller(sub="a"), Headers(raw=[(k.encode(), v.encode()) for k, v in sent]))
     assert visible(grant) == [t.name for t in TOOLS]
     other = authz.grant("default", caller(sub="a"), Headers({"x-tenant": "umbrella"}))
@@ -365,6 +406,11 @@ def test_the_lowest_priority_matching_rule_is_reported_with_its_notes_and_a_deny
     assert (audit_lines()[-1]["rule"], audit_lines()[-1]["notes"]) == ("rules[1]", "alice")
     assert alice.can_call(TOOL["pets_list_cats"], {})
     assert (audit_lines()[-1]["rule"], audit_lines()[-1]["notes"]) == ("rules[0]", "everyone reads")
+    with pytest.raises(Forbidden):  # a rule without `tools` closing the endpoint is audited with its notes too
+        authorizer({"rules": [{"effect": "deny", "when": 'jwt.sub == "eve"', "notes": "eve is out"}]}, tmp_path).grant(
+            "default", caller(sub="eve"), Headers()
+        )
+    assert (audit_lines()[-1]["action"], audit_lines()[-1]["notes"]) == ("connect", "eve is out")
     mallory = authz.grant("default", caller(sub="mallory"), Headers())
     assert not mallory.can_call(TOOL["shop_delete_book"], {})  # allows of lower priority match too
     assert (audit_lines()[-1]["decision"], audit_lines()[-1]["rule"]) == ("deny", "rules[3]")

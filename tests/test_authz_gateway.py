@@ -96,6 +96,60 @@ async def test_without_a_valid_wristband_a_caller_gets_no_tools(
     assert upstream.requests == []
 
 
+def bound_groups_config(upstream_url: str) -> dict[str, Any]:
+    """Two groups trusting one wristband key, each bound to its own audience and to the caller's API key name."""
+    config = echo_config(upstream_url)
+    keys = {"strategy": "api_key", "api_key": {"values": {"alice": "alice-key-1", "bob": "bob-key-2"}}}
+    config["groups"] = [
+        {
+            "name": name,
+            "endpoint": f"/{name}/mcp",
+            "upstreams": ["echo"],
+            "inbound_auth": keys,
+            "authorization": {
+                "capabilities": {"public_key": "${WRISTBAND_KEY}", "audience": f"gw-{name}", "bind_subject": True}
+            },
+        }
+        for name in ("public", "admin")
+    ]
+    return config
+
+
+@pytest.mark.anyio
+async def test_a_bound_wristband_cannot_be_replayed_at_another_group_or_by_another_caller(
+    gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="mcp_anything.audit")
+    alices = mint(JANITOR, sub="alice", aud="gw-public")
+
+    async def deleted(endpoint: str, api_key: str) -> bool:
+        headers = {"X-API-Key": api_key, "x-mcp-authorized": alices}
+        async with mcp_client(url + endpoint, headers=headers) as client:
+            listed = {t.name for t in (await client.list_tools()).tools}
+            try:
+                await client.call_tool("echo_delete_item", {"itemId": "9"})
+            except MCPError:
+                assert listed == set()
+                return False
+            assert listed == {"echo_delete_item"}
+            return True
+
+    with gateway(bound_groups_config(upstream_url), env=KEY_ENV) as url:
+        assert await deleted("/public/mcp", "alice-key-1")
+        assert not await deleted("/admin/mcp", "alice-key-1"), "replayed at another group"
+        assert not await deleted("/public/mcp", "bob-key-2"), "replayed by another caller"
+    assert len(upstream.requests) == 1
+    refusals = {
+        (r.fields["group"], r.fields["subject"], r.fields["reason"])
+        for r in caplog.records
+        if r.name == "mcp_anything.audit" and r.fields["decision"] == "deny"
+    }
+    assert refusals == {
+        ("admin", "alice", "capabilities: x-mcp-authorized was issued for another audience"),
+        ("public", "bob", "capabilities: x-mcp-authorized was issued to another subject than the caller's"),
+    }
+
+
 @pytest.mark.anyio
 async def test_an_endpoint_rule_answers_403_before_any_session(gateway: GatewayFactory, upstream_url: str) -> None:
     config = echo_config(upstream_url)

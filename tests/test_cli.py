@@ -19,6 +19,7 @@ from tests.support.cli import run_cli, run_cli_process, write_config
 from tests.support.gateway import echo_config
 from tests.support.mcp import mcp_client
 from tests.support.servers import free_port
+from tests.support.wristband import PUBLIC_PEM
 
 pytestmark = pytest.mark.anyio
 
@@ -28,6 +29,18 @@ def test_validate_prints_one_line_per_upstream(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert "upstream echo:" in run.stdout and "tools from" in run.stdout
     assert "config OK" in run.stdout
+
+
+def test_validate_warns_of_a_wristband_bound_to_nothing(tmp_path: Path) -> None:
+    raw = echo_config("http://127.0.0.1:9")
+    raw["groups"][0]["authorization"] = {"capabilities": {"public_key": PUBLIC_PEM}}
+    unbound = run_cli("validate", "--config", str(write_config(tmp_path, raw)))
+    assert unbound.returncode == 0 and "config OK" in unbound.stdout
+    assert "config warning: groups[0].authorization.capabilities: the wristband is bound to neither" in unbound.stderr
+    for binding in ({"audience": "gw"}, {"bind_subject": True}):
+        raw["groups"][0]["authorization"]["capabilities"] = {"public_key": PUBLIC_PEM, **binding}
+        bound = run_cli("validate", "--config", str(write_config(tmp_path, raw)))
+        assert bound.returncode == 0 and "config warning" not in bound.stderr, bound.stderr
 
 
 def test_tools_lists_tools_and_json(tmp_path: Path) -> None:
@@ -40,6 +53,33 @@ def test_tools_lists_tools_and_json(tmp_path: Path) -> None:
     assert "echo_create_item" in names
     assert all("inputSchema" in t for t in listing["default"])
     assert run_cli("tools", "--config", str(path), "--group", "nope").returncode == 2
+
+
+def test_tools_piped_into_head_exits_quietly(tmp_path: Path) -> None:
+    # Far more output than a pipe buffers, so the writer is still writing when `head` goes away.
+    operation = {"summary": "x" * 200, "responses": {"200": {"description": "ok"}}}
+    spec = {
+        "openapi": "3.0.3",
+        "info": {"title": "many", "version": "1"},
+        "paths": {f"/things{i}": {"get": {**operation, "operationId": f"thing{i}"}} for i in range(2000)},
+    }
+    (tmp_path / "many.json").write_text(json.dumps(spec))
+    raw = echo_config("http://127.0.0.1:9")
+    raw["upstreams"][0]["openapi"]["source"] = "many.json"
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    tools = subprocess.Popen(
+        [sys.executable, "-m", "mcp_anything", "tools", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    head = subprocess.run(["head", "-n", "2"], stdin=tools.stdout, capture_output=True, timeout=60)
+    assert tools.stdout is not None
+    tools.stdout.close()  # only `head` holds the read end now, as in a shell pipeline
+    _, stderr = tools.communicate(timeout=60)
+    assert len(head.stdout.splitlines()) == 2
+    assert stderr == b"", stderr.decode()[-2000:]
+    assert tools.returncode == 141
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 import yaml
 
 from tests.support.gateway import echo_config
+from tests.support.idp import IdP
 from tests.support.mcp import mcp_client
 from tests.support.openapi import SPECS
 from tests.support.servers import free_port
@@ -98,11 +100,44 @@ async def test_a_served_gateway_writes_audit_lines_to_the_audit_file_only(tmp_pa
     assert any(line["logger"] == "mcp_anything.calls" and line["tool"] == "echo_get_item" for line in logged)
 
 
+CONSOLE_RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ +(\S+): (.*)")
+FORGED_SUB = (
+    "bob\n2026-01-01 00:00:00,000 INFO    mcp_anything.audit: call allow group=default subject=admin"
+    "\r\x1b[2K\x1b[1A\u2028forged\x85line"
+)
+
+
+@pytest.mark.node
+@pytest.mark.anyio
+async def test_a_forged_subject_writes_one_escaped_console_line(tmp_path: Path, upstream_url: str, idp: IdP) -> None:
+    (tmp_path / "echo.yaml").write_text((SPECS / "echo.yaml").read_text())
+    port = free_port()
+    raw = {**echo_config(upstream_url), "server": {"port": port}}
+    raw["groups"][0]["inbound_auth"] = {"strategy": "jwt", "jwt": {"issuer": idp.issuer}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(raw))
+    stderr = tmp_path / "stderr.log"
+    token = idp.token(sub=FORGED_SUB + "x" * 2000)
+    with serve(tmp_path / "config.yaml", stderr, "console"):
+        await _healthy(f"http://127.0.0.1:{port}/healthz")
+        async with mcp_client(f"http://127.0.0.1:{port}/mcp", headers={"Authorization": f"Bearer {token}"}) as client:
+            await client.call_tool("echo_get_item", {"itemId": "1"})
+    text = stderr.read_bytes().decode()
+    records = [CONSOLE_RECORD.match(line) for line in text.splitlines()]
+    assert all(records), "every line is a record of its own: " + text
+    audit = [m.group(2) for m in records if m and m.group(1) == "mcp_anything.audit"]
+    (call,) = [line for line in audit if line.startswith("call allow group=default ")]
+    assert len(audit) == 2, audit  # the call, and the client's tools/list
+    assert ' subject="bob\\n2026-01-01 00:00:00,000 INFO    mcp_anything.audit: call allow' in call
+    assert "\\r\\x1b[2K\\x1b[1A\\u2028forged\\x85line" in call
+    assert "x" * (512 - len(FORGED_SUB)) + f'...[{len(FORGED_SUB) + 2000 - 512} more chars]" strategy=jwt' in call
+    assert not any(c in text for c in "\r\x1b\u2028\x85")
+
+
 @contextmanager
-def serve(config: Path, stderr: Path) -> Iterator[None]:
+def serve(config: Path, stderr: Path, log_format: str = "json") -> Iterator[None]:
     with stderr.open("wb") as err:
         process = subprocess.Popen(
-            [sys.executable, "-m", "mcp_anything", "serve", "--config", str(config)],
+            [sys.executable, "-m", "mcp_anything", "serve", "--config", str(config), "--log-format", log_format],
             stdout=subprocess.DEVNULL,
             stderr=err,
         )

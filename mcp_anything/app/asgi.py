@@ -5,6 +5,7 @@ protected-resource metadata), matched by exact path, its lifespan, and swapping 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_anything import metrics
 from mcp_anything.app.build import Gateway, build_gateway
+from mcp_anything.app.metrics_listener import MetricsListener
 from mcp_anything.app.reload import Reloader
 from mcp_anything.config import Config, ConfigError, ConfigSource
 from mcp_anything.origins import HostOriginPolicy
@@ -71,6 +73,11 @@ class GatewayApp:
         self.sessions = SessionStore(gateway.config.server.sessions, limiter=gateway.limiter)
         self.tracing = tracing
         self.reloader: Reloader | None = None  # set by create_app when the config comes from a file
+        # `server.metrics.port` is read at startup, like `server.port`.
+        metrics_port = gateway.config.server.metrics.port
+        self.metrics_listener = (
+            None if metrics_port is None else MetricsListener(self._metrics, gateway.config.server.host, metrics_port)
+        )
         self._serving = self._serve(gateway)
         self._retiring: dict[asyncio.Task[None], _Serving] = {}
 
@@ -84,8 +91,8 @@ class GatewayApp:
 
     def _routes(self, gateway: Gateway) -> dict[str, ASGIApp]:
         routes: dict[str, ASGIApp] = {"/healthz": self._healthz, "/readyz": self._readyz}
-        metrics_enabled = gateway.config.server.metrics
-        if metrics_enabled:
+        metrics_enabled = gateway.config.server.metrics.enabled
+        if metrics_enabled and self.metrics_listener is None:
             routes["/metrics"] = self._metrics
         metadata_groups = [g for g in gateway.groups if g.metadata_url]
         server = gateway.config.server
@@ -101,8 +108,9 @@ class GatewayApp:
             )
         for group in metadata_groups:
             routes[PRM_PREFIX + group.config.endpoint] = _static_json(group.protected_resource_metadata())
-        if len(metadata_groups) == 1:
-            routes[PRM_PREFIX] = _static_json(metadata_groups[0].protected_resource_metadata())
+        root = _root_metadata_group(metadata_groups)
+        if root is not None:
+            routes[PRM_PREFIX] = _static_json(root.protected_resource_metadata())
         return routes
 
     async def reload(self, config: Config) -> int:
@@ -199,6 +207,16 @@ class GatewayApp:
         self.sessions.closing.set()
 
     async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
+        settings = self.gateway.config.server.metrics
+        if scope["type"] != "http":  # the metrics listener's own server hands over lifespan and websockets too
+            return
+        if not settings.enabled or scope["path"] != "/metrics":
+            await send_json(send, 404, orjson.dumps({"error": "not_found", "path": scope["path"]}))
+            return
+        if settings.token is not None and not _bearer_matches(scope, settings.token.get_secret_value()):
+            body = {"error": "unauthorized", "error_description": "/metrics needs the metrics bearer token"}
+            await send_json(send, 401, orjson.dumps(body), [(b"www-authenticate", b'Bearer realm="metrics"')])
+            return
         # Circuit states are read when scraped: open turns half-open by the clock, not by a call.
         circuits = {name: upstream.breaker.state for name, upstream in self.gateway.upstreams.items()}
         body = metrics.exposition(sessions=len(self.sessions), circuits=circuits)
@@ -211,11 +229,19 @@ class GatewayApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                if self.metrics_listener is not None:
+                    try:
+                        await self.metrics_listener.start()
+                    except ConfigError as exc:
+                        await send({"type": "lifespan.startup.failed", "message": "\n".join(exc.problems)})
+                        return
                 self.gateway.start()
                 if self.reloader is not None:
                     self.reloader.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.metrics_listener is not None:
+                    await self.metrics_listener.stop()
                 if self.reloader is not None:
                     await self.reloader.stop()
                 for retired in self._retiring.values():
@@ -233,6 +259,23 @@ class GatewayApp:
 def _listing(group: Group) -> bytes:
     """Everything `tools/list` can show of a group, to tell whether a reload changed it."""
     return orjson.dumps(list(group.listings.values()))
+
+
+def _root_metadata_group(groups: list[Group]) -> Group | None:
+    """Whose metadata the suffix-less root path serves: the only protected group, else the one at `/mcp`.
+
+    A client that knows only the host asks the root. With several protected groups, guessing any group
+    but the conventional `/mcp` one would point it at the wrong resource, so the root is then a 404.
+    """
+    if len(groups) == 1:
+        return groups[0]
+    return next((g for g in groups if g.config.endpoint == "/mcp"), None)
+
+
+def _bearer_matches(scope: Scope, token: str) -> bool:
+    """Exactly one `Authorization: Bearer <token>`, compared in constant time."""
+    values = [value for name, value in scope["headers"] if name.lower() == b"authorization"]
+    return len(values) == 1 and hmac.compare_digest(values[0], b"Bearer " + token.encode())
 
 
 def _static_json(body: Any) -> ASGIApp:
@@ -256,6 +299,13 @@ def create_app(
             ) from None
         tracing = Tracing(config.server.tracing)
     app = GatewayApp(build_gateway(config, defer_unavailable_specs=True), mounts=mounts, tracing=tracing)
+    if config.server.metrics.exposed and not config.server.loopback:
+        logger.warning(
+            "/metrics is served without a token on %s:%d, next to the MCP endpoints: anyone who can reach them can "
+            "read every tool name, upstream and outcome count; set server.metrics.port or server.metrics.token",
+            config.server.host,
+            config.server.port,
+        )
     if source is not None:
         app.reloader = Reloader(source, current=lambda: app.gateway.config, serve=app.reload)
     return app

@@ -1,11 +1,18 @@
 """Reload the config on SIGHUP or when one of its files changes, without dropping a request.
 
 Every `server.reload_interval` the reloader compares the modification time and size of
-the config file and the local files it names (specs, overlays, Lua scripts); a change, or
-SIGHUP, reads the config again and builds a whole new gateway off the event loop (specs
-served by URL are fetched again only then), which the app serves at once (`GatewayApp.reload`);
-a config that fails to load or build changes nothing: each problem is logged and the
-previous config keeps serving. Files are compared again only after they change once more.
+the config file and the local files it names (specs, overlays, Lua scripts). A change is
+read only once the files have settled: when they look the same at two polls in a row, so
+a file being written in several steps is not read half-way. SIGHUP reads at once (an
+operator sent it after editing). The config is read again and a whole new gateway is built
+off the event loop (specs served by URL are fetched again only then), which the app serves
+at once (`GatewayApp.reload`).
+
+A config that fails to load or build changes nothing: each problem is logged and the
+previous config keeps serving. So does a config that weakens a group's security (see
+`config.weakenings`), unless it sets `server.allow_weakening_reload: true` itself: a warning
+names each group and what would have weakened. Files are compared again only after they
+change once more.
 """
 
 from __future__ import annotations
@@ -16,15 +23,18 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from mcp_anything import metrics
-from mcp_anything.config import Config, ConfigError, ConfigSource
+from mcp_anything.config import Config, ConfigError, ConfigSource, Weakening, weakenings
 
 logger = logging.getLogger("mcp_anything.reload")
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 # Read once at startup: changing them needs a restart.
-RESTART_ONLY = ("host", "port", "shutdown_timeout", "tracing", "audit_log")
+RESTART_ONLY = ("host", "port", "shutdown_timeout", "tracing", "audit_log", "metrics.port")
 OFF_POLL_SECONDS = 1.0  # with polling off, how often to look whether a reload turned it on
 
 Signature = tuple[tuple[Path, int, int] | tuple[Path], ...]
@@ -86,10 +96,17 @@ class Reloader:
         task.add_done_callback(self._tasks.discard)
 
     async def _poll(self) -> None:
+        settling: Signature | None = None  # what the changed files looked like at the previous poll
         while True:
             interval = self._current().server.reload_interval
             await asyncio.sleep(interval or OFF_POLL_SECONDS)
-            if interval and signature(self._source.watched(self._current())) != self._seen:
+            now = signature(self._source.watched(self._current()))
+            if not interval or now == self._seen:
+                settling = None
+            elif now != settling:
+                settling = now  # changed since the last look: perhaps still being written
+            else:
+                settling = None
                 await self.reload("files changed")
 
     async def reload(self, reason: str) -> bool:
@@ -102,10 +119,16 @@ class Reloader:
             try:
                 config = await asyncio.to_thread(self._source.load)
                 self._seen = signature(self._source.watched(config))
+                weakened = weakenings(current, config)
+                if weakened and not config.server.allow_weakening_reload:
+                    self._refused(reason, weakened)
+                    return False
                 restart_only = _restart_only_changes(current, config)
                 if restart_only:  # serve on as started, and say so
-                    kept = {key: getattr(current.server, key) for key in restart_only}
-                    config = config.model_copy(update={"server": config.server.model_copy(update=kept)})
+                    server = config.server
+                    for key in restart_only:
+                        server = _replaced(server, key, _setting(current.server, key))
+                    config = config.model_copy(update={"server": server})
                 tools = await self._serve(config)
             except ConfigError as exc:
                 self._failed(reason, exc.problems)
@@ -118,9 +141,24 @@ class Reloader:
         metrics.LAST_RELOAD.set_to_current_time()
         for key in restart_only:
             logger.warning("server.%s changed; the new value takes effect on restart", key)
+        for weakening in weakened:
+            fields = {"reason": reason, "group": weakening.group, "weakening": weakening.what}
+            logger.warning("config reloaded with weaker security (allowed): %s", weakening, extra={"fields": fields})
         fields = {"reason": reason, "groups": len(config.groups), "tools": tools}
         logger.info("config reloaded", extra={"fields": fields})
         return True
+
+    def _refused(self, reason: str, weakened: list[Weakening]) -> None:
+        metrics.RELOADS.labels("refused").inc()
+        for weakening in weakened:
+            fields = {"reason": reason, "group": weakening.group, "weakening": weakening.what}
+            logger.warning("config reload refused: it weakens %s", weakening, extra={"fields": fields})
+        logger.warning(
+            "config reload refused: it weakens %d group setting(s); still serving the previous config. "
+            "If that is intended, set server.allow_weakening_reload: true in the new config",
+            len(weakened),
+            extra={"fields": {"reason": reason}},
+        )
 
     def _failed(self, reason: str, problems: list[str]) -> None:
         metrics.RELOADS.labels("error").inc()
@@ -134,4 +172,18 @@ class Reloader:
 
 
 def _restart_only_changes(old: Config, new: Config) -> list[str]:
-    return [key for key in RESTART_ONLY if getattr(old.server, key) != getattr(new.server, key)]
+    return [key for key in RESTART_ONLY if _setting(old.server, key) != _setting(new.server, key)]
+
+
+def _setting(model: BaseModel, key: str) -> Any:
+    """The value at a dotted key (`metrics.port`)."""
+    value: Any = model
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _replaced(model: ModelT, key: str, value: Any) -> ModelT:
+    """A copy of `model` with the dotted `key` set to `value`."""
+    head, _, rest = key.partition(".")
+    return model.model_copy(update={head: _replaced(getattr(model, head), rest, value) if rest else value})

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from joserfc import jwt
-from joserfc.errors import ExpiredTokenError, JoseError, MissingClaimError
+from joserfc.errors import ExpiredTokenError, InvalidClaimError, JoseError, MissingClaimError
 from joserfc.jwk import JWKRegistry, Key
 from joserfc.jws import JWSRegistry
 from starlette.datastructures import Headers
@@ -110,7 +110,12 @@ class ClaimCapabilities:
 
 
 class HeaderCapabilities:
-    """`source: header`: verify the signed wristband JWT (RFC 7519) in one request header."""
+    """`source: header`: verify the signed wristband JWT (RFC 7519) in one request header.
+
+    Beyond signature and expiry, a wristband can be bound: to this group (`audience`), to
+    the caller who presents it (`bind_subject`), and to a short life (`max_lifetime`), so
+    that one that leaks cannot be replayed at another group, by another caller, for long.
+    """
 
     def __init__(self, config: CapabilitiesConfig, key: Key, servers: Mapping[str, str]) -> None:
         self.header = config.header
@@ -118,9 +123,18 @@ class HeaderCapabilities:
         self.key = key
         self.algorithms = list(config.algorithms)
         self.servers = servers
+        self.bind_subject = config.bind_subject
+        self.max_lifetime = config.max_lifetime
         required: dict[str, Any] = {"exp": {"essential": True}}
         if config.issuer is not None:
             required["iss"] = {"essential": True, "value": config.issuer}
+        if config.audience is not None:
+            audience = [config.audience] if isinstance(config.audience, str) else config.audience
+            required["aud"] = {"essential": True, "values": audience}
+        if config.max_lifetime is not None:
+            required["iat"] = {"essential": True}
+        if config.bind_subject:
+            required["sub"] = {"essential": True}
         # Checks exp, and nbf / iat when present, against the clock at validation time.
         self.claims_registry = jwt.JWTClaimsRegistry(leeway=int(config.leeway), **required)
 
@@ -137,13 +151,22 @@ class HeaderCapabilities:
             raise CapabilityError(f"{self.header} has expired") from None
         except MissingClaimError as exc:
             raise CapabilityError(f"{self.header} lacks the required claim(s) {exc.claim}") from None
+        except InvalidClaimError as exc:
+            if exc.claim == "aud":
+                raise CapabilityError(f"{self.header} was issued for another audience") from None
+            raise CapabilityError(f"{self.header} is invalid: {str(exc).removesuffix(': ')}") from None
         except JoseError as exc:  # bad signature, algorithm not allowed, wrong issuer, nbf / iat in the future
             raise CapabilityError(f"{self.header} is invalid: {str(exc).removesuffix(': ')}") from None
         except Exception:  # malformed base64, JSON or segments: never let a bad header through
             raise CapabilityError(f"{self.header} is not a well-formed JWT") from None
-        if self.claim not in token.claims:
+        claims = token.claims
+        if self.max_lifetime is not None and claims["exp"] - claims["iat"] > self.max_lifetime:
+            raise CapabilityError(f"{self.header} lives longer than max_lifetime ({self.max_lifetime:g}s)")
+        if self.bind_subject and (identity.subject is None or claims["sub"] != identity.subject):
+            raise CapabilityError(f"{self.header} was issued to another subject than the caller's")
+        if self.claim not in claims:
             raise CapabilityError(f"{self.header} has no {self.claim!r} claim")
-        return _parse_allowance(token.claims[self.claim], self.servers, self.claim)
+        return _parse_allowance(claims[self.claim], self.servers, self.claim)
 
 
 def load_public_key(config: CapabilitiesConfig, root: Config) -> Key:

@@ -7,13 +7,13 @@ any module may import it.
 """
 
 from mcp_anything.config.authz import AuthorizationConfig, CapabilitiesConfig, RuleConfig
+from mcp_anything.config.discovery import CALL_TOOL, GATEWAY_TOOLS, SEARCH_TOOLS, DiscoveryConfig
 from mcp_anything.config.expressions import compile_expression, uses_tool
 from mcp_anything.config.filters import ClaimVariable, FilterOperation, ResponseFilter
 from mcp_anything.config.groups import GroupConfig, RateLimitConfig
 from mcp_anything.config.inbound import (
     ApiKeyConfig,
     InboundAuthConfig,
-    InboundLuaConfig,
     IntrospectionConfig,
     JwtConfig,
 )
@@ -30,10 +30,17 @@ from mcp_anything.config.outbound import (
     ClientCredentialsConfig,
     OutboundApiKeyConfig,
     OutboundAuthConfig,
-    OutboundLuaConfig,
 )
 from mcp_anything.config.root import Config
-from mcp_anything.config.server import LOOPBACK_HOSTS, ServerConfig, TracingConfig
+from mcp_anything.config.scripts import (
+    InboundJsConfig,
+    InboundLuaConfig,
+    OutboundJsConfig,
+    OutboundLuaConfig,
+    OutboundScriptConfig,
+    ScriptConfig,
+)
+from mcp_anything.config.server import LOOPBACK_HOSTS, MetricsConfig, ServerConfig, TracingConfig
 from mcp_anything.config.sessions import MIN_SESSION_KEY_BYTES, SessionsConfig
 from mcp_anything.config.types import Duration, StrictModel, parse_duration
 from mcp_anything.config.upstreams import (
@@ -44,11 +51,15 @@ from mcp_anything.config.upstreams import (
     RetryConfig,
     UpstreamConfig,
 )
+from mcp_anything.config.weakening import Weakening, weakenings
 
 __all__ = [
+    "CALL_TOOL",
+    "GATEWAY_TOOLS",
     "IDEMPOTENT_METHODS",
     "LOOPBACK_HOSTS",
     "MIN_SESSION_KEY_BYTES",
+    "SEARCH_TOOLS",
     "ApiKeyConfig",
     "AuthorizationConfig",
     "BearerConfig",
@@ -59,27 +70,34 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConfigSource",
+    "DiscoveryConfig",
     "Duration",
     "FilterOperation",
     "GroupConfig",
     "HttpMethod",
     "InboundAuthConfig",
+    "InboundJsConfig",
     "InboundLuaConfig",
     "IntrospectionConfig",
     "JwtConfig",
+    "MetricsConfig",
     "OpenApiConfig",
     "OutboundApiKeyConfig",
     "OutboundAuthConfig",
+    "OutboundJsConfig",
     "OutboundLuaConfig",
+    "OutboundScriptConfig",
     "RateLimitConfig",
     "ResponseFilter",
     "RetryConfig",
     "RuleConfig",
+    "ScriptConfig",
     "ServerConfig",
     "SessionsConfig",
     "StrictModel",
     "TracingConfig",
     "UpstreamConfig",
+    "Weakening",
     "compile_expression",
     "expand_env",
     "format_validation_error",
@@ -87,4 +105,5 @@ __all__ = [
     "parse_config",
     "parse_duration",
     "uses_tool",
+    "weakenings",
 ]

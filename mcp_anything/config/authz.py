@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import SecretStr, field_validator, model_validator
 
 from mcp_anything.config.expressions import compile_expression, uses_tool
-from mcp_anything.config.types import AsymmetricAlgorithms, Duration, HeaderName, StrictModel
+from mcp_anything.config.types import AsymmetricAlgorithms, Audience, Duration, HeaderName, StrictModel
 
 
 class CapabilitiesConfig(StrictModel):
@@ -21,15 +21,28 @@ class CapabilitiesConfig(StrictModel):
     issuer: str | None = None  # checked against `iss` when set
     leeway: Duration = 30.0  # clock skew allowed on exp, nbf and iat
     claim: str = "allowed-capabilities"
+    # What binds a wristband to this gateway and this caller, so a leaked one cannot be replayed elsewhere:
+    audience: Audience | None = None  # checked against `aud` when set (a group's own audience)
+    bind_subject: bool = False  # the wristband's `sub` must be the authenticated caller's subject
+    # The longest `exp - iat` accepted (`iat` is then required); null accepts any lifetime.
+    max_lifetime: Duration | None = 300.0
 
     @model_validator(mode="after")
     def _keys_fit_source(self) -> CapabilitiesConfig:
         if self.source == "header" and self.public_key is None:
             raise ValueError("`public_key` is required with source: header (an unverified header is never trusted)")
-        header_only = sorted({"header", "public_key", "algorithms", "issuer", "leeway"} & self.model_fields_set)
+        header_only = sorted(set(_HEADER_ONLY) & self.model_fields_set)
         if self.source == "claim" and header_only:
             raise ValueError(f"{header_only} only apply to source: header (with source: claim, inbound auth verifies)")
         return self
+
+    @property
+    def unbound(self) -> bool:
+        """A header wristband bound to neither an audience nor the caller: valid at any group, for anyone."""
+        return self.source == "header" and self.audience is None and not self.bind_subject
+
+
+_HEADER_ONLY = ("header", "public_key", "algorithms", "issuer", "leeway", "audience", "bind_subject", "max_lifetime")
 
 
 class RuleConfig(StrictModel):

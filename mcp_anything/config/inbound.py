@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
 
+from mcp_anything.config.scripts import InboundJsConfig, InboundLuaConfig
 from mcp_anything.config.strategy import StrategyBlock
-from mcp_anything.config.types import AsymmetricAlgorithms, Duration, HeaderName, HttpUrl, StrictModel, is_http_url
+from mcp_anything.config.types import (
+    AsymmetricAlgorithms,
+    Audience,
+    Duration,
+    HeaderName,
+    HttpUrl,
+    StrictModel,
+    is_http_url,
+)
 
 
 class JwtConfig(StrictModel):
     issuer: str
     jwks_url: HttpUrl | None = None
-    audience: str | list[str] | None = None
+    audience: Audience | None = None
     algorithms: AsymmetricAlgorithms = ["RS256"]
     leeway: Duration = 30.0
     required_claims: list[str] = ["exp"]
@@ -22,15 +30,6 @@ class JwtConfig(StrictModel):
     # An unknown `kid` refetches the JWKS at most once per this interval.
     min_refresh_interval: Duration = 30.0
     timeout: Duration = 5.0  # for fetching the discovery document and the JWKS
-
-    @field_validator("audience")
-    @classmethod
-    def _some_audience(cls, audience: str | list[str] | None) -> str | list[str] | None:
-        # An empty audience would silently turn the audience check off.
-        values = [audience] if isinstance(audience, str) else audience or []
-        if audience is not None and (not values or "" in values):
-            raise ValueError("audience cannot be empty; leave it out to accept any audience (not recommended)")
-        return audience
 
     @model_validator(mode="after")
     def _where_keys_come_from(self) -> JwtConfig:
@@ -76,14 +75,6 @@ class ApiKeyConfig(StrictModel):
         return {f"apikey-{i}": key for i, key in enumerate(keys, start=1)}
 
 
-class InboundLuaConfig(StrictModel):
-    source: Path
-    timeout: Duration = 0.1
-    memory_limit_mb: int = Field(default=16, ge=1, le=1024)
-    # The script's `params` table: values for the script, secrets through ${ENV} (never os.getenv in Lua).
-    params: dict[str, SecretStr] = {}
-
-
 def _api_key_spelling(strategy: Any) -> Any:
     # `apikey` was the inbound spelling before both directions settled on `api_key`; old configs keep working.
     return "api_key" if strategy == "apikey" else strategy
@@ -91,9 +82,10 @@ def _api_key_spelling(strategy: Any) -> Any:
 
 class InboundAuthConfig(StrategyBlock):
     strategy: Annotated[
-        Literal["none", "jwt", "introspection", "api_key", "lua"], BeforeValidator(_api_key_spelling)
+        Literal["none", "jwt", "introspection", "api_key", "lua", "js"], BeforeValidator(_api_key_spelling)
     ] = "none"
     jwt: JwtConfig | None = None
     introspection: IntrospectionConfig | None = None
     api_key: ApiKeyConfig | None = Field(default=None, validation_alias=AliasChoices("api_key", "apikey"))
     lua: InboundLuaConfig | None = None
+    js: InboundJsConfig | None = None

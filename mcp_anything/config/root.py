@@ -32,7 +32,8 @@ class Config(StrictModel):
         problems += _duplicates("upstreams", [u.name for u in self.upstreams], "name")
         problems += _duplicates("groups", [g.name for g in self.groups], "name")
         problems += _duplicates("groups", [g.endpoint for g in self.groups], "endpoint")
-        reserved = {"/healthz", "/readyz"} | ({"/metrics"} if self.server.metrics else set())
+        metrics = self.server.metrics
+        reserved = {"/healthz", "/readyz"} | ({"/metrics"} if metrics.enabled and metrics.port is None else set())
         for i, group in enumerate(self.groups):
             if group.endpoint in reserved:
                 problems.append(f"groups[{i}].endpoint: {group.endpoint} is served by the gateway itself")
@@ -42,6 +43,16 @@ class Config(StrictModel):
                 if name not in known:
                     problems.append(f"groups[{i}].upstreams[{j}]: unknown upstream {name!r}; known: {sorted(known)}")
         return problems
+
+    def warnings(self) -> list[str]:
+        """Valid but risky settings, `location: what and why`, for `validate` to point out."""
+        return [
+            f"groups[{i}].authorization.capabilities: the wristband is bound to neither an `audience` nor the "
+            "caller (`bind_subject: true`): one that leaks can be replayed at every group trusting this key, "
+            "by any caller, until it expires"
+            for i, group in enumerate(self.groups)
+            if group.authorization.capabilities is not None and group.authorization.capabilities.unbound
+        ]
 
     def upstream(self, name: str) -> UpstreamConfig:
         return next(u for u in self.upstreams if u.name == name)

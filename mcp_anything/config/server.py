@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ByteSize, Field, SecretStr, field_validator
+from pydantic import BeforeValidator, ByteSize, Field, SecretStr, field_validator, model_validator
 
 from mcp_anything.config.sessions import SessionsConfig
-from mcp_anything.config.types import Duration, HttpUrl, Interval, StrictModel
+from mcp_anything.config.types import Credential, Duration, HttpUrl, Interval, StrictModel
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -21,6 +21,26 @@ class TracingConfig(StrictModel):
     sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)  # of traces the caller did not already sample
 
 
+def _metrics_switch(value: Any) -> Any:
+    """`metrics: true` / `false`, the short form, is `metrics: {enabled: ...}`."""
+    return {"enabled": value} if isinstance(value, bool) else value
+
+
+class MetricsConfig(StrictModel):
+    """`/metrics`: Prometheus text. Tool names, upstreams and outcome counts are not for every caller."""
+
+    enabled: bool = True
+    # Serve /metrics on this port of `server.host` only (its own listener), not on the MCP port.
+    port: int | None = Field(default=None, ge=1, le=65535)
+    # Require `Authorization: Bearer <token>` (compared in constant time); from ${ENV}.
+    token: Credential | None = None
+
+    @property
+    def exposed(self) -> bool:
+        """Served on the MCP port to anyone who can reach it."""
+        return self.enabled and self.port is None and self.token is None
+
+
 class ServerConfig(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -30,10 +50,13 @@ class ServerConfig(StrictModel):
     allowed_hosts: list[str] | None = None
     max_body_bytes: ByteSize = ByteSize(4 * 1024 * 1024)
     shutdown_timeout: Duration = 30.0
-    metrics: bool = True  # Prometheus metrics at /metrics
+    metrics: Annotated[MetricsConfig, BeforeValidator(_metrics_switch)] = MetricsConfig()
     tracing: TracingConfig = TracingConfig()
     audit_log: str = "stderr"  # stderr | stdout | off | a file path (relative to the config file)
     reload_interval: Interval = 2.0
+    # A reload that loosens a group's security (see config/weakening.py) is refused unless the NEW config
+    # says so: a half-written or mistaken file cannot switch protection off by accident.
+    allow_weakening_reload: bool = False
     # memory:// (per replica) or redis://[:password@]host:port/db (shared); may hold a password, so a secret.
     rate_limit_storage: SecretStr = SecretStr("memory://")
     sessions: SessionsConfig = SessionsConfig()
@@ -45,6 +68,12 @@ class ServerConfig(StrictModel):
         if scheme not in ("memory", "redis", "rediss", "redis+sentinel", "redis+cluster"):
             raise ValueError(f"expected memory:// or a redis:// URL, got a {scheme!r} URL")
         return uri
+
+    @model_validator(mode="after")
+    def _metrics_port_is_another(self) -> ServerConfig:
+        if self.metrics.port is not None and self.metrics.port == self.port:
+            raise ValueError("metrics.port: the MCP port; give /metrics another port, or leave `port` out")
+        return self
 
     @property
     def base_url(self) -> str:

@@ -151,6 +151,21 @@ Credential = Annotated[SecretStr, AfterValidator(_credential)]
 """A secret sent as (part of) a header value: printable ASCII, no line breaks or surrounding spaces."""
 
 
+# --- token audiences --------------------------------------------------------------
+
+
+def _audience(audience: str | list[str]) -> str | list[str]:
+    # An empty audience would silently turn the audience check off.
+    values = [audience] if isinstance(audience, str) else audience
+    if not values or "" in values:
+        raise ValueError("audience cannot be empty; leave it out to accept any audience (not recommended)")
+    return audience
+
+
+Audience = Annotated[str | list[str], AfterValidator(_audience)]
+"""The `aud` a verified token must carry: one value or a list (any of them matches); never empty."""
+
+
 # --- signature algorithms -----------------------------------------------------------
 
 _ASYMMETRIC = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
