@@ -27,6 +27,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     assert args[0] in ("validate", "tools"), "`serve` runs as a process: use run_cli_process"
     stdout, stderr = io.StringIO(), io.StringIO()
     logged = logging.StreamHandler(stderr)
+    logged.setLevel(logging.WARNING)  # what a process without logging configured prints (logging.lastResort)
     root = logging.getLogger()
     root.addHandler(logged)
     try:
