@@ -103,3 +103,12 @@ async def test_through_the_gateway_an_ambiguous_argument_is_an_error_result_and_
     assert "matches 2 of the oneOf branches (ByEmail, ByPhone)" in ambiguous.content[0].text
     assert exact.is_error is False
     assert [r.path for r in upstream.requests] == ["/contacts"]
+
+
+def test_only_keywords_are_renamed_not_properties_called_one_of(tmp_path) -> None:
+    named = {"type": "object", "properties": {"oneOf": {"type": "string"}, "anyOf": {"type": "integer"}}}
+    body = {"required": True, "content": {"application/json": {"schema": named}}}
+    spec = minimal_spec({"/a": {"post": {"operationId": "a", "requestBody": body, "responses": OK}}})
+    tool = tools_by_name(spec, tmp_path, tool_prefix="")["a"]
+    assert tool.input_schema["properties"] == {"oneOf": {"type": "string"}, "anyOf": {"type": "integer"}}
+    tool.validate({"oneOf": "x", "anyOf": 1})

@@ -344,11 +344,33 @@ async def test_a_listen_stream_gets_list_changed_on_reload_and_ends_cleanly_on_s
     assert events == [ToolsListChanged()]
 
 
-async def test_listen_honors_only_what_this_server_sends(gateway: GatewayFactory, upstream_url: str) -> None:
-    with gateway(echo_config(upstream_url)) as url:
+async def test_a_listen_stream_honors_only_tools_and_holds_no_call_open(upstream_url: str) -> None:
+    with served_app(echo_config(upstream_url)) as (url, app):
         async with (
             mcp_client(url + "/mcp", mode=MODERN) as client,
             client.listen(tools_list_changed=True, prompts_list_changed=True) as subscription,
         ):
             assert subscription.honored.tools_list_changed is True
             assert not subscription.honored.prompts_list_changed
+            assert app.sessions.stream_count == 1
+            # A reload waits for calls in flight before closing the old gateway, never for a stream.
+            assert app._serving.active == 0
+
+
+async def test_a_rotated_gateway_serves_sessions_sealed_with_its_previous_key(
+    gateway: GatewayFactory, upstream_url: str
+) -> None:
+    new_key = "the-next-session-key-of-at-least-32-bytes"
+    with (
+        gateway(sessions_config(upstream_url)) as old,
+        gateway(sessions_config(upstream_url, key=new_key, previous_keys=[KEY])) as rotated,
+        gateway(sessions_config(upstream_url, key=new_key)) as retired,
+    ):
+        async with httpx2.AsyncClient(timeout=10) as http:
+            session = await initialize(http, old + "/mcp")
+            served = await http.post(rotated + "/mcp", json=LIST, headers=with_session(session))
+            refused = await http.post(retired + "/mcp", json=LIST, headers=with_session(session))
+            fresh = await initialize(http, rotated + "/mcp")
+            on_old = await http.post(old + "/mcp", json=LIST, headers=with_session(fresh))
+    assert (served.status_code, refused.status_code) == (200, 404)
+    assert on_old.status_code == 404, "new sessions are sealed with the new key only"

@@ -1,8 +1,10 @@
 """Loading one upstream's spec and building its tools.
 
 `load_upstream_tools` reads an upstream's spec (file or URL, JSON or YAML), resolves its
-`$ref`s and turns every operation into a fully built `Tool`. Every problem is reported
-as a `ConfigError` line that starts with the config key it belongs to.
+`$ref`s (path items and operation objects may be `$ref`s too, see `reachable`) and turns
+every operation into a fully built `Tool`. Every problem is reported as a `ConfigError` line
+that starts with the config key it belongs to; whatever a tool approximates is a `Finding`
+(`UpstreamTools.findings`).
 
 Operation extensions honoured: `x-mcp-name`, `x-mcp-description`, `x-mcp-hidden: true`
 (no tool), `x-mcp-auth-required: false` (no outbound credentials), `x-mcp-annotations`,
@@ -154,6 +156,9 @@ def _load(upstream: UpstreamConfig, root: Config, location: str) -> tuple[Docume
     if problem:
         raise ConfigError([f"{key}: not a valid OpenAPI document: {problem}"])
     if "swagger" in spec:
+        unconvertible = swagger2.unconvertible(spec)
+        if unconvertible:
+            raise ConfigError([f"{key}: {problem}; bundle the spec into one file" for problem in unconvertible])
         spec = swagger2.convert(spec)
         documents.set(uri, spec)
     return documents, spec

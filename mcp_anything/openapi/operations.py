@@ -290,7 +290,8 @@ def _parameters(operation: Operation, schemas: Schemas) -> list[tuple[dict[str, 
         if "content" in param and isinstance(param["content"], dict) and param["content"]:
             media, base = schemas.documents.follow(next(iter(param["content"].values())), base)
             raw_schema = media.get("schema", {}) if isinstance(media, dict) else {}
-        merged[(param["name"], param["in"])] = (param, schemas.convert(raw_schema, base, INPUT, operation.notes))
+        where = f"{param['in']} parameter {param['name']!r}"
+        merged[(param["name"], param["in"])] = (param, schemas.convert(raw_schema, base, INPUT, operation.notes, where))
     return list(merged.values())
 
 
@@ -355,7 +356,7 @@ def _request_body(
     kind = bodies.kind_of(media_type)
     declared_encoding = media.get("encoding")
     encoding: dict[str, Any] = declared_encoding if isinstance(declared_encoding, dict) else {}
-    schema = schemas.convert(media.get("schema", {}), base, INPUT, operation.notes)
+    schema = schemas.convert(media.get("schema", {}), base, INPUT, operation.notes, "the request body")
     _note_body(operation, media_type, kind, schema, encoding)
     body = bodies.Body(media_type, kind, None, "", body_required, encoding, {})
     if kind in (bodies.JSON, bodies.FORM, bodies.MULTIPART) and _flattenable(schema):
@@ -440,7 +441,7 @@ def _output_schema(operation: Operation, schemas: Schemas) -> tuple[dict[str, An
         if not isinstance(media, dict) or "schema" not in media:
             missing = missing or f"response {code} has no JSON schema"
             continue
-        found.append(schemas.convert(media["schema"], media_base, OUTPUT, operation.notes))
+        found.append(schemas.convert(media["schema"], media_base, OUTPUT, operation.notes, f"response {code}"))
     if not found:
         return None, False
     if missing:

@@ -26,6 +26,9 @@ schema's name) that select it.
 `readOnly` properties are left out of input schemas; `writeOnly` ones stay in output
 schemas but are never required there. Vendor extensions and documentation-only keywords are dropped.
 
+Whatever conversion loosens (a cut, a dropped keyword) or finds unsatisfiable is a `Note`
+(see `findings`), remembered with the converted reference so every tool using it reports it.
+
 Converted schemas are shared between tools: never mutate one, copy it.
 """
 
@@ -105,17 +108,17 @@ class Schemas:
         self._resolve = documents.resolve
         self._graph = ReferenceGraph(self._resolve)
 
-    def convert(self, node: Any, base: str, mode: str, notes: list[Note]) -> Any:
+    def convert(self, node: Any, base: str, mode: str, notes: list[Note], where: str) -> Any:
         """A JSON Schema for the OpenAPI schema `node` found in the document at `base`.
 
-        What had to be loosened is added to `notes`.
+        What had to be loosened is added to `notes`, naming the schema (`where` unless it is a reference).
         """
-        return self._convert(node, base, mode, RECURSION_DEPTH, notes, "a schema")[0]
+        return self._convert(node, base, mode, RECURSION_DEPTH, notes, where)[0]
 
     # --- conversion ----------------------------------------------------------------
 
     def _convert(self, node: Any, base: str, mode: str, budget: int, notes: list[Note], where: str) -> tuple[Any, int]:
-        """`where` names the schema for notes: the innermost referenced schema, or `a schema` when inline."""
+        """`where` names the schema for notes: the innermost referenced schema, else the caller's `where`."""
         if isinstance(node, bool):
             return node, 1
         if not isinstance(node, dict):
@@ -215,7 +218,7 @@ class Schemas:
         """A referenced `oneOf` branch named after its schema, so errors (and callers) can tell branches apart."""
         if not isinstance(branch, dict) or "title" in branch or not isinstance(raw, dict) or "$ref" not in raw:
             return branch
-        return {"title": self._resolve(raw["$ref"], base)[2].rsplit("/", 1)[-1], **branch}
+        return {"title": schema_name(self._resolve(raw["$ref"], base)[2]), **branch}
 
     @staticmethod
     def _list_keyword(key: str, node: dict[str, Any], mode: str, notes: list[Note], where: str) -> str:
@@ -250,7 +253,7 @@ class Schemas:
                 pinned.append(alternative)
                 continue
             target = self._resolve(ref, base)[2]
-            pinned.append(_pin(alternative, prop, values_by_target.get(target) or [target.rsplit("/", 1)[-1]]))
+            pinned.append(_pin(alternative, prop, values_by_target.get(target) or [schema_name(target)]))
         out[key] = pinned
 
     def _reference(self, ref: str, base: str, mode: str, budget: int, notes: list[Note]) -> tuple[Any, int]:
@@ -284,6 +287,14 @@ class Schemas:
         return f"#{fragment}" if uri == self.documents.root_uri else f"{uri.rsplit('/', 1)[-1]}#{fragment}"
 
 
+def schema_name(key: str) -> str:
+    """A referenced schema's name: its pointer's last token (`Pet`), or the file's stem for a whole file (`pet`)."""
+    uri, fragment = key.split("#", 1)
+    if fragment.strip("/"):
+        return fragment.rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~")
+    return uri.rsplit("/", 1)[-1].split(".", 1)[0]
+
+
 @functools.cache
 def _valid_pattern(pattern: Any) -> bool:
     """Whether the validator accepts the regex; specs carry patterns from other regex dialects."""
@@ -297,6 +308,9 @@ def _valid_pattern(pattern: Any) -> bool:
 
 
 def _set_type(out: dict[str, Any], value: Any, notes: list[Note], where: str) -> None:
+    if isinstance(value, str) and value in _JSON_TYPES:
+        out["type"] = value
+        return
     if value == "file":  # Swagger 2.0
         out["type"] = "string"
         out.setdefault("format", "binary")
@@ -377,7 +391,7 @@ def _pin(alternative: Any, prop: str, values: list[Any]) -> Any:
 
 
 def _cut(node: Any, key: str, why: str) -> dict[str, Any]:
-    name = key.rsplit("/", 1)[-1]
+    name = schema_name(key)
     cut: dict[str, Any] = {"description": f"{name}: {why}."}
     if isinstance(node, dict) and isinstance(node.get("type"), str) and node["type"] in _JSON_TYPES:
         cut["type"] = node["type"]

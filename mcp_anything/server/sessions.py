@@ -34,7 +34,7 @@ import orjson
 from limits import parse as parse_rate
 from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY
 
-from mcp_anything.config import SessionsConfig
+from mcp_anything.config import ConfigError, SessionsConfig
 from mcp_anything.ratelimit import KEY_PREFIX, STORAGE_ERROR_LOG_SECONDS, Limiter
 from mcp_anything.server.session_tokens import ClientTooLarge, SessionClaims, SessionCodec, random_secret
 
@@ -125,12 +125,18 @@ class _Revocations:
     def use(self, uri: str) -> None:
         if uri == self.uri:
             return
+        client = None
+        if uri != "memory":
+            try:
+                import coredis  # the redis extra (the client `limits[async-redis]` brings)
+            except ImportError:
+                raise ConfigError(
+                    ["server.sessions.revocations: Redis needs the redis extra: pip install 'mcp-anything[redis]'"]
+                ) from None
+            client = coredis.Redis.from_url(uri)
         self.close()
         self.uri = uri
-        if uri != "memory":
-            import coredis  # the redis extra: only needed with a Redis revocation list
-
-            self._redis = coredis.Redis.from_url(uri)
+        self._redis = client
 
     def close(self) -> None:
         if self._redis is not None:
@@ -199,9 +205,9 @@ class SessionStore:
                     " by this process only; set it (the same on every replica and worker) to share them"
                 )
             keys.insert(0, self._generated_key)
+        self._revocations.use(config.revocations.get_secret_value())  # the step that can fail: first
         self._codec = SessionCodec(keys, ttl=config.ttl, clock=self._clock)
         self._config = config
-        self._revocations.use(config.revocations.get_secret_value())
         self._limiter = limiter
         self._initialize_rate = parse_rate(config.initialize_rate) if config.initialize_rate else None
 
@@ -306,17 +312,19 @@ class SessionStore:
         replaces its stream rather than piling up connections.
         """
         if session_id is not None:
-            held = self._session_streams.setdefault(session_id, [])
+            held = self._session_streams.get(session_id, [])
             while len(held) >= self._config.max_streams_per_session:
                 old = held.pop(0)
                 self._streams.discard(old)
                 old.end()
+            if not held:
+                self._session_streams.pop(session_id, None)
         if len(self._streams) >= self._config.max_streams:
             return None
         stream = Stream(endpoint, session_id, subscription_id, notify)
         self._streams.add(stream)
         if session_id is not None:
-            self._session_streams[session_id].append(stream)
+            self._session_streams.setdefault(session_id, []).append(stream)
         return stream
 
     def close_stream(self, stream: Stream) -> None:

@@ -67,6 +67,9 @@ INTERNAL_ERROR = -32603
 
 SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo"
 SSE_PING_SECONDS = 15.0
+# In the ASGI scope, when set: a callable telling the app this request now only streams (holds no upstream
+# call), so a reload need not wait for it. GET streams are never counted in the first place.
+RELEASE_SCOPE_KEY = "mcp_anything.release"
 
 
 class RpcError(Exception):
@@ -282,7 +285,7 @@ class McpTransport:
             return
         ctx = RequestContext(identity, headers, verdict.protocol_version)
         if rpc_method == "subscriptions/listen":
-            await self._listen(send, receive, ctx, request_id, params)
+            await self._listen(send, receive, scope, ctx, request_id, params)
             return
         try:
             if rpc_method == "server/discover":
@@ -409,7 +412,13 @@ class McpTransport:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _listen(
-        self, send: Send, receive: Receive, ctx: RequestContext, request_id: str | int, params: dict[str, Any]
+        self,
+        send: Send,
+        receive: Receive,
+        scope: Scope,
+        ctx: RequestContext,
+        request_id: str | int,
+        params: dict[str, Any],
     ) -> None:
         """One `subscriptions/listen` stream: the acknowledgement, then list changes, until either side ends it."""
         if "text/event-stream" not in ctx.headers.get("accept", ""):
@@ -425,6 +434,9 @@ class McpTransport:
         # Tools are all this server lists: any other kind asked for is left out of the acknowledgement.
         honored = {"toolsListChanged": True} if requested.get("toolsListChanged") is True else {}
         stream = self._open_stream(subscription_id=request_id, notify=bool(honored))
+        release = scope.get(RELEASE_SCOPE_KEY)
+        if release is not None:
+            release()
         meta = {SUBSCRIPTION_ID_META_KEY: request_id}
         try:
             await _start_stream(send, [])
