@@ -21,7 +21,7 @@ from tests.support.servers import ServerThread
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.node]
 
-SCRIPTS = Path(__file__).parent.parent / "scripts"
+EXAMPLES = Path(__file__).parent.parent / "examples"
 SECRET = "upstream-s3cret_value"
 CALLS = 8
 STAGGER = 0.05  # seconds between one refusal and the next
@@ -68,7 +68,7 @@ def client_credentials(idp: IdP) -> dict[str, Any]:
 
 def lua(idp: IdP) -> dict[str, Any]:
     params = {"token_url": idp.token_url, "client_id": "gateway", "client_secret": "${UPSTREAM_SECRET}"}
-    block = {"source": str(SCRIPTS / "get_token.lua"), "allowed_hosts": ["127.0.0.1"], "timeout": "5s"}
+    block = {"source": str(EXAMPLES / "get_token.lua"), "allowed_hosts": ["127.0.0.1"], "timeout": "5s"}
     return {"strategy": "lua", "lua": {**block, "params": params}}
 
 
