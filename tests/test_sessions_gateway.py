@@ -26,6 +26,7 @@ from tests.support.cli import serving_process
 from tests.support.gateway import GatewayFactory, echo_config
 from tests.support.idp import IdP
 from tests.support.mcp import ACCEPT, INITIALIZE, mcp_client
+from tests.support.metrics import scrape
 from tests.support.openapi import SPECS
 from tests.support.redis import redis_server
 from tests.support.servers import ServerThread, free_port
@@ -260,6 +261,7 @@ async def test_the_streams_of_one_process_are_capped(upstream_url: str) -> None:
         assert refused[2].startswith(b"HTTP/1.1 503"), refused[2]
         assert b"retry-after: 5" in refused[2].lower()
         assert app.sessions.stream_count == 2
+        assert (await scrape(url)).value("mcp_anything_streams") == 2
         for _, writer, _ in [*held, refused]:
             writer.close()
 

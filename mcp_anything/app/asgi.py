@@ -243,7 +243,8 @@ class GatewayApp:
             return
         # Circuit states are read when scraped: open turns half-open by the clock, not by a call.
         circuits = {name: upstream.breaker.state for name, upstream in self.gateway.upstreams.items()}
-        body = metrics.exposition(sessions=len(self.sessions), circuits=circuits)
+        sessions = self.sessions
+        body = metrics.exposition(sessions=len(sessions), streams=sessions.stream_count, circuits=circuits)
         content_type = metrics.CONTENT_TYPE_LATEST.encode()
         headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
