@@ -111,7 +111,7 @@ def test_modules_stay_short_unless_their_docstring_says_why() -> None:
     for name, path in MODULES.items():
         lines = len(path.read_text().splitlines())
         docstring = ast.get_docstring(ast.parse(path.read_text())) or ""
-        if lines > MAX_LINES and f"over {MAX_LINES} lines" not in docstring:
+        if lines > MAX_LINES and f"over {MAX_LINES} lines" not in docstring.lower():
             long.append(f"{name}: {lines} lines")
     assert long == [], (
         f"modules over {MAX_LINES} lines without a reason (`over {MAX_LINES} lines` in the docstring):\n"
