@@ -8,7 +8,7 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import uvicorn
@@ -16,6 +16,9 @@ import uvicorn
 from mcp_anything.config import Config, ConfigError, ConfigSource, load_config
 from mcp_anything.logs import configure_logging
 from mcp_anything.report import findings_lines, tool_report, tool_report_json
+
+if TYPE_CHECKING:
+    from mcp_anything.app import GatewayApp
 
 EXIT_FINDINGS = 1
 EXIT_CONFIG = 2
@@ -148,6 +151,7 @@ def _positive(value: str) -> int:
 def _serve_one(app: Any, config: Config, sock: socket.socket | None = None) -> int:
     """One server process (the only one, or one worker) until it has drained."""
     server = _Server(
+        app,
         uvicorn.Config(
             app,
             host=config.server.host,
@@ -158,8 +162,9 @@ def _serve_one(app: Any, config: Config, sock: socket.socket | None = None) -> i
             lifespan="on",
             loop="uvloop",
             http="httptools",
-            timeout_graceful_shutdown=config.server.shutdown_timeout,
-        )
+            # Annotated as int, but uvicorn only hands it to asyncio.wait_for: fractions of a second work.
+            timeout_graceful_shutdown=config.server.shutdown_timeout,  # type: ignore[arg-type]
+        ),
     )
     # uvicorn shuts down gracefully on Ctrl-C, then raises the signal again: not an error worth a traceback.
     with contextlib.suppress(KeyboardInterrupt):
@@ -170,8 +175,12 @@ def _serve_one(app: Any, config: Config, sock: socket.socket | None = None) -> i
 class _Server(uvicorn.Server):
     """uvicorn's server, telling the app when shutdown starts (so event streams end and calls can finish)."""
 
+    def __init__(self, app: GatewayApp, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._app = app
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        self.config.app.begin_shutdown()
+        self._app.begin_shutdown()
         await super().shutdown(sockets)
 
 

@@ -29,8 +29,9 @@ import yaml
 from mcp.shared.exceptions import MCPError
 
 from mcp_anything.cli import main as cli
-from tests.conftest import GatewayFactory, echo_config, mcp_client
 from tests.support.debian import debian_program
+from tests.support.gateway import GatewayFactory, echo_config
+from tests.support.mcp import mcp_client
 from tests.support.metrics import scrape
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
@@ -372,6 +373,7 @@ def test_the_query_reader_finds_metrics_and_labels() -> None:
     assert series_in("max by (u) (d) == 1") == {"d": {"u"}}
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_every_series_the_dashboard_queries_is_exported(gateway: GatewayFactory, upstream_url: str) -> None:
     raw = echo_config(upstream_url)
