@@ -27,31 +27,19 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.conftest import echo_config, mcp_client
 from tests.support.cli import write_config
 from tests.support.debian import debian_program
+from tests.support.gateway import echo_config
+from tests.support.mcp import ACCEPT, INITIALIZE, LIST, NOT_FOUND, mcp_client
 from tests.support.metrics import scrape
 from tests.support.redis import redis_server
 from tests.support.servers import free_port, stop_process
 
-pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.redis]
 
 KEY = "a-session-key-of-at-least-32-bytes!"
 ALICE = {"X-API-Key": "key-alice"}
 BOB = {"X-API-Key": "key-bob"}
-ACCEPT = {"Accept": "application/json, text/event-stream"}
-NOT_FOUND = {
-    "jsonrpc": "2.0",
-    "id": None,
-    "error": {"code": -32600, "message": "Session not found or expired; send initialize"},
-}
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}
-LIST = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}
 
 
 def cluster_config(upstream_url: str, redis_url: str) -> dict[str, Any]:
