@@ -296,7 +296,8 @@ async def test_a_reload_compiles_the_new_script_and_closes_the_old_sandboxes(tmp
     (tmp_path / "echo.yaml").write_text((SPECS / "echo.yaml").read_text())
     script = tmp_path / "check.js"
     script.write_text('return headers["x-pass"] === "one";')
-    raw = echo_config(upstream_url)
+    (tmp_path / "token.js").write_text('return "Bearer gateway-token";')
+    raw = echo_config(upstream_url, outbound_auth={"strategy": "js", "js": {"source": "token.js"}})
     raw["server"] = {"reload_interval": "100ms"}
     raw["groups"][0]["inbound_auth"] = {"strategy": "js", "js": {"source": "check.js"}}
     config = tmp_path / "config.yaml"
@@ -309,7 +310,10 @@ async def test_a_reload_compiles_the_new_script_and_closes_the_old_sandboxes(tmp
                 return (await http.post(url + "/mcp", json=INITIALIZE, headers=headers)).status_code
 
             assert await status("one") == 200
-            assert len(_sandbox_threads("check.js")) == POOL_SIZE
+            # Outbound scripts run in worker threads; inbound ones on the event loop's thread, so their
+            # one loading worker is gone once the script has loaded.
+            assert len(_sandbox_threads("token.js")) == POOL_SIZE
+            await eventually(lambda: _sandbox_threads("check.js") == [])
             old = app.gateway
             script.write_text('return headers["x-pass"] === "two";')  # the script is watched with the config
             stamp = script.stat().st_mtime_ns + 10_000_000  # visibly newer where timestamps are coarse
@@ -317,4 +321,5 @@ async def test_a_reload_compiles_the_new_script_and_closes_the_old_sandboxes(tmp
             await eventually(lambda: app.gateway is not old)
             assert await status("two") == 200
             assert await status("one") == 401
-            await eventually(lambda: len(_sandbox_threads("check.js")) == POOL_SIZE)
+            await eventually(lambda: len(_sandbox_threads("token.js")) == POOL_SIZE)  # the old ones stopped
+            assert _sandbox_threads("check.js") == []

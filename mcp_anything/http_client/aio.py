@@ -68,7 +68,7 @@ class AsyncHttpClient:
         while hop is not None:
             async with session.request(
                 hop.method,
-                URL(hop.url, encoded=True),
+                URL(hop.url),
                 headers=hop.headers_to_send(),
                 data=data if not hop.redirects else None,
                 allow_redirects=False,

@@ -90,7 +90,8 @@ class JwtAuthenticator:
         self._lock = asyncio.Lock()
         self._last_fetch: float | None = None
         self._last_fetch_failed = False
-        self._fresh_until = 0.0  # `clock` time from which the keys held are refetched before use
+        # `clock` time from which the keys held are refetched before use; none held yet: fetched on demand.
+        self._fresh_until = math.inf
         policy = HttpPolicy(timeout=config.timeout, max_body=_MAX_DOCUMENT_BYTES, max_redirects=_MAX_REDIRECTS)
         self._http = AsyncHttpClient(policy, max_connections=4)
         # Verifying a signature is most of the cost of a request; a client sends the same token many times.
@@ -98,7 +99,7 @@ class JwtAuthenticator:
 
     async def authenticate(self, request: InboundRequest) -> Identity:
         token = bearer_token(request)
-        if self._keys and self._clock() >= self._fresh_until:
+        if self._clock() >= self._fresh_until:
             await self._refresh(when_stale=True)
         digest = self._verified.digest(token)
         identity = self._verified.get(digest)
@@ -178,7 +179,8 @@ class JwtAuthenticator:
                 if now < self._fresh_until:
                     return
             else:
-                interval = config.min_refresh_interval if self._keys else _RETRY_WITHOUT_KEYS
+                has_keys = bool(self._keys) or self._sole_key is not None
+                interval = config.min_refresh_interval if has_keys else _RETRY_WITHOUT_KEYS
                 if self._last_fetch is not None and now - self._last_fetch < interval:
                     return
             self._last_fetch = now
@@ -193,9 +195,10 @@ class JwtAuthenticator:
                 return
             self._metrics.fetched(ok=True)
             self._last_fetch_failed = False
+            ttl = config.jwks_cache_ttl
             if lifetime is not None:
-                lifetime = max(lifetime, config.min_refresh_interval)
-            self._fresh_until = now + min(config.jwks_cache_ttl, lifetime or math.inf)
+                ttl = min(ttl, max(lifetime, config.min_refresh_interval))
+            self._fresh_until = now + ttl
             if _fingerprints(self._keys, self._sole_key) - _fingerprints_of(keys):
                 self._verified.clear()  # a key the issuer withdrew must stop vouching for tokens
             self._keys = {key.kid: key for key in keys if key.kid is not None}
