@@ -16,15 +16,16 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_anything.app import build_gateway
 from mcp_anything.config import ConfigError, parse_config
-from tests.conftest import SPECS, GatewayFactory, echo_config, mcp_client
+from tests.support.gateway import GatewayFactory, echo_config
+from tests.support.mcp import mcp_client
 from tests.support.metrics import scrape
-from tests.support.openapi import SHARED_SPECS, minimal_spec
+from tests.support.openapi import SHARED_SPECS, SPECS, minimal_spec
 from tests.support.upstream import RecordingUpstream
 from tests.support.wristband import PUBLIC_PEM, mint
 from tests.test_inspector import inspector
 from tests.test_reload import ConfigFile, reloading, serving
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 GATEWAY_TOOLS = {"search_tools", "call_tool"}
 KEY_ENV = {"WRISTBAND_KEY": PUBLIC_PEM}

@@ -70,6 +70,8 @@ def load_upstream_tools(upstream: UpstreamConfig, root: Config, location: str) -
     compile_schema = SchemaCompiler()
     references = ReachableReferences(documents)
     reserved = RESERVED_HEADERS | {h.lower() for h in upstream.headers}
+    credential_query = upstream.outbound_auth.query
+    reserved_query = frozenset() if credential_query is None else frozenset({credential_query.lower()})
     tools: list[Tool] = []
     skipped: list[tuple[str, str]] = []
     findings: list[Finding] = []
@@ -106,6 +108,7 @@ def load_upstream_tools(upstream: UpstreamConfig, root: Config, location: str) -
                     upstream.name,
                     schemas,
                     reserved,
+                    reserved_query,
                     compile_schema,
                     upstream.output_schemas,
                     int(upstream.max_result_bytes),

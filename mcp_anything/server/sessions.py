@@ -338,7 +338,9 @@ class SessionStore:
         """Forget a stream (it ended, or is being ended); safe to call more than once."""
         self._streams.discard(stream)
         for index, key in ((self._session_streams, stream.session_id), (self._caller_streams, stream.caller)):
-            held = index.get(key) if key is not None else None
+            if key is None:
+                continue
+            held = index.get(key)
             if held is not None and stream in held:
                 held.remove(stream)
                 if not held:

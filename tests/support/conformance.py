@@ -38,9 +38,9 @@ from mcp_anything.openapi import load_upstream_tools
 from mcp_anything.openapi.documents import parse
 from mcp_anything.openapi.findings import Finding
 from mcp_anything.openapi.operations import METHODS
-from tests.conftest import mcp_client
 from tests.support import node
 from tests.support.arguments import FULL, MINIMAL, RANDOM, generate_noting_omissions
+from tests.support.mcp import mcp_client
 from tests.support.servers import ServerThread, free_port, read_body, stop_process
 
 ACCEPTED, REJECTED, CREDENTIALS, NOT_SENT = "accepted", "rejected", "needs credentials", "not sent"
@@ -170,7 +170,11 @@ class Prism:
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Prism:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.__exit__()  # no `with` block runs, so nothing else would close the log
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
