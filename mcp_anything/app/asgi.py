@@ -207,14 +207,14 @@ class GatewayApp:
 
     async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
         settings = self.gateway.config.server.metrics
-        if scope["type"] != "http":  # the metrics listener's own server hands over lifespan and websockets too
+        if scope["type"] != "http":  # the metrics listener's server hands over websocket connections too
             return
         if not settings.enabled or scope["path"] != "/metrics":
             await send_json(send, 404, orjson.dumps({"error": "not_found", "path": scope["path"]}))
             return
         if settings.token is not None and not _bearer_matches(scope, settings.token.get_secret_value()):
-            body = {"error": "unauthorized", "error_description": "/metrics needs the metrics bearer token"}
-            await send_json(send, 401, orjson.dumps(body), [(b"www-authenticate", b'Bearer realm="metrics"')])
+            refusal = {"error": "unauthorized", "error_description": "/metrics needs the metrics bearer token"}
+            await send_json(send, 401, orjson.dumps(refusal), [(b"www-authenticate", b'Bearer realm="metrics"')])
             return
         # Circuit states are read when scraped: open turns half-open by the clock, not by a call.
         circuits = {name: upstream.breaker.state for name, upstream in self.gateway.upstreams.items()}
