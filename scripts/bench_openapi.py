@@ -80,7 +80,12 @@ class Row:
 def build_in_process(source: Path, repeat: int) -> float:
     """The best time to load the spec and build every tool from it."""
     upstream = {"name": "bench", "base_url": NOWHERE, "openapi": {"source": str(source)}}
-    config = parse_config({"groups": [{"name": "g", "upstreams": ["bench"]}], "upstreams": [upstream]})
+    config = parse_config(
+        {
+            "groups": [{"name": "g", "upstreams": ["bench"], "inbound_auth": {"strategy": "none"}}],
+            "upstreams": [upstream],
+        }
+    )
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
@@ -93,7 +98,7 @@ def gateway_row(row: Row, source: Path, tmp: Path, args: argparse.Namespace) -> 
     port = free_port()
     config = {
         "server": {"host": "127.0.0.1", "port": port},
-        "groups": [{"name": "bench", "endpoint": "/mcp", "upstreams": ["bench"]}],
+        "groups": [{"name": "bench", "endpoint": "/mcp", "upstreams": ["bench"], "inbound_auth": {"strategy": "none"}}],
         "upstreams": [{"name": "bench", "base_url": NOWHERE, "openapi": {"source": str(source)}}],
     }
     config_file = tmp / f"config-{port}.json"

@@ -89,9 +89,8 @@ def _api_key_spelling(strategy: Any) -> Any:
 
 
 class InboundAuthConfig(StrategyBlock):
-    strategy: Annotated[
-        Literal["none", "jwt", "introspection", "api_key", "lua"], BeforeValidator(_api_key_spelling)
-    ] = "none"
+    # No default: `none` is written out, never what a missing key means.
+    strategy: Annotated[Literal["none", "jwt", "introspection", "api_key", "lua"], BeforeValidator(_api_key_spelling)]
     jwt: JwtConfig | None = None
     introspection: IntrospectionConfig | None = None
     api_key: ApiKeyConfig | None = Field(default=None, validation_alias=AliasChoices("api_key", "apikey"))
