@@ -91,6 +91,7 @@ class Ticker:
 
 async def sandboxes() -> None:
     from mcp_anything import js, lua
+    from mcp_anything.scripting import CaseInsensitive
 
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
@@ -113,7 +114,7 @@ async def sandboxes() -> None:
         def lua_box(name: str, timeout: float = 1.0) -> lua.Sandbox:
             return lua.Sandbox(directory / name, location="bench", timeout=timeout, memory_limit_mb=16)
 
-        inputs = {"headers": lua.CaseInsensitive(HEADERS)}
+        inputs = {"headers": CaseInsensitive(HEADERS)}
         boxes: list[tuple[str, js.Sandbox | lua.Sandbox]] = [
             ("JS  `return true` (Sandbox.run)", js_box("true.js")),
             ("Lua `return true` (Sandbox.run)", lua_box("true.lua")),

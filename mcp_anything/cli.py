@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import socket
 import sys
 from pathlib import Path
@@ -14,10 +15,11 @@ import uvicorn
 
 from mcp_anything.config import Config, ConfigError, ConfigSource, load_config
 from mcp_anything.logs import configure_logging
-from mcp_anything.report import findings_lines, tool_report
+from mcp_anything.report import findings_lines, tool_report, tool_report_json
 
 EXIT_FINDINGS = 1
 EXIT_CONFIG = 2
+EXIT_BROKEN_PIPE = 141
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,19 +46,39 @@ def main(argv: list[str] | None = None) -> int:
     tools.add_argument("--config", required=True)
     tools.add_argument("--group", help="only this group")
     tools.add_argument("--json", action="store_true", help="machine-readable output, full tool definitions")
-    tools.add_argument("--report", action="store_true", help="also report what each tool approximates")
+    tools.add_argument(
+        "--report",
+        action="store_true",
+        help="also report what each tool approximates, its definition size and what was cut to fit",
+    )
+    tools.add_argument("--search", metavar="QUERY", help="rank the tools for QUERY as search_tools would, offline")
+    tools.add_argument("--limit", type=int, default=10, help="with --search: how many tools (default 10)")
 
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
             return _serve(args)
-        if args.command == "validate":
-            return _validate(args)
-        return _tools(args)
+        status = _validate(args) if args.command == "validate" else _tools(args)
+        sys.stdout.flush()  # here, where a closed pipe is caught, rather than at exit
+        return status
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"config error: {problem}", file=sys.stderr)
         return EXIT_CONFIG
+    except BrokenPipeError:
+        return _reader_went_away()
+
+
+def _reader_went_away() -> int:
+    """The reader of stdout (`| head`) closed the pipe: stop quietly, as Unix tools do.
+
+    Output still buffered would fail again when the interpreter flushes stdout at exit, so stdout
+    is pointed at /dev/null first. 141 is what a shell reports for a tool ended by SIGPIPE.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -117,9 +139,12 @@ def _load(path: str) -> tuple[Config, Any]:
 
 def _validate(args: argparse.Namespace) -> int:
     from mcp_anything.app import build_gateway
+    from mcp_anything.script_warnings import script_warnings
 
     config = load_config(args.config)
     gateway = build_gateway(config)
+    for warning in script_warnings(config):
+        print(f"warning: {warning}", file=sys.stderr)
     findings = []
     for name, spec in gateway.specs.items():
         skipped = f", {len(spec.skipped)} skipped" if spec.skipped else ""
@@ -130,7 +155,8 @@ def _validate(args: argparse.Namespace) -> int:
             print(line)
         findings += spec.findings
     for group in gateway.groups:
-        print(f"group {group.config.name}: {len(group.tools)} tools at {group.resource_url}")
+        filtered = f", {len(group.filtered)} with response filters" if group.filtered else ""
+        print(f"group {group.config.name}: {len(group.tools)} tools at {group.resource_url}{filtered}")
     for warning in config.warnings():
         print(f"config warning: {warning}", file=sys.stderr)
     failing = [f for f in findings if f.changes_calls or args.strict]
@@ -148,6 +174,11 @@ def _tools(args: argparse.Namespace) -> int:
     if not groups:
         print(f"no group named {args.group!r}; groups: {[g.name for g in config.groups]}", file=sys.stderr)
         return EXIT_CONFIG
+    if args.search is not None:
+        return _search(args, groups, specs)
+    if args.json and args.report:
+        _print_json(tool_report_json(groups, specs))
+        return 0
     if args.json:
         out = {
             g.name: [
@@ -157,7 +188,7 @@ def _tools(args: argparse.Namespace) -> int:
             ]
             for g in groups
         }
-        sys.stdout.write(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() + "\n")
+        _print_json(out)
         return 0
     for group in groups:
         print(f"{group.name} ({group.endpoint}):")
@@ -169,6 +200,43 @@ def _tools(args: argparse.Namespace) -> int:
         print()
         print("\n".join(tool_report(groups, specs)))
     return 0
+
+
+def _search(args: argparse.Namespace, groups: list[Any], specs: dict[str, Any]) -> int:
+    """The ranking search_tools gives a caller who may use every tool of the group, offline."""
+    from mcp_anything.discovery import SearchIndex
+
+    results: dict[str, list[dict[str, Any]]] = {}
+    for group in groups:
+        tools = {t.name: t for u in group.upstreams for t in specs[u].tools}
+        found = SearchIndex.build(list(tools.values())).search(args.search, limit=args.limit)
+        results[group.name] = [
+            {
+                "name": name,
+                "score": round(score, 4),
+                "method": tools[name].method,
+                "path": tools[name].path,
+                "summary": tools[name].description.split("\n", 1)[0][:80],
+            }
+            for name, score in found
+        ]
+    if args.json:
+        _print_json({"query": args.search, "groups": results})
+        return 0
+    for group in groups:
+        print(f"{group.name}: {args.search!r}")
+        if not results[group.name]:
+            print("  no tool matches")
+        for rank, hit in enumerate(results[group.name], 1):
+            print(
+                f"  {rank:>2}. {hit['score']:>8.3f}  {hit['name']:<40} {hit['method']:<6} {hit['path']:<30}"
+                f" {hit['summary']}"
+            )
+    return 0
+
+
+def _print_json(document: Any) -> None:
+    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 if __name__ == "__main__":

@@ -41,21 +41,20 @@ import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jsbox  # type: ignore[import-untyped]
 
 from mcp_anything.config import ConfigError
-from mcp_anything.lua import CaseInsensitive, ScriptError, read_script, set_deadline
+from mcp_anything.scripting import JS, CaseInsensitive, EnvAllowlist, ScriptError, read_script, set_deadline
 
 log = logging.getLogger(__name__)
 
 POOL_SIZE = 4
 GRACE = 0.05  # how long the awaiting side waits past the deadline for the interrupt to end the script
 RESERVED = "ctx"  # the parameter built by the sandbox rather than taken from the inputs
-MAX_MISSES_LOGGED = 100  # unlisted ctx.env names warned about, once each
 
 # Trusted setup, run once per runtime before the script exists. Host functions are
 # taken into closures and deleted from the global object; `__mcp_install` compiles
@@ -204,10 +203,10 @@ class _Runtime:
         inputs = self._inputs
         self.runtime = jsbox.Runtime(memory_limit=script.memory_limit, max_value_bytes=script.memory_limit)
         self.runtime.bind_function("__mcp_inputs", lambda: inputs)
-        self.runtime.bind_function("__mcp_env", lambda: dict(script.env))
+        self.runtime.bind_function("__mcp_env", lambda: dict(script.env.values))
         self.runtime.bind_function("__mcp_parameters", lambda: list(script.parameters))
         self.runtime.bind_function("__mcp_source", lambda: script.function_text)
-        self.runtime.bind_function("__mcp_env_miss", script.env_miss)
+        self.runtime.bind_function("__mcp_env_miss", script.env.miss)
         if script.fetch is not None:
             self.runtime.bind_function("__mcp_fetch", _fetch_bridge(script.fetch))
         self.runtime.eval(_PRELUDE)
@@ -251,17 +250,13 @@ class _Script:
     timeout: float
     memory_limit: int
     fetch: Callable[..., Any] | None
-    env: Mapping[str, str]
-    missed: set[str] = field(default_factory=set)
-
-    def env_miss(self, name: str) -> None:
-        if name not in self.missed and len(self.missed) < MAX_MISSES_LOGGED:
-            self.missed.add(name)
-            log.warning(
-                "JavaScript %s read ctx.env.%s, which is undefined because it is not listed in js.env", self.name, name
-            )
+    env: EnvAllowlist
 
     def call(self, runtime: _Runtime, inputs: Mapping[str, Any], deadline: float) -> tuple[Any, ...]:
+        with self.env.watching():
+            return self._call(runtime, inputs, deadline)
+
+    def _call(self, runtime: _Runtime, inputs: Mapping[str, Any], deadline: float) -> tuple[Any, ...]:
         left = deadline - time.monotonic()
         if left <= 0:
             raise ScriptError("timeout", "every JavaScript runtime stayed busy until the deadline")
@@ -341,9 +336,11 @@ class Sandbox:
     `parameters` names the script's function parameters, filled from `run`'s inputs by name
     (missing: `null`; `ctx` is built by the sandbox). An input that is a `CaseInsensitive` mapping
     reads the same whatever the case of the key (`headers["Authorization"]` finds `authorization`).
-    `fetch` has the contract of the Lua `fetch` host function (outbound.lua.Fetcher);
+    `fetch` has the contract of the Lua `fetch` host function (outbound.script.Fetcher);
     `env` holds the values `ctx.env` exposes.
     """
+
+    language = JS
 
     def __init__(
         self,
@@ -366,9 +363,8 @@ class Sandbox:
             jsbox.Runtime().check_syntax(f"({function_text});")
         except jsbox.JavaScriptError as exc:
             raise ConfigError([f"{location}: JavaScript syntax error: {_describe(exc)}"]) from None
-        script = _Script(
-            self.name, function_text, tuple(parameters), timeout, memory_limit_mb << 20, fetch, dict(env or {})
-        )
+        allowlist = EnvAllowlist(env, setting="js.env", script=self.name)
+        script = _Script(self.name, function_text, tuple(parameters), timeout, memory_limit_mb << 20, fetch, allowlist)
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         # Stops the workers when the sandbox is closed or dropped (a reload that never calls close()).
         self._finalizer = weakref.finalize(self, _stop, self._jobs, POOL_SIZE)

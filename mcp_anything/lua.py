@@ -20,17 +20,17 @@ from __future__ import annotations
 import logging
 import math
 import queue
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import Any, NoReturn
 
 import anyio
 import anyio.to_thread
 import lupa.lua54 as lupa
 
 from mcp_anything.config import ConfigError
+from mcp_anything.scripting import LUA, CaseInsensitive, EnvAllowlist, ScriptError, read_script, set_deadline, time_left
 
 log = logging.getLogger(__name__)
 
@@ -41,30 +41,11 @@ CHECK_EVERY = 0.001  # seconds of process CPU time between two wall-clock checks
 GRACE = 0.05
 MAX_DEPTH = 32  # nesting limit when converting Lua tables to Python
 
-ErrorKind = Literal["runtime", "timeout", "memory", "result"]
-
-
-class ScriptError(Exception):
-    """A script call failed; `kind` says how. `message` may quote the script's own error text.
-
-    Raised by a host function (`fetch`, `json_decode`), it becomes a Lua error in the script.
-    """
-
-    def __init__(self, kind: ErrorKind, message: str) -> None:
-        super().__init__(f"{kind}: {message}")
-        self.kind = kind
-        self.message = message
-
-
-class CaseInsensitive(dict[str, Any]):
-    """A mapping whose Lua table answers `t["Authorization"]` and `t["authorization"]` alike."""
-
-
 # Runs once per runtime, with the full standard library, before any script
 # code exists. Everything the script may touch is built from locals captured
 # here; the script itself only ever sees `new_env(...)`.
 _HOST = """
-local source, chunkname, expired, interval, check_every, bridges, constants = ...
+local source, chunkname, expired, interval, check_every, bridges, constants, env_values, env_miss = ...
 local debug_sethook, debug_setupvalue = debug.sethook, debug.setupvalue
 local lib_string, lib_table, lib_math, lib_utf8 = string, table, math, utf8
 local assert, error, ipairs, next, pairs, pcall, rawget, select, setmetatable, tonumber, tostring, type =
@@ -112,6 +93,13 @@ local case_insensitive_meta = {
 }
 local function case_insensitive(t) return setmetatable(t, case_insensitive_meta) end
 
+-- ctx.env: the allowlisted variables; reading another name gives nil, and the host notes it.
+local env_meta = {
+  __index = function(_, k)
+    if type(k) == "string" then env_miss(k) end
+  end,
+}
+
 local functions = {}
 for name, bridge in next, bridges do
   functions[name] = function(...)
@@ -128,6 +116,7 @@ local function new_env(inputs)
     select = select, tonumber = tonumber, tostring = tostring, type = type, unpack = unpack,
   }
   for k, v in next, functions do env[k] = v end
+  env.ctx = { env = setmetatable(copy(env_values), env_meta), fetch = functions.fetch }
   for k, v in next, constants do env[k] = type(v) == "table" and copy(v) or v end
   for k, v in next, inputs do env[k] = v end
   return env
@@ -155,19 +144,6 @@ end
 return run, case_insensitive
 """
 
-_local = threading.local()  # .deadline: time.monotonic() at which the script call on this thread ends
-
-
-def time_left() -> float:
-    """Seconds left in the script call running on this thread (for host functions such as `fetch`)."""
-    deadline: float = getattr(_local, "deadline", math.inf)
-    return deadline - time.monotonic()
-
-
-def set_deadline(deadline: float) -> None:
-    """Start (a time.monotonic() deadline) or end (math.inf) the script call on this thread, for `time_left`."""
-    _local.deadline = deadline
-
 
 def _expired() -> bool:
     return time_left() < 0
@@ -187,6 +163,7 @@ class _Runtime:
         memory_limit: int,
         functions: Mapping[str, Callable[..., Any]],
         constants: Mapping[str, Any],
+        env: EnvAllowlist,
     ) -> None:
         self.lua = lupa.LuaRuntime(
             register_eval=False,
@@ -198,7 +175,16 @@ class _Runtime:
         )
         bridges = self.lua.table_from({name: self._bridge(fn) for name, fn in functions.items()})
         host = self.lua.execute(
-            _HOST, source, chunkname, _expired, HOOK_INTERVAL, CHECK_EVERY, bridges, self.to_lua(constants)
+            _HOST,
+            source,
+            chunkname,
+            _expired,
+            HOOK_INTERVAL,
+            CHECK_EVERY,
+            bridges,
+            self.to_lua(constants),
+            self.to_lua(env.values),
+            self._bridge(env.miss),
         )
         run, detail = host
         if run is None:
@@ -232,17 +218,6 @@ class _Runtime:
         return value
 
 
-def lua_type(value: Any) -> str:
-    """The Lua type name of a value converted by `to_python`, for error messages."""
-    if value is None:
-        return "nil"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    return "string" if isinstance(value, str) else "table"
-
-
 def to_python(value: Any, depth: int = 0) -> Any:
     """A Lua value as plain Python: a table is a list (keys 1..n) or a dict (string keys; `{}` is a dict)."""
     if isinstance(value, bytes):  # lupa hands over strings that are not valid UTF-8 as bytes
@@ -272,18 +247,10 @@ def to_python(value: Any, depth: int = 0) -> Any:
     return {k: to_python(v, depth + 1) for k, v in items}
 
 
-def read_script(path: Path, location: str) -> str:
-    """A script file's text; a problem is a ConfigError naming `location` (the config key)."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"{location}: file not found: {path}"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{location}: cannot read {path}: {exc}"]) from None
-
-
 class Sandbox:
     """A compiled script and its runtimes. `await sandbox.run(inputs)` returns the script's values as Python."""
+
+    language = LUA
 
     def __init__(
         self,
@@ -294,15 +261,22 @@ class Sandbox:
         memory_limit_mb: int,
         functions: Mapping[str, Callable[..., Any]] | None = None,
         constants: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
-        """Read and compile `path`; a problem is a ConfigError naming `location` (the config key)."""
+        """Read and compile `path`; a problem is a ConfigError naming `location` (the config key).
+
+        Scripts see `ctx.env` (the `env` values) and `ctx.fetch` (the `fetch` function, if given).
+        """
         self.name = path.name
         self.timeout = timeout
         source = read_script(path, location)
+        self._env = EnvAllowlist(env, setting="lua.env", script=self.name)
         self._pool: queue.SimpleQueue[_Runtime] = queue.SimpleQueue()
         try:
             for _ in range(POOL_SIZE):
-                self._pool.put(_Runtime(source, self.name, memory_limit_mb << 20, functions or {}, constants or {}))
+                self._pool.put(
+                    _Runtime(source, self.name, memory_limit_mb << 20, functions or {}, constants or {}, self._env)
+                )
         except SyntaxError as exc:
             raise ConfigError([f"{location}: Lua syntax error: {exc}"]) from None
         except lupa.LuaMemoryError:
@@ -319,8 +293,15 @@ class Sandbox:
         # The worker may still be inside a C call; it returns its runtime to the pool when done.
         raise ScriptError("timeout", f"no result within {self.timeout:g}s")
 
+    def close(self) -> None:
+        """Nothing to stop: the runtimes go with the sandbox (the JavaScript sandbox's counterpart stops threads)."""
+
     def _call(self, inputs: Mapping[str, Any], deadline: float) -> tuple[Any, ...]:
         # Runs in a worker thread.
+        with self._env.watching():
+            return self._run(inputs, deadline)
+
+    def _run(self, inputs: Mapping[str, Any], deadline: float) -> tuple[Any, ...]:
         try:
             runtime = self._pool.get(timeout=max(deadline - time.monotonic(), 0))
         except queue.Empty:

@@ -30,6 +30,20 @@ class HttpRequest:
     body: bytes | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class DefinitionFit:
+    """How a tool's `tools/list` entry was fitted to its upstream's `max_tool_bytes` (see `openapi/compact.py`)."""
+
+    size: int  # bytes of the serialised entry
+    limit: int
+    trimmed: tuple[str, ...] = ()  # what was cut to fit, in the order it was cut
+
+    @property
+    def over(self) -> bool:
+        """Still over the budget: only when the input schema alone is too big."""
+        return self.size > self.limit
+
+
 class ArgumentError(ValueError):
     """Tool arguments that do not fit the tool's input schema; the message names the argument."""
 
@@ -62,3 +76,4 @@ class Tool:
     definition: dict[str, Any] = field(default_factory=dict)
     # How much of a result an agent gets (upstream `max_result_bytes`, or `x-mcp-max-result-bytes`); None: all.
     budget: ResultBudget | None = None
+    fit: DefinitionFit | None = None  # set once `definition` is fitted to `max_tool_bytes`

@@ -2,9 +2,11 @@
 
 Times `authenticate()` for `none`, `apikey`, `jwt` (keys already fetched; a
 token seen before, and tokens each seen for the first time, RS256 and ES256)
-and `introspection` served from its cache. The JWKS and
-introspection endpoint are a small aiohttp app on 127.0.0.1, so nothing but
-the strategy itself is on the clock. Target: well under 0.2 ms per call.
+`introspection` served from its cache, and the script strategies side by side:
+`lua` and `js` running the issue's validate_token script (examples/validate_token.js
+and its Lua port), worker-thread handoff included. The JWKS and introspection
+endpoint are a small aiohttp app on 127.0.0.1, so nothing but the strategy itself
+is on the clock. Target: well under 0.2 ms per call.
 
     python scripts/bench_inbound.py [--calls 20000]
 """
@@ -15,6 +17,7 @@ import argparse
 import asyncio
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -26,6 +29,7 @@ from mcp_anything.config import parse_config
 from mcp_anything.inbound import Authenticator, InboundRequest, create_authenticator
 
 AUDIENCE = "bench-gateway"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def authenticator(inbound_auth: dict[str, Any]) -> Authenticator:
@@ -96,6 +100,10 @@ async def main(calls: int) -> None:
     rs256, es256 = tokens(rsa, fresh + 1), tokens(ec, fresh + 1)
     apikey = InboundRequest("POST", "/mcp", Headers({"x-api-key": keys["c"]}))
     anonymous = InboundRequest("POST", "/mcp", Headers({}))
+    lua_auth = {"strategy": "lua", "lua": {"source": str(EXAMPLES / "lua_ports" / "validate_token.lua")}}
+    js_auth = {"strategy": "js", "js": {"source": str(EXAMPLES / "validate_token.js")}}
+    # Interleaved so a burst of load from elsewhere on the machine falls on both runtimes alike.
+    scripts = [case for _ in range(3) for case in (("lua", lua_auth), ("js", js_auth))]
     cases = [
         ("none", {"strategy": "none"}, anonymous, [anonymous] * calls),
         ("apikey (3 keys)", {"strategy": "apikey", "apikey": {"values": keys}}, apikey, [apikey] * calls),
@@ -103,6 +111,7 @@ async def main(calls: int) -> None:
         ("jwt RS256, each token new", jwt_auth, rs256[0], rs256[1:]),
         ("jwt ES256, each token new", jwt_auth, es256[0], es256[1:]),
         ("introspection, cached", introspection_auth, rs256[0], [rs256[0]] * calls),
+        *((f"{name} validate_token", auth, rs256[0], [rs256[0]] * calls) for name, auth in scripts),
     ]
     print(f"{'strategy':28} {'p50 µs':>8} {'p99 µs':>8} {'mean µs':>8} {'calls':>7}")
     try:

@@ -20,8 +20,9 @@ from starlette.datastructures import Headers
 
 from mcp_anything import lua
 from mcp_anything.inbound import InboundRequest
-from mcp_anything.inbound.lua import LuaAuthenticator
+from mcp_anything.inbound.script import ScriptAuthenticator
 from mcp_anything.lua import Sandbox
+from mcp_anything.scripting import CaseInsensitive
 
 SCRIPTS = Path(__file__).parent
 HEADERS = Headers(
@@ -58,11 +59,11 @@ def sandbox(directory: Path, source: str, **kwargs: object) -> Sandbox:
 async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        trivial = LuaAuthenticator(sandbox(directory, "return true"))
+        trivial = ScriptAuthenticator(sandbox(directory, "return true"))
         await timed("inbound `return true` (authenticate)", lambda: trivial.authenticate(REQUEST))
 
         box = sandbox(directory, "return true")
-        inputs = {"headers": lua.CaseInsensitive(HEADERS.items()), "method": "POST", "path": "/mcp"}
+        inputs = {"headers": CaseInsensitive(HEADERS.items()), "method": "POST", "path": "/mcp"}
 
         async def lua_only() -> object:
             return box._call(inputs, time.monotonic() + 1)
@@ -70,7 +71,7 @@ async def main() -> None:
         await timed("  of which Lua work (same thread, no handoff)", lua_only)
         await timed("  of which thread handoff (anyio.to_thread)", lambda: anyio.to_thread.run_sync(int))
 
-        example = LuaAuthenticator(
+        example = ScriptAuthenticator(
             Sandbox(
                 SCRIPTS / "validate_token.lua",
                 location="bench",

@@ -387,10 +387,11 @@ def test_rules_see_the_tools_method_path_template_upstream_and_tags(tmp_path):
 
 def test_rules_see_request_headers_without_credentials(tmp_path):
     rules = [{"effect": "allow", "when": 'request.headers["x-tenant"] == "acme"', "tools": ["*"]}]
-    for hidden in ("authorization", "cookie", "x-mcp-authorized", "x-api-key"):
+    for hidden in ("authorization", "cookie", "x-mcp-authorized", "mcp-session-id"):
         rules.append({"effect": "deny", "when": f'"{hidden}" in request.headers', "tools": ["*"]})
     authz = authorizer({"default": "deny", "rules": rules}, tmp_path)
     sent = [("X-Tenant", "acme"), ("Authorization", "Bearer t"), ("Cookie", "a=b"), ("x-mcp-authorized", "w")]
+    sent += [("Mcp-Session-Id", "s")]
     grant = authz.grant("default", caller(sub="a"), Headers(raw=[(k.encode(), v.encode()) for k, v in sent]))
     assert visible(grant) == [t.name for t in TOOLS]
     other = authz.grant("default", caller(sub="a"), Headers({"x-tenant": "umbrella"}))
@@ -412,6 +413,11 @@ def test_the_lowest_priority_matching_rule_is_reported_with_its_notes_and_a_deny
     assert (audit_lines()[-1]["rule"], audit_lines()[-1]["notes"]) == ("rules[1]", "alice")
     assert alice.can_call(TOOL["pets_list_cats"], {})
     assert (audit_lines()[-1]["rule"], audit_lines()[-1]["notes"]) == ("rules[0]", "everyone reads")
+    with pytest.raises(Forbidden):  # a rule without `tools` closing the endpoint is audited with its notes too
+        authorizer({"rules": [{"effect": "deny", "when": 'jwt.sub == "eve"', "notes": "eve is out"}]}, tmp_path).grant(
+            "default", caller(sub="eve"), Headers()
+        )
+    assert (audit_lines()[-1]["action"], audit_lines()[-1]["notes"]) == ("connect", "eve is out")
     mallory = authz.grant("default", caller(sub="mallory"), Headers())
     assert not mallory.can_call(TOOL["shop_delete_book"], {})  # allows of lower priority match too
     assert (audit_lines()[-1]["decision"], audit_lines()[-1]["rule"]) == ("deny", "rules[3]")

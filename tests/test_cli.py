@@ -54,6 +54,33 @@ def test_tools_lists_tools_and_json(tmp_path: Path) -> None:
     assert run_cli("tools", "--config", str(path), "--group", "nope").returncode == 2
 
 
+def test_tools_piped_into_head_exits_quietly(tmp_path: Path) -> None:
+    # Far more output than a pipe buffers, so the writer is still writing when `head` goes away.
+    operation = {"summary": "x" * 200, "responses": {"200": {"description": "ok"}}}
+    spec = {
+        "openapi": "3.0.3",
+        "info": {"title": "many", "version": "1"},
+        "paths": {f"/things{i}": {"get": {**operation, "operationId": f"thing{i}"}} for i in range(2000)},
+    }
+    (tmp_path / "many.json").write_text(json.dumps(spec))
+    raw = echo_config("http://127.0.0.1:9")
+    raw["upstreams"][0]["openapi"]["source"] = "many.json"
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    tools = subprocess.Popen(
+        [sys.executable, "-m", "mcp_anything", "tools", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    head = subprocess.run(["head", "-n", "2"], stdin=tools.stdout, capture_output=True, timeout=60)
+    assert tools.stdout is not None
+    tools.stdout.close()  # only `head` holds the read end now, as in a shell pipeline
+    _, stderr = tools.communicate(timeout=60)
+    assert len(head.stdout.splitlines()) == 2
+    assert stderr == b"", stderr.decode()[-2000:]
+    assert tools.returncode == 141
+
+
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [

@@ -251,3 +251,23 @@ async def test_apikey_through_the_gateway(
             assert (await http.get("/.well-known/oauth-protected-resource/mcp")).status_code == 404
     assert len(upstream.requests) == 1
     assert upstream.last.header("x-api-key") is None
+
+
+@pytest.mark.parametrize(("endpoints", "root"), [(["/admin/mcp", "/mcp"], "/mcp"), (["/a/mcp", "/b/mcp"], None)])
+async def test_root_metadata_with_several_protected_groups(
+    gateway: GatewayFactory, upstream_url: str, idp: IdP, endpoints: list[str], root: str | None
+) -> None:
+    raw = with_auth(upstream_url, jwt_auth(idp))
+    first = raw["groups"][0]
+    raw["groups"] = [{**first, "name": f"g{i}", "endpoint": endpoint} for i, endpoint in enumerate(endpoints)]
+    with gateway(raw) as url:
+        async with httpx2.AsyncClient(base_url=url, timeout=10) as http:
+            for endpoint in endpoints:
+                metadata = (await http.get(f"/.well-known/oauth-protected-resource{endpoint}")).json()
+                assert metadata["resource"] == f"{PUBLIC_URL}{endpoint}"
+            response = await http.get("/.well-known/oauth-protected-resource")
+            if root is None:
+                assert response.status_code == 404
+            else:
+                assert response.status_code == 200
+                assert response.json()["resource"] == f"{PUBLIC_URL}{root}"

@@ -20,8 +20,8 @@ from starlette.routing import Route
 
 from mcp_anything.config import ConfigError
 from mcp_anything.js import POOL_SIZE, Sandbox
-from mcp_anything.lua import CaseInsensitive, ScriptError
-from mcp_anything.outbound.lua import Fetcher
+from mcp_anything.outbound.script import Fetcher
+from mcp_anything.scripting import JS, CaseInsensitive, ScriptError
 from tests.support.servers import ServerThread
 
 pytestmark = pytest.mark.anyio
@@ -98,7 +98,7 @@ def token_server() -> Iterator[tuple[TokenServer, str]]:
 
 @pytest.fixture
 def fetcher(token_server: tuple[TokenServer, str]) -> Iterator[Fetcher]:
-    fetch = Fetcher(["auth.example.com"], max_body=1 << 20)
+    fetch = Fetcher(["auth.example.com"], max_body=1 << 20, language=JS)
     fetch._client = httpx2.Client(follow_redirects=False, transport=ToLocal(token_server[1]))
     yield fetch
     fetch.close()
@@ -190,7 +190,7 @@ class TestFetchLimits:
         error = await failure(box)
         assert (error.kind, error.message) == (
             "runtime",
-            "script.js:1: Error: fetch: host 'evil.example' is not in allowed_hosts",
+            "script.js:1: Error: fetch: host 'evil.example' is not in js.allowed_hosts",
         )
         assert await sandbox(tmp_path, "return 1", fetch=fetcher).run({}) == (1,)
 
@@ -217,13 +217,19 @@ class TestFetchLimits:
 class TestEnv:
     async def test_only_listed_names(self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
         box = sandbox(tmp_path, "return [ctx.env.A, ctx.env.HOME, Object.keys(ctx.env)]", env={"A": "a"})
-        with caplog.at_level(logging.WARNING, logger="mcp_anything.js"):
+        with caplog.at_level(logging.WARNING, logger="mcp_anything.lua"):
             assert await box.run({}) == (["a", None, ["A"]],)
             assert await box.run({}) == (["a", None, ["A"]],)
         warnings = [r.getMessage() for r in caplog.records]
         assert warnings == [
-            "JavaScript script.js read ctx.env.HOME, which is undefined because it is not listed in js.env"
+            "script script.js read ctx.env.HOME, which is not listed in js.env (so it reads as nothing)"
         ]
+
+    async def test_a_failure_after_reading_an_unlisted_name_names_the_setting(self, tmp_path: Path) -> None:
+        box = sandbox(tmp_path, "return ctx.env.SECRET.length")
+        with pytest.raises(ScriptError) as caught:
+            await box.run({})
+        assert caught.value.message.endswith("(it read ctx.env.SECRET, not listed in js.env)")
 
     async def test_env_cannot_be_changed(self, tmp_path: Path) -> None:
         source = "ctx.env.A = 'changed'; ctx.env.B = 'new'; return [ctx.env.A, ctx.env.B]"

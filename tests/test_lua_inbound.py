@@ -13,14 +13,14 @@ from starlette.datastructures import Headers
 
 from mcp_anything.config import ConfigError, parse_config
 from mcp_anything.inbound import AuthError, InboundRequest, create_authenticator
-from mcp_anything.inbound.lua import LuaAuthenticator
+from mcp_anything.inbound.script import ScriptAuthenticator
 
 SCRIPTS = Path(__file__).parent.parent / "scripts"
 
 pytestmark = pytest.mark.anyio
 
 
-def authenticator(tmp_path: Path, source: str | None = None, **lua: object) -> LuaAuthenticator:
+def authenticator(tmp_path: Path, source: str | None = None, **lua: object) -> ScriptAuthenticator:
     if source is not None:
         (tmp_path / "auth.lua").write_text(source)
     config = parse_config(
@@ -39,7 +39,7 @@ def authenticator(tmp_path: Path, source: str | None = None, **lua: object) -> L
         env={"ADMINS": "alice"},
     )
     auth = create_authenticator(config.groups[1].inbound_auth, config)
-    assert isinstance(auth, LuaAuthenticator)
+    assert isinstance(auth, ScriptAuthenticator)
     return auth
 
 
@@ -47,7 +47,7 @@ def request(headers: dict[str, str] | None = None, method: str = "POST", path: s
     return InboundRequest(method=method, path=path, headers=Headers(headers or {}))
 
 
-async def denied(auth: LuaAuthenticator, req: InboundRequest | None = None) -> AuthError:
+async def denied(auth: ScriptAuthenticator, req: InboundRequest | None = None) -> AuthError:
     with pytest.raises(AuthError) as caught:
         await auth.authenticate(req or request())
     assert caught.value.status == 401
@@ -200,16 +200,16 @@ async def test_concurrent_requests_get_their_own_identity(tmp_path: Path) -> Non
 
 class TestShippedExample:
     @pytest.fixture
-    def auth(self, tmp_path: Path) -> LuaAuthenticator:
+    def auth(self, tmp_path: Path) -> ScriptAuthenticator:
         shutil.copy(SCRIPTS / "validate_token.lua", tmp_path / "auth.lua")
         return authenticator(tmp_path, params={"admins": "${ADMINS} bob"})
 
-    async def test_accepts_a_well_formed_token(self, auth: LuaAuthenticator) -> None:
+    async def test_accepts_a_well_formed_token(self, auth: ScriptAuthenticator) -> None:
         identity = await auth.authenticate(request({"Authorization": "Bearer carol.0123456789abcdef"}))
         assert (identity.subject, identity.scopes) == ("carol", {"tools:read"})
         assert identity.claims["auth_method"] == "lua-example"
 
-    async def test_admins_get_the_write_scope(self, auth: LuaAuthenticator) -> None:
+    async def test_admins_get_the_write_scope(self, auth: ScriptAuthenticator) -> None:
         identity = await auth.authenticate(request({"authorization": "Bearer alice.0123456789abcdef"}))
         assert identity.scopes == {"tools:read", "tools:write"}
 
@@ -222,5 +222,5 @@ class TestShippedExample:
             {"Authorization": "Bearer no-dot-in-this-token"},
         ],
     )
-    async def test_denies_other_requests(self, auth: LuaAuthenticator, headers: dict[str, str]) -> None:
+    async def test_denies_other_requests(self, auth: ScriptAuthenticator, headers: dict[str, str]) -> None:
         await denied(auth, request(headers))

@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from mcp_anything.config import ConfigError, parse_config
 from mcp_anything.outbound import OutboundAuthError, create_outbound_auth
-from mcp_anything.outbound.lua import LuaOutboundAuth
+from mcp_anything.outbound.script import ScriptOutboundAuth
 from mcp_anything.tools import HttpRequest
 from tests.support.idp import IdP
 from tests.support.loop import loop_ticks_while
@@ -58,11 +58,11 @@ def odd_server() -> Iterator[str]:
 
 
 @pytest.fixture
-async def outbound(tmp_path: Path) -> AsyncIterator[Callable[..., LuaOutboundAuth]]:
+async def outbound(tmp_path: Path) -> AsyncIterator[Callable[..., ScriptOutboundAuth]]:
     """`outbound(source, **lua)`: the Lua outbound auth of upstream `api` for a script (closed after the test)."""
-    made: list[LuaOutboundAuth] = []
+    made: list[ScriptOutboundAuth] = []
 
-    def make(source: str | None = None, **lua: Any) -> LuaOutboundAuth:
+    def make(source: str | None = None, **lua: Any) -> ScriptOutboundAuth:
         if source is not None:
             (tmp_path / "token.lua").write_text(source)
         config = parse_config(
@@ -81,7 +81,7 @@ async def outbound(tmp_path: Path) -> AsyncIterator[Callable[..., LuaOutboundAut
             env={"CLIENT_SECRET": CLIENT_SECRET},
         )
         auth = create_outbound_auth(config.upstreams[1].outbound_auth, config)
-        assert isinstance(auth, LuaOutboundAuth)
+        assert isinstance(auth, ScriptOutboundAuth)
         made.append(auth)
         return auth
 
@@ -90,13 +90,13 @@ async def outbound(tmp_path: Path) -> AsyncIterator[Callable[..., LuaOutboundAut
         await auth.aclose()
 
 
-async def applied(auth: LuaOutboundAuth, headers: dict[str, str] | None = None) -> dict[str, str]:
+async def applied(auth: ScriptOutboundAuth, headers: dict[str, str] | None = None) -> dict[str, str]:
     request = HttpRequest(method="GET", path="/pets", headers=dict(headers or {}))
     await auth.apply(request)
     return request.headers
 
 
-async def failure(auth: LuaOutboundAuth) -> str:
+async def failure(auth: ScriptOutboundAuth) -> str:
     with pytest.raises(OutboundAuthError) as caught:
         await applied(auth)
     message = str(caught.value)
@@ -113,7 +113,7 @@ def claims(authorization: str) -> dict[str, Any]:
 
 class TestShippedExample:
     @pytest.fixture
-    def auth(self, tmp_path: Path, outbound, idp: IdP) -> LuaOutboundAuth:
+    def auth(self, tmp_path: Path, outbound, idp: IdP) -> ScriptOutboundAuth:
         shutil.copy(SCRIPTS / "get_token.lua", tmp_path / "token.lua")
         params = {
             "token_url": idp.token_url,
@@ -194,13 +194,13 @@ async def test_host_outside_allowed_hosts_is_an_error(outbound, idp: IdP) -> Non
         allowed_hosts=["127.0.0.1"],
     )
     message = await failure(auth)
-    assert "fetch: host 'localhost' is not in allowed_hosts" in message
+    assert "fetch: host 'localhost' is not in lua.allowed_hosts" in message
     assert idp.requests() == []
 
 
 async def test_no_allowed_hosts_means_no_fetch(outbound, idp: IdP) -> None:
     message = await failure(outbound(f'return fetch("{idp.token_url}").body'))
-    assert "fetch: host '127.0.0.1' is not in allowed_hosts" in message
+    assert "fetch: host '127.0.0.1' is not in lua.allowed_hosts (it lists no host)" in message
     assert idp.requests() == []
 
 
@@ -273,8 +273,8 @@ async def test_the_event_loop_keeps_running_during_a_fetch(outbound, idp: IdP) -
         ("return {}", "got a table"),
         ('return "Bearer x\\r\\nX-Evil: 1"', "must be a string without line breaks"),
         ('return {["Bad Name"] = "v"}', "'Bad Name' is not a valid header name"),
-        ('return "Bearer x", -5', "lifetime) must be a positive number of seconds"),
-        ('return "Bearer x", "soon"', "lifetime) must be a positive number of seconds"),
+        ('return "Bearer x", -5', "lifetime (second value) must be a positive number of seconds"),
+        ('return "Bearer x", "soon"', "lifetime (second value) must be a positive number of seconds"),
         ('error("no token for you", 0)', "failed (runtime): no token for you"),
         ('return json_decode("{bad")', "json_decode: not valid JSON"),
         ('return fetch("ftp://127.0.0.1/x")', "only http and https URLs are allowed"),
@@ -313,7 +313,21 @@ async def test_syntax_error_names_the_config_key(outbound) -> None:
     assert problem.startswith("lua.source: Lua syntax error: token.lua:1:")
 
 
-@pytest.mark.parametrize("host", ["https://auth.example.com", "auth.example.com:443", "auth.example.com/token", ""])
-async def test_allowed_hosts_must_be_bare_host_names(outbound, host: str) -> None:
-    with pytest.raises(ConfigError, match=r"upstreams\[1\]\.outbound_auth\.lua\.allowed_hosts: expected a bare host"):
+@pytest.mark.parametrize(
+    "host",
+    ["https://auth.example.com", "auth.example.com:https", "auth.example.com/token", "user@auth.example.com", ""],
+)
+async def test_allowed_hosts_must_be_host_names(outbound, host: str) -> None:
+    with pytest.raises(ConfigError, match=r"upstreams\[1\]\.outbound_auth\.lua\.allowed_hosts: expected a host name"):
         outbound("return 'x'", allowed_hosts=[host])
+
+
+async def test_an_allowed_host_with_a_port_allows_that_port_only(outbound, idp: IdP) -> None:
+    port = int(idp.token_url.split(":")[2].split("/")[0])
+    other = f'fetch("{idp.token_url.replace(str(port), str(port + 1))}")'
+    auth = outbound(f"return {other}.body", allowed_hosts=[f"127.0.0.1:{port}"])
+    assert "fetch: host '127.0.0.1' is not in lua.allowed_hosts" in await failure(auth)
+    auth = outbound(
+        f'return "Bearer " .. fetch("{idp.token_url}", {{method = "POST"}}).status', allowed_hosts=[f"127.0.0.1:{port}"]
+    )
+    assert (await applied(auth))["Authorization"].startswith("Bearer ")

@@ -9,7 +9,8 @@ import anyio
 import pytest
 
 from mcp_anything.config import ConfigError
-from mcp_anything.lua import CaseInsensitive, Sandbox, ScriptError
+from mcp_anything.lua import Sandbox
+from mcp_anything.scripting import CaseInsensitive, ScriptError
 from tests.support.loop import loop_ticks_while
 
 pytestmark = pytest.mark.anyio
@@ -44,7 +45,7 @@ async def test_only_the_safe_globals_exist(tmp_path: Path) -> None:
     (names,) = await box.run({})
     assert sorted(names) == sorted(
         ["string", "table", "math", "utf8", "assert", "error", "ipairs", "next", "pairs", "pcall", "select",
-         "tonumber", "tostring", "type", "unpack"]
+         "tonumber", "tostring", "type", "unpack", "ctx"]
     )  # fmt: skip
 
 
@@ -266,3 +267,34 @@ async def test_slow_scripts_do_not_block_the_event_loop(tmp_path: Path) -> None:
     box = sandbox(tmp_path, "while true do end", timeout=0.3)
     ticks = await loop_ticks_while(failure(box))
     assert ticks >= 5  # about 30 when idle; a blocked loop would manage 0 or 1
+
+
+async def test_ctx_env_shows_only_the_listed_variables(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    box = sandbox(tmp_path, "return ctx.env.CLIENT_ID, ctx.env.HOME, ctx.env.HOME", env={"CLIENT_ID": "gateway"})
+    assert await box.run({}) == ("gateway", None, None)
+    (warning,) = [r.getMessage() for r in caplog.records if "ctx.env" in r.getMessage()]
+    assert warning == "script script.lua read ctx.env.HOME, which is not listed in lua.env (so it reads as nothing)"
+
+
+async def test_ctx_env_changes_do_not_reach_the_next_call(tmp_path: Path) -> None:
+    box = sandbox(
+        tmp_path,
+        "local before = ctx.env.A; ctx.env.A = 'changed'; ctx.env.B = 'new'; return before, ctx.env.B",
+        env={"A": "listed"},
+    )
+    for _ in range(6):  # more calls than runtimes in the pool
+        assert await box.run({}) == ("listed", "new")
+
+
+async def test_a_failure_after_reading_an_unlisted_name_says_which_setting_lists_it(tmp_path: Path) -> None:
+    box = sandbox(tmp_path, "return 'Bearer ' .. ctx.env.SECRET")
+    error = await failure(box)
+    assert error.kind == "runtime"
+    assert error.message.endswith("(it read ctx.env.SECRET, not listed in lua.env)")
+    # The note belongs to that run only.
+    assert "ctx.env" not in (await failure(sandbox(tmp_path, "error('plain', 0)"))).message
+
+
+async def test_ctx_fetch_is_the_fetch_function(tmp_path: Path) -> None:
+    box = sandbox(tmp_path, "return ctx.fetch == fetch, ctx.fetch('u')", functions={"fetch": lambda url: url.upper()})
+    assert await box.run({}) == (True, "U")

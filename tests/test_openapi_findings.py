@@ -169,7 +169,7 @@ def test_tools_report_lists_what_each_tool_approximates(tmp_path) -> None:
     spec = minimal_spec({"/plain": {"get": {"responses": OK}}, "/b": {"get": {"operationId": "b", "responses": OK}}})
     run = run_cli("tools", "--report", "--config", _config(tmp_path, spec))
     assert run.returncode == 0, run.stderr
-    report = run.stdout.split("What each tool approximates", 1)[1].splitlines()
+    report = run.stdout.split("What each tool approximates", 1)[1].split("\n\n", 1)[0].splitlines()
     assert report[1] == "g:"
     assert [line.split()[:2] for line in report[2:]] == [["api_get_plain", "derived_name"]]
 

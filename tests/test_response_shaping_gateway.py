@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -13,9 +14,8 @@ import orjson
 import pytest
 import yaml
 
-from mcp_anything.app import build_gateway
-from mcp_anything.config import ConfigError, parse_config
 from tests.conftest import SPECS, GatewayFactory, mcp_client
+from tests.support.cli import run_cli
 from tests.support.idp import IdP
 from tests.support.orders import ORDERS, OrdersUpstream, orders_filter
 from tests.support.servers import ServerThread
@@ -126,6 +126,25 @@ async def test_the_filtered_result_would_break_the_original_schema_so_the_advert
     assert receipts is not None and receipts["properties"]["result"]["items"]["required"] == ["receiptId"]
 
 
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_discoverys_call_tool_returns_the_same_filtered_result_as_a_direct_call(
+    gateway: GatewayFactory, orders_url: str, idp: IdP, audit_lines, mode: str
+) -> None:
+    raw = shop_config(orders_url, idp, [ORDERS_FILTER])
+    raw["groups"][0]["discovery"] = {"mode": "search"}
+    token = idp.token(aud=AUDIENCE, sub="bob")
+    with gateway(raw) as url:
+        async with mcp_client(url + "/mcp", mode=mode, headers=bearer(token)) as client:
+            assert {t.name for t in (await client.list_tools()).tools} == {"search_tools", "call_tool"}
+            through = await client.call_tool("call_tool", {"name": "shop_list_orders", "arguments": {}})
+            direct = await client.call_tool("shop_list_orders", {})
+    assert through.is_error is False
+    assert through.structured_content == direct.structured_content
+    assert through.content[0].text == direct.content[0].text  # type: ignore[union-attr]
+    assert direct.structured_content == {"orders": [{k: ORDERS[1][k] for k in KEPT}]}
+    assert [line["tool"] for line in audit_lines("filter")] == ["shop_list_orders", "shop_list_orders"]
+
+
 async def test_a_claim_value_is_matched_literally(gateway: GatewayFactory, orders_url: str, idp: IdP) -> None:
     token = idp.token(aud=AUDIENCE, sub="user.abc+1")
     with gateway(shop_config(orders_url, idp, [ORDERS_FILTER])) as url:
@@ -194,15 +213,46 @@ async def test_audit_lines_carry_counts_and_notes_never_values(
         assert secret not in rendered
 
 
-async def test_a_filter_glob_matching_no_tool_of_the_group_is_a_config_error(orders_url: str) -> None:
+def test_validate_names_the_filter_and_the_operation(tmp_path: Path) -> None:
+    (tmp_path / "orders.yaml").write_text((SPECS / "orders.yaml").read_text())
     misspelt = {**ORDERS_FILTER, "tools": ["shop_list_orders", "shop_get_ordr"]}
-    config = parse_config(shop_config(orders_url, None, [misspelt]), base_dir=SPECS, env={})
-    with pytest.raises(ConfigError) as raised:
-        build_gateway(config)
-    assert raised.value.problems == [
-        "groups[0].response_filters[0] ('Strip orders not belonging to the caller; remove internal fields'): "
-        "tools: 'shop_get_ordr' matches no tool of group 'orders'"
-    ]
+    bad_regex = {**ORDERS_FILTER, "operations": [_ROWS, {**_FIELDS, "path": "^orders\\.(orderId$"}]}
+    unknown_variable = {**ORDERS_FILTER, "operations": [{**_ROWS, "match_value": "^{{callerId}}$"}]}
+    outputs = []
+    for filters in ([misspelt], [bad_regex], [unknown_variable], [ORDERS_FILTER]):
+        config = tmp_path / "config.yaml"
+        config.write_text(yaml.safe_dump(shop_config("http://127.0.0.1:9", None, filters)))
+        run = run_cli("validate", "--config", str(config))
+        outputs.append((run.returncode, run.stdout + run.stderr))
+    name = "('Strip orders not belonging to the caller; remove internal fields')"
+    assert (
+        outputs[0][0] == 2
+        and (f"groups[0].response_filters[0] {name}: tools: 'shop_get_ordr' matches no tool of group 'orders'")
+        in outputs[0][1]
+    )
+    assert outputs[1][0] == 2 and "groups[0].response_filters[0]" in outputs[1][1]
+    assert (
+        f"response filter {name} operation 1 ('Retain only these fields on each surviving order'): path"
+        in (outputs[1][1])
+    )
+    assert outputs[2][0] == 2 and "match_value uses {{callerId}}, which is not a declared variable" in outputs[2][1]
+    assert (
+        outputs[3][0] == 0
+        and "group orders: 4 tools at http://127.0.0.1:8080/mcp, 2 with response filters" in (outputs[3][1])
+    )
+
+
+async def test_a_filtered_tool_withholds_an_answer_its_filters_cannot_check(
+    gateway: GatewayFactory, orders_url: str, idp: IdP
+) -> None:
+    notes = {"tools": ["shop_get_notes"], "operations": [{"effect": "destroy", "path": "^secret$"}]}
+    token = idp.token(aud=AUDIENCE, sub="alice")
+    with gateway(shop_config(orders_url, idp, [notes])) as url:
+        async with mcp_client(url + "/mcp", headers=bearer(token)) as client:
+            result = await client.call_tool("shop_get_notes", {"size": 100})
+    assert result.is_error is True
+    assert "text/plain, which this tool's response filters cannot check" in result.content[0].text
+    assert "wörld" not in result.content[0].text
 
 
 async def test_rules_read_the_new_tool_and_request_variables_through_the_gateway(

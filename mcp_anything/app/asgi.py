@@ -108,8 +108,9 @@ class GatewayApp:
             )
         for group in metadata_groups:
             routes[PRM_PREFIX + group.config.endpoint] = _static_json(group.protected_resource_metadata())
-        if len(metadata_groups) == 1:
-            routes[PRM_PREFIX] = _static_json(metadata_groups[0].protected_resource_metadata())
+        root = _root_metadata_group(metadata_groups)
+        if root is not None:
+            routes[PRM_PREFIX] = _static_json(root.protected_resource_metadata())
         return routes
 
     async def reload(self, config: Config) -> int:
@@ -257,6 +258,17 @@ class GatewayApp:
 def _listing(group: Group) -> bytes:
     """Everything `tools/list` can show of a group, to tell whether a reload changed it."""
     return orjson.dumps(list(group.listings.values()))
+
+
+def _root_metadata_group(groups: list[Group]) -> Group | None:
+    """Whose metadata the suffix-less root path serves: the only protected group, else the one at `/mcp`.
+
+    A client that knows only the host asks the root. With several protected groups, guessing any group
+    but the conventional `/mcp` one would point it at the wrong resource, so the root is then a 404.
+    """
+    if len(groups) == 1:
+        return groups[0]
+    return next((g for g in groups if g.config.endpoint == "/mcp"), None)
 
 
 def _bearer_matches(scope: Scope, token: str) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from mcp_anything.authz import create_authorizer
-from mcp_anything.config import Config, ConfigError, GroupConfig, UpstreamConfig
+from mcp_anything.config import GATEWAY_TOOLS, Config, ConfigError, GroupConfig, UpstreamConfig
 from mcp_anything.inbound import create_authenticator
 from mcp_anything.metrics import set_spec_findings
 from mcp_anything.openapi import SpecUnavailable, UpstreamTools, load_upstream_tools
@@ -128,11 +128,18 @@ def _group_tools(group: GroupConfig, specs: Mapping[str, UpstreamTools]) -> dict
 
 
 def _tool_clashes(location: str, group: GroupConfig, specs: Mapping[str, UpstreamTools]) -> list[str]:
-    """Tool names that two of a group's upstreams (among those whose specs are loaded) both produce."""
+    """Tool names that two of a group's upstreams (among those whose specs are loaded) both produce,
+    or that an upstream shares with the gateway's own tools of the group's discovery mode."""
     problems = []
     owner: dict[str, str] = {}
     for name in group.upstreams:
         for tool in specs[name].tools if name in specs else ():
+            if group.discovery.searchable and tool.name in GATEWAY_TOOLS:
+                problems.append(
+                    f"{location}: tool {tool.name!r} of upstream {name!r} has the name of the gateway's own"
+                    f" {tool.name!r} tool (discovery mode {group.discovery.mode!r}); rename it (x-mcp-name,"
+                    " tool_prefix) or set discovery.mode: all"
+                )
             if tool.name in owner:
                 problems.append(
                     f"{location}: tool {tool.name!r} comes from both {owner[tool.name]!r} and {name!r};"

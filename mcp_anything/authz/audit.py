@@ -80,5 +80,5 @@ def response_filtered(
     )
 
 
-def connect_refused(group: str, identity: Identity, *, rule: str | None, reason: str) -> None:
-    record(group, identity, "connect", "deny", rule=rule, reason=reason)
+def connect_refused(group: str, identity: Identity, *, rule: str | None, reason: str, notes: str = "") -> None:
+    record(group, identity, "connect", "deny", rule=rule, reason=reason, notes=notes or None)

@@ -73,7 +73,8 @@ class PolicyAuthorizer:
             rules = self.rules.evaluate(identity.claims, headers.items())
             if rules.closed_by is not None:
                 rule, reason = rules.closed_by
-                audit.connect_refused(group, identity, rule=rule, reason=reason)
+                name, notes = (rule.name, rule.notes) if rule is not None else (None, "")
+                audit.connect_refused(group, identity, rule=name, reason=reason, notes=notes)
                 raise Forbidden("this endpoint is not available to you")
         allowance: Allowance | None = None
         refused: str | None = None

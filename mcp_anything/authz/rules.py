@@ -41,8 +41,9 @@ class Rule:
         return self.tools is None or any(fnmatchcase(tool_name, pattern) for pattern in self.tools)
 
 
-# Never shown to rules: they could copy a secret into an error message or a log line.
-_SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie")
+# Never shown to rules: they could copy a secret into an error message or a log line. A session id
+# is a bearer secret too (whoever holds it continues the session).
+_SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie", "mcp-session-id")
 
 
 class EvaluationError(Exception):
@@ -123,7 +124,7 @@ class RequestRules:
                     self._allow_mask |= rules._bit[rule]
         self.closed_by = self._endpoint_decision()
 
-    def _endpoint_decision(self) -> tuple[str | None, str] | None:
+    def _endpoint_decision(self) -> tuple[Rule | None, str] | None:
         """(rule, reason) when the endpoint is closed to this caller, else None.
 
         Rules without `tools` decide who may connect: a matching deny closes the endpoint,
@@ -132,7 +133,7 @@ class RequestRules:
         rules = self._rules
         for rule in rules.rules:
             if rule.tools is None and rule.deny and self._deny_mask & rules._bit[rule]:
-                return rule.name, self._why(rule, "deny rule matched")
+                return rule, self._why(rule, "deny rule matched")
         if rules._endpoint_allow and not any(self._allow_mask & rules._bit[r] for r in rules._endpoint_allow):
             names = ", ".join(r.name for r in rules._endpoint_allow)
             return None, f"no rule without `tools` allows this caller ({names})"

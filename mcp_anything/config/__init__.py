@@ -7,13 +7,13 @@ any module may import it.
 """
 
 from mcp_anything.config.authz import AuthorizationConfig, CapabilitiesConfig, RuleConfig
+from mcp_anything.config.discovery import CALL_TOOL, GATEWAY_TOOLS, SEARCH_TOOLS, DiscoveryConfig
 from mcp_anything.config.expressions import compile_expression, uses_tool
 from mcp_anything.config.filters import ClaimVariable, FilterOperation, ResponseFilter
 from mcp_anything.config.groups import GroupConfig, RateLimitConfig
 from mcp_anything.config.inbound import (
     ApiKeyConfig,
     InboundAuthConfig,
-    InboundLuaConfig,
     IntrospectionConfig,
     JwtConfig,
 )
@@ -30,9 +30,16 @@ from mcp_anything.config.outbound import (
     ClientCredentialsConfig,
     OutboundApiKeyConfig,
     OutboundAuthConfig,
-    OutboundLuaConfig,
 )
 from mcp_anything.config.root import Config
+from mcp_anything.config.scripts import (
+    InboundJsConfig,
+    InboundLuaConfig,
+    OutboundJsConfig,
+    OutboundLuaConfig,
+    OutboundScriptConfig,
+    ScriptConfig,
+)
 from mcp_anything.config.server import LOOPBACK_HOSTS, MetricsConfig, ServerConfig, TracingConfig
 from mcp_anything.config.sessions import MIN_SESSION_KEY_BYTES, SessionsConfig
 from mcp_anything.config.types import Duration, StrictModel, parse_duration
@@ -47,9 +54,12 @@ from mcp_anything.config.upstreams import (
 from mcp_anything.config.weakening import Weakening, weakenings
 
 __all__ = [
+    "CALL_TOOL",
+    "GATEWAY_TOOLS",
     "IDEMPOTENT_METHODS",
     "LOOPBACK_HOSTS",
     "MIN_SESSION_KEY_BYTES",
+    "SEARCH_TOOLS",
     "ApiKeyConfig",
     "AuthorizationConfig",
     "BearerConfig",
@@ -60,11 +70,13 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConfigSource",
+    "DiscoveryConfig",
     "Duration",
     "FilterOperation",
     "GroupConfig",
     "HttpMethod",
     "InboundAuthConfig",
+    "InboundJsConfig",
     "InboundLuaConfig",
     "IntrospectionConfig",
     "JwtConfig",
@@ -72,11 +84,14 @@ __all__ = [
     "OpenApiConfig",
     "OutboundApiKeyConfig",
     "OutboundAuthConfig",
+    "OutboundJsConfig",
     "OutboundLuaConfig",
+    "OutboundScriptConfig",
     "RateLimitConfig",
     "ResponseFilter",
     "RetryConfig",
     "RuleConfig",
+    "ScriptConfig",
     "ServerConfig",
     "SessionsConfig",
     "StrictModel",

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, field_validator
 
 from mcp_anything.config.authz import AuthorizationConfig
+from mcp_anything.config.discovery import DiscoveryConfig
 from mcp_anything.config.filters import ResponseFilter
 from mcp_anything.config.inbound import InboundAuthConfig
 from mcp_anything.config.types import Name, Rate, StrictModel
@@ -40,6 +41,7 @@ class GroupConfig(StrictModel):
     rate_limits: list[RateLimitConfig] = []
     # What each caller sees of the upstreams' JSON answers; applied in order, each on the previous one's output.
     response_filters: list[ResponseFilter] = []
+    discovery: DiscoveryConfig = DiscoveryConfig()
 
     @field_validator("endpoint")
     @classmethod

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
 
+from mcp_anything.config.scripts import InboundJsConfig, InboundLuaConfig
 from mcp_anything.config.strategy import StrategyBlock
 from mcp_anything.config.types import (
     AsymmetricAlgorithms,
@@ -75,14 +75,6 @@ class ApiKeyConfig(StrictModel):
         return {f"apikey-{i}": key for i, key in enumerate(keys, start=1)}
 
 
-class InboundLuaConfig(StrictModel):
-    source: Path
-    timeout: Duration = 0.1
-    memory_limit_mb: int = Field(default=16, ge=1, le=1024)
-    # The script's `params` table: values for the script, secrets through ${ENV} (never os.getenv in Lua).
-    params: dict[str, SecretStr] = {}
-
-
 def _api_key_spelling(strategy: Any) -> Any:
     # `apikey` was the inbound spelling before both directions settled on `api_key`; old configs keep working.
     return "api_key" if strategy == "apikey" else strategy
@@ -90,8 +82,11 @@ def _api_key_spelling(strategy: Any) -> Any:
 
 class InboundAuthConfig(StrategyBlock):
     # No default: `none` is written out, never what a missing key means.
-    strategy: Annotated[Literal["none", "jwt", "introspection", "api_key", "lua"], BeforeValidator(_api_key_spelling)]
+    strategy: Annotated[
+        Literal["none", "jwt", "introspection", "api_key", "lua", "js"], BeforeValidator(_api_key_spelling)
+    ]
     jwt: JwtConfig | None = None
     introspection: IntrospectionConfig | None = None
     api_key: ApiKeyConfig | None = Field(default=None, validation_alias=AliasChoices("api_key", "apikey"))
     lua: InboundLuaConfig | None = None
+    js: InboundJsConfig | None = None

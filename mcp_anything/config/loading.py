@@ -102,15 +102,15 @@ class ConfigSource:
         return config
 
     def watched(self, config: Config) -> list[Path]:
-        """The local files `config` is built from: itself, specs, overlays and Lua scripts."""
+        """The local files `config` is built from: itself, specs, overlays and scripts."""
         paths = [self.path.resolve()]
         for upstream in config.upstreams:
             if not upstream.openapi.source.startswith(("http://", "https://")):
                 paths.append(config.resolve_path(upstream.openapi.source))
             paths += [config.resolve_path(overlay) for overlay in upstream.overlays]
-            if upstream.outbound_auth.lua is not None:
-                paths.append(config.resolve_path(upstream.outbound_auth.lua.source))
-        paths += [config.resolve_path(g.inbound_auth.lua.source) for g in config.groups if g.inbound_auth.lua]
+            if (script := upstream.outbound_auth.script) is not None:
+                paths.append(config.resolve_path(script.source))
+        paths += [config.resolve_path(g.inbound_auth.script.source) for g in config.groups if g.inbound_auth.script]
         return list(dict.fromkeys(paths))
 
 
@@ -131,11 +131,12 @@ def parse_config(raw: Any, base_dir: Path = Path("."), env: dict[str, str] | Non
     if not isinstance(raw, dict):
         raise ConfigError(["<root>: expected a mapping with `groups` and `upstreams`"])
     problems: list[str] = []
-    expanded = expand_env(raw, dict(os.environ) if env is None else env, problems=problems)
+    environment = dict(os.environ) if env is None else env
+    expanded = expand_env(raw, environment, problems=problems)
     if problems:
         raise ConfigError(problems)
     try:
-        config = Config.model_validate(expanded, context={"base_dir": base_dir})
+        config = Config.model_validate(expanded, context={"base_dir": base_dir, "env": environment})
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
     problems = config.cross_reference_problems()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from mcp_anything.config.scripts import OutboundJsConfig, OutboundLuaConfig
 from mcp_anything.config.strategy import StrategyBlock
 from mcp_anything.config.types import Credential, Duration, HeaderName, HttpUrl, PositiveDuration, StrictModel
 
@@ -57,31 +57,13 @@ class ClientCredentialsConfig(StrictModel):
         return scopes
 
 
-class OutboundLuaConfig(StrictModel):
-    source: Path
-    allowed_hosts: list[str] = []  # exact host names the script's fetch() may call
-    timeout: Duration = 2.0  # bounds the whole script run, fetch() calls included
-    memory_limit_mb: int = Field(default=16, ge=1, le=1024)
-    # The script's `params` table: values for the script, secrets through ${ENV} (never os.getenv in Lua).
-    params: dict[str, SecretStr] = {}
-
-    @field_validator("allowed_hosts")
-    @classmethod
-    def _bare_hosts(cls, hosts: list[str]) -> list[str]:
-        for host in hosts:
-            if not host or any(c in host for c in "/@ \t") or host.count(":") == 1:
-                raise ValueError(
-                    f"expected a bare host name such as auth.example.com (no scheme, port or path), got {host!r}"
-                )
-        return [host.lower() for host in hosts]
-
-
 class OutboundAuthConfig(StrategyBlock):
-    strategy: Literal["none", "bearer", "api_key", "oauth2_client_credentials", "lua"] = "none"
+    strategy: Literal["none", "bearer", "api_key", "oauth2_client_credentials", "lua", "js"] = "none"
     bearer: BearerConfig | None = None
     api_key: OutboundApiKeyConfig | None = None
     oauth2_client_credentials: ClientCredentialsConfig | None = None
     lua: OutboundLuaConfig | None = None
+    js: OutboundJsConfig | None = None
 
     @property
     def header(self) -> str | None:

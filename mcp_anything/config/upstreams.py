@@ -74,6 +74,9 @@ class UpstreamConfig(StrictModel):
     outbound_auth: OutboundAuthConfig = OutboundAuthConfig()
     # false: tools declare no outputSchema (for upstreams whose responses drift from their spec)
     output_schemas: bool = True
+    # Each tool's `tools/list` entry is cut to fit (see README, "Compact tool definitions").
+    max_tool_bytes: ByteSize = Field(default=ByteSize(8192), ge=1024)
+    max_description_chars: int = Field(default=1024, ge=80)
 
     @property
     def prefix(self) -> str:

@@ -21,6 +21,7 @@ STRATEGIES: dict[str, str] = {
     "introspection": "mcp_anything.inbound.introspection",
     "api_key": "mcp_anything.inbound.api_key",
     "lua": "mcp_anything.inbound.lua",
+    "js": "mcp_anything.inbound.js",
 }
 
 

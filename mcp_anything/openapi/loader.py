@@ -17,6 +17,7 @@ from typing import Any
 
 from mcp_anything.config import Config, ConfigError, UpstreamConfig
 from mcp_anything.openapi import swagger2
+from mcp_anything.openapi.compact import fit_tool
 from mcp_anything.openapi.documents import Documents, FetchError, SpecError, source_uri
 from mcp_anything.openapi.findings import DERIVED_NAME, SERVERS_IGNORED, Finding
 from mcp_anything.openapi.naming import without_prefix
@@ -115,6 +116,8 @@ def load_upstream_tools(upstream: UpstreamConfig, root: Config, location: str) -
     problems += [f"{location}.{key}: {message}" for key, message in selection.unused()]
     if problems:
         raise ConfigError(problems)
+    for tool in tools:
+        fit_tool(tool, int(upstream.max_tool_bytes), upstream.max_description_chars)
     return UpstreamTools(tools=tools, base_url=url, operations=len(operations), skipped=skipped, findings=findings)
 
 

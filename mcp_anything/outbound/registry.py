@@ -20,6 +20,7 @@ STRATEGIES: dict[str, str] = {
     "api_key": "mcp_anything.outbound.api_key",
     "oauth2_client_credentials": "mcp_anything.outbound.client_credentials",
     "lua": "mcp_anything.outbound.lua",
+    "js": "mcp_anything.outbound.js",
 }
 
 

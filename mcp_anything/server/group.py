@@ -9,6 +9,7 @@ import orjson
 
 from mcp_anything.authz import Authorizer
 from mcp_anything.config import GroupConfig
+from mcp_anything.discovery import Catalog
 from mcp_anything.identity import Identity
 from mcp_anything.inbound import Authenticator
 from mcp_anything.openapi.validation import SchemaCompiler
@@ -42,6 +43,7 @@ class Group:
     listings: dict[str, orjson.Fragment] = field(init=False)
     # The tools `response_filters` apply to, with what they make of each.
     filtered: dict[str, ToolFilters] = field(init=False)
+    catalog: Catalog = field(init=False)  # discovery: the search index and what search mode shows
 
     def __post_init__(self) -> None:
         self._filters = compile_filters(self.config.response_filters)
@@ -50,12 +52,12 @@ class Group:
     def set_tools(self, tools: dict[str, Tool]) -> None:
         """Replace the tools (an upstream whose spec loaded late); requests see the old set or the new one."""
         filtered = tool_filters(self._filters, tools, SchemaCompiler()) if self._filters else {}
-        self.listings = {
+        listings = {
             name: orjson.Fragment(orjson.dumps(filtered[name].definition if name in filtered else t.definition))
             for name, t in tools.items()
         }
-        self.filtered = filtered
-        self.tools = tools
+        catalog = Catalog(self.config.discovery, tools)
+        self.listings, self.filtered, self.catalog, self.tools = listings, filtered, catalog, tools
 
     def caller_view(self, tool: Tool, identity: Identity) -> CallerView | None:
         """The group's response filters on `tool` for this caller; None when none apply."""

@@ -15,6 +15,7 @@ from starlette.datastructures import Headers
 
 from mcp_anything import __version__, metrics
 from mcp_anything.authz import Forbidden, Grant, audit
+from mcp_anything.config import SEARCH_TOOLS
 from mcp_anything.identity import Identity
 from mcp_anything.inbound import AuthError, InboundRequest
 from mcp_anything.outcome import CallOutcome
@@ -88,9 +89,13 @@ class GroupHandler:
         self._grant(ctx)
 
     async def list_tools(self, ctx: RequestContext, params: Mapping[str, Any]) -> dict[str, Any]:
-        grant = self._grant(ctx)
-        listings = self.group.listings
-        return {"tools": [listings[tool.name] for tool in grant.filter_tools(self.group.tools.values())]}
+        group = self.group
+        allowed = self._grant(ctx).filter_tools(group.tools.values())
+        catalog = group.catalog
+        if not catalog.searching(len(allowed)):
+            return {"tools": [group.listings[tool.name] for tool in allowed]}
+        pinned = [group.listings[tool.name] for tool in allowed if tool.name in catalog.pinned]
+        return {"tools": pinned + catalog.gateway_tools}
 
     async def call_tool(self, ctx: RequestContext, params: Mapping[str, Any]) -> dict[str, Any]:
         name = params.get("name")
@@ -99,6 +104,27 @@ class GroupHandler:
             raise RpcError(INVALID_PARAMS, "tools/call needs `name`, a string")
         if not isinstance(arguments, dict):
             raise RpcError(INVALID_PARAMS, f"tools/call `arguments` for tool '{name[:64]}' must be an object")
+        validate = self.group.catalog.validators.get(name)
+        if validate is None:
+            return await self._call(ctx, name, arguments)
+        try:
+            validate(arguments)
+        except ArgumentError as exc:
+            return error_result(f"Invalid arguments for tool '{name}': {exc}")
+        if name == SEARCH_TOOLS:
+            return self._search(ctx, arguments["query"], arguments.get("limit"))
+        # The same path as a plain tools/call of that tool: one authorization, limit, metric, log and audit line.
+        return await self._call(ctx, arguments["name"], arguments.get("arguments") or {})
+
+    def _search(self, ctx: RequestContext, query: str, limit: int | None) -> dict[str, Any]:
+        """`search_tools`: only tools the caller may use are ranked, with the same Grant as tools/list."""
+        tools = self.group.tools
+        allowed = self._grant(ctx).filter_tools(tools.values())
+        # Every tool: no set to build for the callers who may use them all.
+        names = None if len(allowed) == len(tools) else {tool.name for tool in allowed}
+        return self.group.catalog.search(query, limit, names)
+
+    async def _call(self, ctx: RequestContext, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         tool = self.group.tools.get(name)
         # A tool the caller may not call answers exactly like a tool that does not exist.
         if tool is None or not self._grant(ctx).can_call(tool, arguments):

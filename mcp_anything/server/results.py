@@ -114,7 +114,10 @@ def _json_result(upstream: str, tool: Tool, data: Any, body: bytes, view: Caller
         log.warning("upstream response does not match the tool's output schema", extra={"fields": fields})
         message = (
             f"Upstream '{upstream}' answered {tool.method} {tool.path} with JSON that does not match the output "
-            f"schema its spec declares ({mismatch.where}: {mismatch.message}). The response as received:\n{text}"
+            f"schema its spec declares ({mismatch.where}: {mismatch.message}). "
+            # A filtered caller must not learn that anything was removed: no "as received" then.
+            + ("The response" if rendered else "The response as received")
+            + f":\n{text}"
         )
         return error_result(message)
     return {"content": [{"type": "text", "text": text}], "structuredContent": structured, "isError": False}

@@ -41,16 +41,17 @@ def tool_filters(
             continue
         definition, check_output = tool.definition, None
         if tool.output_schema is not None:
-            schema = _relaxed(tool, applying)
-            definition = {**tool.definition, "outputSchema": schema}
-            check_output = OutputValidator(compile_schema(schema))
+            check_output = OutputValidator(compile_schema(_relaxed(tool.output_schema, tool.wraps_result, applying)))
+        # The advertised outputSchema may be a compact copy (or left out) to fit the tool's budget.
+        advertised = tool.definition.get("outputSchema")
+        if advertised is not None:
+            definition = {**tool.definition, "outputSchema": _relaxed(advertised, tool.wraps_result, applying)}
         found[name] = ToolFilters(applying, definition, check_output)
     return found
 
 
-def _relaxed(tool: Tool, filters: tuple[CompiledFilter, ...]) -> dict[str, Any]:
-    schema = tool.output_schema or {}
-    if not tool.wraps_result:
+def _relaxed(schema: dict[str, Any], wraps_result: bool, filters: tuple[CompiledFilter, ...]) -> dict[str, Any]:
+    if not wraps_result:
         return relax_output_schema(schema, filters)
     # The filters see the upstream's body, which the tool wraps as {"result": ...}.
     properties = {**schema["properties"], "result": relax_output_schema(schema["properties"]["result"], filters)}

@@ -28,7 +28,8 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 
 def write_config(tmp_path: Path, raw: dict[str, Any]) -> Path:
-    (tmp_path / "echo.yaml").write_text((SPECS / "echo.yaml").read_text())
+    for spec in ("echo.yaml", "bulky.yaml"):
+        (tmp_path / spec).write_text((SPECS / spec).read_text())
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path

@@ -11,6 +11,9 @@
 //   POST /configure {...}     expires_in: token lifetime in seconds (default 3600)
 //                             clients: {client_id: secret} checked at /token, /introspect
 //                                      and /revoke (null: accept anything)
+//                             json_grant: a JSON /token body without grant_type is a
+//                                         client credentials grant (a custom token
+//                                         service taking {client_id, client_secret})
 //                             faults: {path: {status, body, delay_ms}} answered instead
 //                                      of the real endpoint (status omitted: delay only)
 //   POST /down, POST /up      close / reopen the OAuth listener (connection refused)
@@ -31,7 +34,7 @@ const { OAuth2Issuer, OAuth2Service, Events } = await import(pathToFileURL(entry
 
 const issuer = new OAuth2Issuer();
 const service = new OAuth2Service(issuer);
-const state = { currentKid: undefined, expiresIn: 3600, clients: null, faults: {}, requests: [] };
+const state = { currentKid: undefined, expiresIn: 3600, clients: null, jsonGrant: false, faults: {}, requests: [] };
 // Access tokens this server issued, by value: what /introspect looks up.
 const issued = new Map();
 const revoked = new Set();
@@ -157,8 +160,14 @@ function replay(req, raw, form) {
 
 const oauth = createServer(async (req, res) => {
   const path = new URL(req.url, "http://localhost").pathname;
-  const raw = req.method === "POST" ? await readBody(req) : "";
-  const form = parseForm(req, raw);
+  let raw = req.method === "POST" ? await readBody(req) : "";
+  let form = parseForm(req, raw);
+  const json = (req.headers["content-type"] ?? "").includes("application/json");
+  if (state.jsonGrant && path === "/token" && json && form.grant_type === undefined) {
+    form = { grant_type: "client_credentials", ...form };
+    raw = JSON.stringify(form);
+    req.headers["content-length"] = String(Buffer.byteLength(raw));
+  }
   const credentials = clientCredentials(req, form);
   const { client_secret, ...recorded } = form;
   state.requests.push({ method: req.method, path, auth_method: credentials.method, client_id: credentials.id ?? null, form: recorded });
@@ -192,6 +201,7 @@ const control = createServer(async (req, res) => {
     } else if (req.method === "POST" && path === "/configure") {
       if ("expires_in" in input) state.expiresIn = input.expires_in;
       if ("clients" in input) state.clients = input.clients;
+      if ("json_grant" in input) state.jsonGrant = input.json_grant;
       if ("faults" in input) state.faults = input.faults ?? {};
       sendJson(res, 200, {});
     } else if (req.method === "POST" && path === "/down") {
@@ -203,7 +213,7 @@ const control = createServer(async (req, res) => {
     } else if (req.method === "GET" && path === "/requests") {
       sendJson(res, 200, state.requests);
     } else if (req.method === "POST" && path === "/reset") {
-      Object.assign(state, { expiresIn: 3600, clients: null, faults: {}, requests: [] });
+      Object.assign(state, { expiresIn: 3600, clients: null, jsonGrant: false, faults: {}, requests: [] });
       sendJson(res, 200, {});
     } else {
       sendJson(res, 404, { error: `no control route ${req.method} ${path}` });

@@ -178,6 +178,7 @@ class IdP:
         expires_in: int | None = None,
         clients: dict[str, str] | None = None,
         faults: dict[str, dict[str, Any]] | None = None,
+        json_grant: bool | None = None,
     ) -> None:
         """Change behaviour until `reset()`.
 
@@ -186,6 +187,8 @@ class IdP:
         answer 401 `invalid_client` to anyone else (by default any client is accepted).
         `faults`: {path: {"status": 503, "body": {...}, "delay_ms": 500}} answered
         instead of the real endpoint; with only `delay_ms` the real answer comes late.
+        `json_grant`: a JSON `/token` body without `grant_type` is a client credentials grant,
+        as at a custom token service that takes `{client_id, client_secret}`.
         """
         settings: dict[str, Any] = {}
         if expires_in is not None:
@@ -194,6 +197,8 @@ class IdP:
             settings["clients"] = clients
         if faults is not None:
             settings["faults"] = faults
+        if json_grant is not None:
+            settings["json_grant"] = json_grant
         self._call("POST", "/configure", settings)
 
     def fail(self, path: str, status: int, body: dict[str, Any] | None = None) -> None:

@@ -1,0 +1,28 @@
+"""`groups[].discovery`: whether `tools/list` shows every tool, or a search for them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from mcp_anything.config.types import StrictModel
+
+# The gateway's own tools in search mode: no upstream tool of such a group may have these names.
+SEARCH_TOOLS = "search_tools"
+CALL_TOOL = "call_tool"
+GATEWAY_TOOLS = (SEARCH_TOOLS, CALL_TOOL)
+
+
+class DiscoveryConfig(StrictModel):
+    # all: every tool the caller may use; search: pinned tools plus search_tools and call_tool;
+    # auto: search for callers who may use more than `auto_threshold` tools, all for the others.
+    mode: Literal["all", "search", "auto"] = "auto"
+    auto_threshold: int = Field(default=50, ge=0)
+    max_results: int = Field(default=10, ge=1, le=50)  # search_tools' default page of results
+    pinned: list[str] = []  # glob patterns on tool names: listed as themselves in search mode
+
+    @property
+    def searchable(self) -> bool:
+        """Whether some caller can get search mode (and the gateway tools)."""
+        return self.mode != "all"

@@ -1,0 +1,19 @@
+"""`strategy: js`: the inbound script strategy (see `inbound.script`) with a JavaScript script.
+
+The script file is a function body: `headers`, `method`, `path` and `ctx` are its parameters,
+and a top-level `return` gives the result.
+"""
+
+from __future__ import annotations
+
+from mcp_anything.config import Config, InboundAuthConfig
+from mcp_anything.inbound.script import INPUTS, ScriptAuthenticator
+from mcp_anything.js import Sandbox
+
+
+def create(config: InboundAuthConfig, root: Config) -> ScriptAuthenticator:
+    js = config.js
+    assert js is not None  # guaranteed by InboundAuthConfig's validation
+    # The server prefixes the location with the group: groups[0].inbound_auth.js.source
+    path, location = root.resolve_path(js.source), "inbound_auth.js.source"
+    return ScriptAuthenticator(Sandbox(path, location=location, parameters=INPUTS, **js.sandbox_options()))

@@ -1,0 +1,100 @@
+"""A sandboxed script decides whether a request is authenticated: `strategy: lua` and `strategy: js`.
+
+The script sees `headers` (case-insensitive: `headers["authorization"]` and
+`headers["Authorization"]` are the same), `method`, `path` and `ctx.env` (the
+variables listed in `env:`). It returns `true`, optionally with claims (`sub`,
+`scope` as a space-separated string or a list, anything else kept as a claim),
+or just the claims, or `false` to deny. Lua returns claims as a second value
+(`return true, {sub = "alice"}`), JavaScript as an object (`return {sub: "alice"}`)
+or a pair (`return [true, {sub: "alice"}]`). Anything else, an error, a timeout or
+running out of memory denies the request too (fail closed), with a log line
+saying why.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from mcp_anything.identity import Identity, fingerprint
+from mcp_anything.inbound.base import AuthError, InboundRequest
+from mcp_anything.scripting import CaseInsensitive, Sandbox, ScriptError
+
+log = logging.getLogger(__name__)
+
+MIN_REDACTED_LENGTH = 6  # shorter header values and words are not scrubbed from logged script errors
+INPUTS = ("headers", "method", "path", "ctx")  # what the script sees (JavaScript: its parameters)
+
+
+class ScriptAuthenticator:
+    authorization_servers: list[str] = []
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self._sandbox = sandbox
+        self._language = sandbox.language
+
+    async def authenticate(self, request: InboundRequest) -> Identity:
+        headers = CaseInsensitive()
+        for name, value in request.headers.items():  # names arrive lower-cased
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        try:
+            result = await self._sandbox.run({"headers": headers, "method": request.method, "path": request.path})
+            return self._identity(self._language.values(result), request.headers.get("authorization"))
+        except ScriptError as exc:
+            log.warning(
+                "inbound %s script %s denied the request: %s error: %s",
+                self._language.title,
+                self._sandbox.name,
+                exc.kind,
+                _redact(exc.message, headers.values()),
+            )
+            raise AuthError("the authentication script could not verify the request") from None
+
+    def _identity(self, values: tuple[Any, ...], credential: str | None) -> Identity:
+        type_name = self._language.type_name
+        allowed = values[0] if values else None
+        claims = values[1] if len(values) > 1 else {}
+        if isinstance(allowed, dict) and allowed and len(values) == 1:  # the claims alone: allowed
+            allowed, claims = True, allowed
+        if allowed is False:
+            log.info("inbound %s script %s returned false: request denied", self._language.title, self._sandbox.name)
+            raise AuthError("the authentication script denied the request")
+        if allowed is not True:
+            raise ScriptError("result", f"expected true, false or claims as the result, got a {type_name(allowed)}")
+        if not isinstance(claims, dict):
+            raise ScriptError("result", f"expected the claims as a table of name to value, got a {type_name(claims)}")
+        subject = claims.get("sub")
+        if subject is not None and not isinstance(subject, str | int):
+            raise ScriptError("result", "claim `sub` must be a string")
+        return Identity(
+            strategy=self._language.strategy,
+            subject=None if subject is None else str(subject),
+            scopes=_scopes(claims.get("scope")),
+            claims=claims,
+            # Without `sub`, the script vouched for whoever sent the Authorization header, if it was read at all.
+            fingerprint=None if subject is not None else fingerprint(claims, credential),
+        )
+
+    async def aclose(self) -> None:
+        self._sandbox.close()
+
+
+def _scopes(scope: Any) -> frozenset[str]:
+    if scope is None:
+        return frozenset()
+    if isinstance(scope, str):
+        return frozenset(scope.split())
+    if isinstance(scope, list) and all(isinstance(s, str) for s in scope):
+        return frozenset(scope)
+    raise ScriptError("result", "claim `scope` must be a space-separated string or a list of strings")
+
+
+def _redact(message: str, header_values: Iterable[str]) -> str:
+    # A script may build its error message from a header (error("bad token " .. token)): scrub
+    # whole values and their words (the token in "Bearer <token>").
+    secrets = {part for value in header_values for part in (value, *value.split())}
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= MIN_REDACTED_LENGTH:
+            message = message.replace(secret, "[redacted]")
+    return message

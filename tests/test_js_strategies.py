@@ -1,0 +1,195 @@
+"""`strategy: js` in both directions, through the strategy registries: the Lua contract with a JavaScript script
+(results, claims, caching, errors), and the config block that mirrors `lua:`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.datastructures import Headers
+
+from mcp_anything.config import ConfigError, parse_config
+from mcp_anything.inbound import AuthError, InboundRequest, create_authenticator
+from mcp_anything.inbound.script import ScriptAuthenticator
+from mcp_anything.outbound.base import OutboundAuthError
+from mcp_anything.outbound.registry import create_outbound_auth
+from mcp_anything.outbound.script import ScriptOutboundAuth
+from mcp_anything.tools import HttpRequest
+
+pytestmark = pytest.mark.anyio
+
+ENV = {"HMAC_KEY": "k3y-value", "TOKEN": "t0ken-value"}
+
+
+def config(tmp_path: Path, *, inbound: dict[str, Any] | None = None, outbound: dict[str, Any] | None = None) -> Any:
+    upstream: dict[str, Any] = {"name": "api", "openapi": {"source": "spec.yaml"}}
+    group: dict[str, Any] = {"name": "g", "upstreams": ["api"], "inbound_auth": {"strategy": "none"}}
+    if inbound is not None:
+        group["inbound_auth"] = {"strategy": "js", "js": {"source": "auth.js", "timeout": "1s", **inbound}}
+    if outbound is not None:
+        upstream["outbound_auth"] = {"strategy": "js", "js": {"source": "token.js", **outbound}}
+    return parse_config({"groups": [group], "upstreams": [upstream]}, base_dir=tmp_path, env=ENV)
+
+
+@pytest.fixture
+async def inbound(tmp_path: Path) -> AsyncIterator[Callable[..., ScriptAuthenticator]]:
+    made: list[ScriptAuthenticator] = []
+
+    def make(source: str, **js: Any) -> ScriptAuthenticator:
+        (tmp_path / "auth.js").write_text(source)
+        root = config(tmp_path, inbound=js)
+        auth = create_authenticator(root.groups[0].inbound_auth, root)
+        assert isinstance(auth, ScriptAuthenticator)
+        made.append(auth)
+        return auth
+
+    yield make
+    for auth in made:
+        await auth.aclose()
+
+
+@pytest.fixture
+async def outbound(tmp_path: Path) -> AsyncIterator[Callable[..., ScriptOutboundAuth]]:
+    made: list[ScriptOutboundAuth] = []
+
+    def make(source: str, **js: Any) -> ScriptOutboundAuth:
+        (tmp_path / "token.js").write_text(source)
+        root = config(tmp_path, outbound=js)
+        auth = create_outbound_auth(root.upstreams[0].outbound_auth, root)
+        assert isinstance(auth, ScriptOutboundAuth)
+        made.append(auth)
+        return auth
+
+    yield make
+    for auth in made:
+        await auth.aclose()
+
+
+def request(headers: dict[str, str] | None = None) -> InboundRequest:
+    return InboundRequest(method="POST", path="/mcp", headers=Headers(headers or {}))
+
+
+async def applied(auth: ScriptOutboundAuth) -> dict[str, str]:
+    outgoing = HttpRequest(method="GET", path="/pets", headers={"authorization": "caller's"})
+    await auth.apply(outgoing)
+    return outgoing.headers
+
+
+async def outbound_failure(auth: ScriptOutboundAuth) -> str:
+    with pytest.raises(OutboundAuthError) as caught:
+        await applied(auth)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'return {sub: "alice", scope: "read write", team: headers["X-Team"]};',
+        'return [true, {sub: "alice", scope: ["read", "write"], team: headers["x-team"]}];',
+    ],
+)
+async def test_claims_become_the_identity(inbound, source: str) -> None:
+    identity = await inbound(source).authenticate(request({"x-team": "ops"}))
+    assert (identity.strategy, identity.subject, identity.scopes) == ("js", "alice", frozenset({"read", "write"}))
+    assert identity.claims["team"] == "ops"
+
+
+async def test_true_is_an_identity_without_claims_and_sees_method_and_path(inbound) -> None:
+    identity = await inbound('return method === "POST" && path === "/mcp";').authenticate(request())
+    assert (identity.strategy, identity.subject, identity.claims) == ("js", None, {})
+
+
+async def test_ctx_env_holds_the_listed_secret_for_an_hmac_style_check(inbound) -> None:
+    auth = inbound('return headers["x-signature"] === `sig:${ctx.env.HMAC_KEY}`;', env=["HMAC_KEY"])
+    assert (await auth.authenticate(request({"x-signature": "sig:k3y-value"}))).strategy == "js"
+    with pytest.raises(AuthError):
+        await auth.authenticate(request({"x-signature": "sig:undefined"}))
+
+
+@pytest.mark.parametrize(
+    ("source", "logged"),
+    [
+        ("return false;", "returned false: request denied"),
+        ("return [false, {sub: 'alice'}];", "returned false: request denied"),
+        ("return {};", "result error: expected true, false or claims as the result, got a object"),
+        ("return 'true';", "result error: expected true, false or claims as the result, got a string"),
+        ("return;", "got a null or undefined"),
+        ("return [true, 'alice'];", "expected the claims as a table of name to value, got a string"),
+        ("return {sub: {}};", "claim `sub` must be a string"),
+        ("throw new Error(`bad ${headers.authorization}`);", "runtime error: auth.js:1: Error: bad [redacted]"),
+    ],
+)
+async def test_anything_else_is_denied_with_a_log_line(inbound, caplog, source: str, logged: str) -> None:
+    caplog.set_level(logging.INFO, logger="mcp_anything.inbound.script")
+    with pytest.raises(AuthError) as caught:
+        await inbound(source).authenticate(request({"authorization": "Bearer secret-token-123"}))
+    assert caught.value.status == 401
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith("inbound JavaScript script auth.js ") and logged in line, line
+    assert "secret-token-123" not in caplog.text
+
+
+async def test_an_authorization_string_is_sent_and_the_script_runs_every_call(outbound) -> None:
+    auth = outbound("return `Bearer ${ctx.env.TOKEN}-${Math.random()}`;", env=["TOKEN"])
+    first, second = (await applied(auth))["Authorization"], (await applied(auth))["Authorization"]
+    assert first.startswith("Bearer t0ken-value-") and first != second
+    assert "authorization" not in await applied(auth)  # the caller's header, in any case, is replaced
+
+
+async def test_a_lifetime_caches_until_refresh(outbound) -> None:
+    auth = outbound('return [{"X-Api-Key": `k-${Math.random()}`}, 60];')
+    first = await applied(auth)
+    assert first["X-Api-Key"].startswith("k-") and await applied(auth) == first
+    assert await auth.refresh() is True
+    assert await applied(auth) != first
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("return 42;", "got a number"),
+        ("return {};", "got a object"),
+        ('return ["Bearer x", -5];', "the lifetime (second value) must be a positive number of seconds"),
+        ('return "Bearer x\\r\\nX-Evil: 1";', "must be a string without line breaks"),
+        ('return ctx.fetch("https://auth.example.com/token").text();', "is not in js.allowed_hosts (it lists no host)"),
+        ("return ctx.env.CLIENT_SECRET.trim();", "(it read ctx.env.CLIENT_SECRET, not listed in js.env)"),
+    ],
+)
+async def test_bad_results_and_refusals_are_tool_errors(outbound, source: str, message: str) -> None:
+    error = await outbound_failure(outbound(source))
+    assert error.startswith("outbound auth script token.js failed (") and message in error, error
+
+
+async def test_closing_the_strategy_stops_its_runtimes(inbound) -> None:
+    def threads() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name.startswith("js-auth.js-")]
+
+    auth = inbound("return true;")
+    await auth.authenticate(request())
+    running = threads()
+    assert running
+    await auth.aclose()
+    for thread in running:
+        thread.join(timeout=5)
+    assert threads() == []
+
+
+def test_the_js_block_mirrors_lua_and_has_the_issue_defaults(tmp_path: Path) -> None:
+    root = config(tmp_path, inbound={"timeout": "100ms"}, outbound={})
+    assert root.groups[0].inbound_auth.js.timeout == 0.1
+    assert root.upstreams[0].outbound_auth.js.timeout == 5.0
+    with pytest.raises(ConfigError) as caught:
+        config(tmp_path, inbound={"params": {"a": "b"}, "allowed_hosts": ["x"]})
+    assert sorted(caught.value.problems) == [
+        "groups[0].inbound_auth.js.allowed_hosts: unknown key (check the spelling; see config.example.yaml)",
+        "groups[0].inbound_auth.js.params: unknown key (check the spelling; see config.example.yaml)",
+    ]
+    with pytest.raises(ConfigError) as caught:
+        config(tmp_path, outbound={"env": ["CLIENT-ID"]})
+    assert caught.value.problems == [
+        "upstreams[0].outbound_auth.js.env: 'CLIENT-ID' is not an environment variable name"
+    ]
