@@ -298,13 +298,8 @@ def create_app(
             ) from None
         tracing = Tracing(config.server.tracing)
     app = GatewayApp(build_gateway(config, defer_unavailable_specs=True), mounts=mounts, tracing=tracing)
-    if config.server.metrics.exposed and not config.server.loopback:
-        logger.warning(
-            "/metrics is served without a token on %s:%d, next to the MCP endpoints: anyone who can reach them can "
-            "read every tool name, upstream and outcome count; set server.metrics.port or server.metrics.token",
-            config.server.host,
-            config.server.port,
-        )
+    for warning in config.warnings():
+        logger.warning("config: %s", warning)
     if source is not None:
         app.reloader = Reloader(source, current=lambda: app.gateway.config, serve=app.reload)
     return app
