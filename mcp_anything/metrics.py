@@ -91,7 +91,8 @@ SPEC_FINDINGS = Gauge(
     " whether it changes what can be called (true, false).",
     ["upstream", "kind", "changes_calls"],
 )
-SESSIONS = Gauge("mcp_anything_sessions", "Open 2025-11-25-era sessions on this replica.")
+SESSIONS = Gauge("mcp_anything_sessions", "2025-11-25-era sessions opened on this replica, not ended or expired.")
+STREAMS = Gauge("mcp_anything_streams", "Open event streams (GET and subscriptions/listen) on this replica.")
 TASKS = Gauge("mcp_anything_event_loop_tasks", "asyncio tasks alive on the serving event loop.")
 
 
@@ -174,12 +175,13 @@ def set_spec_findings(counts: Mapping[str, Mapping[tuple[str, bool], int]]) -> N
             SPEC_FINDINGS.labels(upstream, kind, "true" if changes_calls else "false").set(count)
 
 
-def exposition(sessions: int, circuits: Mapping[str, str]) -> bytes:
+def exposition(sessions: int, streams: int, circuits: Mapping[str, str]) -> bytes:
     """The text exposition of every metric; called on the event loop, so the task count is this loop's.
 
     `circuits`: each serving upstream's breaker state now (upstreams gone after a reload drop out).
     """
     SESSIONS.set(sessions)
+    STREAMS.set(streams)
     TASKS.set(len(asyncio.all_tasks()))
     BREAKER_STATE.clear()
     for upstream, state in circuits.items():

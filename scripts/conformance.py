@@ -124,6 +124,55 @@ CAUSES = [
 ]
 
 
+# Why each kind of finding remains in these specs (see docs/openapi.md, "Findings").
+FINDING_CAUSES = {
+    "derived_name": "The spec gives the operation no operationId, so the tool is named after its method and path "
+    "(stable, but renaming the path renames the tool). Listed per spec.",
+    "schema_loosened": "A recursive schema is expanded two levels deep and then accepts any value of its type "
+    "(tool schemas must be self-contained: many clients do not follow `$ref`); a `oneOf` in a result is checked as "
+    "`anyOf`, so a result that matches two overlapping branches still reaches the caller; a keyword with no "
+    "JSON Schema 2020-12 equivalent is not checked. The upstream still validates what it receives.",
+    "schema_unsatisfiable": "The spec's schema admits no value (an `allOf` of types that exclude each other, a `oneOf` "
+    "listing the same branch twice): the gateway keeps it as written, so no call can be valid, and says so.",
+    "output_schema_omitted": "The 2xx responses differ (another schema, or no content beside a JSON one) or the result "
+    "is a union at the top: no single outputSchema holds for every result, so none is advertised and results are "
+    "returned as received.",
+    "servers_ignored": "The operation (or its path item) names its own `servers`: the gateway sends every call of an "
+    "upstream to that upstream's base URL. Serve such operations through a second upstream (`include`) with "
+    "its own `base_url`.",
+    "parameter_dropped": "A header parameter the gateway owns (`Authorization`, `Accept`, ...) is set by the gateway, "
+    "not by the caller.",
+}
+
+
+def findings_section(results: list[SpecResult]) -> list[str]:
+    """Every finding the loader reports on these specs, by kind, with why it remains."""
+    found = [(r.spec, f) for r in results for f in r.findings]
+    kinds = Counter((f.kind, f.changes_calls) for _, f in found)
+    lines = [
+        "## Findings",
+        "",
+        "What the tools approximate of the specs as written (`mcp-anything validate` prints these; `serve` logs them "
+        "and exports `mcp_anything_spec_findings`). None is silent: tests/test_openapi_corpus.py audits every "
+        "tool of every spec here against its operation and fails on anything left out without a finding.",
+        "",
+        "| kind | changes what can be called | findings |",
+        "|---|---|---:|",
+    ]
+    lines += [f"| {kind} | {'yes' if changes else 'no'} | {n} |" for (kind, changes), n in sorted(kinds.items())]
+    if not found:
+        lines += ["", "None."]
+    for kind in sorted({f.kind for _, f in found}):
+        lines += ["", f"### {kind}", "", FINDING_CAUSES.get(kind, "unexplained: investigate"), ""]
+        of_kind = [(spec, f) for spec, f in found if f.kind == kind]
+        if kind == "derived_name":
+            per_spec = Counter(spec for spec, _ in of_kind)
+            lines += [f"- `{spec}`: {n} operation(s)" for spec, n in sorted(per_spec.items())]
+            continue
+        lines += [f"- `{spec}` {f.operation}: {f.message}" for spec, f in of_kind]
+    return lines
+
+
 def cause(spec: str, call: Call) -> tuple[str, str]:
     proof = CANNOT_BE_CALLED_VALIDLY.get((Path(spec).name, call.tool))
     if proof is not None:
@@ -211,6 +260,7 @@ def render(results: list[SpecResult], calls_per_tool: int, seconds: float) -> st
     skipped = [(r.spec, s) for r in results for s in r.skipped]
     lines += ["", "## Operations without a tool", ""]
     lines += [f"- `{spec}` {label}: {reason}" for spec, (label, reason) in skipped] or ["None."]
+    lines += ["", *findings_section(results)]
     return "\n".join(lines) + "\n"
 
 

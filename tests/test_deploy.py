@@ -17,7 +17,6 @@ import copy
 import json
 import re
 import shlex
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +28,9 @@ import pytest
 import yaml
 
 from mcp_anything.cli import main as cli
-from tests.conftest import GatewayFactory, echo_config, mcp_client
+from tests.support.debian import debian_program
+from tests.support.gateway import GatewayFactory, echo_config
+from tests.support.mcp import mcp_client
 from tests.support.metrics import scrape
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
@@ -312,25 +313,9 @@ def test_haproxy_balances_round_robin_over_every_replica_checking_readyz() -> No
     assert "http-request del-header x-mcp-authorized" in frontend
 
 
-def haproxy_binary() -> str:
-    """Debian's haproxy, installed with apt-get when missing (as the replica tests will need it too)."""
-    found = shutil.which("haproxy")
-    if found is None:
-        subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "haproxy"],
-            check=True,
-            capture_output=True,
-            env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-        )
-        found = shutil.which("haproxy", path="/usr/sbin:/usr/bin:/sbin:/bin")
-    assert found, "apt-get installed haproxy but it is not on PATH"
-    return found
-
-
 def test_haproxy_itself_accepts_the_config() -> None:
     checked = subprocess.run(
-        [haproxy_binary(), "-c", "-f", str(DEPLOY / "haproxy.cfg")], capture_output=True, text=True
+        [debian_program("haproxy"), "-c", "-f", str(DEPLOY / "haproxy.cfg")], capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     # The replicas' names resolve only inside compose's network; anything else would be a real mistake.
@@ -387,6 +372,7 @@ def test_the_query_reader_finds_metrics_and_labels() -> None:
     assert series_in("max by (u) (d) == 1") == {"d": {"u"}}
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_every_series_the_dashboard_queries_is_exported(gateway: GatewayFactory, upstream_url: str) -> None:
     raw = echo_config(upstream_url)

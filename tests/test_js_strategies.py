@@ -15,6 +15,7 @@ from starlette.datastructures import Headers
 from mcp_anything.config import ConfigError, parse_config
 from mcp_anything.inbound import AuthError, InboundRequest, create_authenticator
 from mcp_anything.inbound.script import ScriptAuthenticator
+from mcp_anything.js import POOL_SIZE
 from mcp_anything.outbound.base import OutboundAuthError
 from mcp_anything.outbound.registry import create_outbound_auth
 from mcp_anything.outbound.script import ScriptOutboundAuth
@@ -164,18 +165,27 @@ async def test_bad_results_and_refusals_are_tool_errors(outbound, source: str, m
     assert error.startswith("outbound auth script token.js failed (") and message in error, error
 
 
-async def test_closing_the_strategy_stops_its_runtimes(inbound) -> None:
+async def test_closing_the_outbound_strategy_stops_its_worker_threads(outbound) -> None:
     def threads() -> list[threading.Thread]:
-        return [t for t in threading.enumerate() if t.name.startswith("js-auth.js-")]
+        return [t for t in threading.enumerate() if t.name.startswith("js-token.js-")]
 
-    auth = inbound("return true;")
-    await auth.authenticate(request())
+    auth = outbound('return "Bearer x";')
+    await applied(auth)
     running = threads()
-    assert running
+    assert len(running) == POOL_SIZE
     await auth.aclose()
     for thread in running:
         thread.join(timeout=5)
     assert threads() == []
+
+
+async def test_inbound_checks_run_on_the_calling_thread(inbound) -> None:
+    # No worker threads after loading, and many checks in a row on one thread stay apart.
+    auth = inbound('const seen = globalThis.seen; globalThis.seen = headers["x-n"]; return seen === undefined;')
+    for n in range(20):
+        assert (await auth.authenticate(request({"x-n": str(n)}))).strategy == "js"
+    await auth.aclose()
+    assert await auth.authenticate(request({"x-n": "after close"}))  # a closed thread's runtime is rebuilt
 
 
 def test_the_js_block_mirrors_lua_and_has_the_issue_defaults(tmp_path: Path) -> None:

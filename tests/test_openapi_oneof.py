@@ -6,7 +6,8 @@ import pytest
 
 from mcp_anything.openapi.findings import SCHEMA_UNSATISFIABLE
 from mcp_anything.tools import ArgumentError
-from tests.conftest import GatewayFactory, mcp_client
+from tests.support.gateway import GatewayFactory
+from tests.support.mcp import mcp_client
 from tests.support.openapi import SPECS, load, minimal_spec, tools_by_name
 from tests.support.upstream import RecordingUpstream
 
@@ -84,6 +85,7 @@ def test_the_discriminator_chooses_the_branch(tools) -> None:
     )
 
 
+@pytest.mark.slow
 async def test_through_the_gateway_an_ambiguous_argument_is_an_error_result_and_never_sent(
     gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str
 ) -> None:
@@ -103,3 +105,12 @@ async def test_through_the_gateway_an_ambiguous_argument_is_an_error_result_and_
     assert "matches 2 of the oneOf branches (ByEmail, ByPhone)" in ambiguous.content[0].text
     assert exact.is_error is False
     assert [r.path for r in upstream.requests] == ["/contacts"]
+
+
+def test_only_keywords_are_renamed_not_properties_called_one_of(tmp_path) -> None:
+    named = {"type": "object", "properties": {"oneOf": {"type": "string"}, "anyOf": {"type": "integer"}}}
+    body = {"required": True, "content": {"application/json": {"schema": named}}}
+    spec = minimal_spec({"/a": {"post": {"operationId": "a", "requestBody": body, "responses": OK}}})
+    tool = tools_by_name(spec, tmp_path, tool_prefix="")["a"]
+    assert tool.input_schema["properties"] == {"oneOf": {"type": "string"}, "anyOf": {"type": "integer"}}
+    tool.validate({"oneOf": "x", "anyOf": 1})

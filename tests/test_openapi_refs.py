@@ -204,3 +204,20 @@ def test_a_remote_spec_cannot_reach_a_local_file_through_any_ref(tmp_path) -> No
     documents = Documents("https://example.com/specs/openapi.yaml")
     with pytest.raises(UnresolvedReference, match="remote specs may only reference URLs"):
         documents.resolve(f"file://{SPLIT}/openapi.yaml", "https://example.com/specs/ops/a.yaml")
+
+
+def test_a_swagger_2_path_item_given_as_a_ref_is_refused_not_left_unconverted(tmp_path) -> None:
+    spec = {"swagger": "2.0", "info": {"title": "t", "version": "1"}, "paths": {"/a": {"$ref": "a.yaml"}}}
+    source = _write(tmp_path, {"openapi.yaml": spec, "a.yaml": {"get": {"responses": OK}}})
+    assert _problems(source) == [
+        "upstreams[0].openapi.source: paths./a: a Swagger 2.0 path item or operation given as a $ref is not"
+        " supported; bundle the spec into one file"
+    ]
+
+
+def test_a_branch_from_a_whole_file_is_titled_with_the_file_name(tmp_path) -> None:
+    body = {"content": {"application/json": {"schema": {"oneOf": [{"$ref": "cat.yaml"}, {"$ref": "./dog.yaml#"}]}}}}
+    spec = minimal_spec({"/a": {"post": {"operationId": "a", "requestBody": body, "responses": OK}}})
+    source = _write(tmp_path, {"openapi.yaml": spec, "cat.yaml": {"type": "string"}, "dog.yaml": {"type": "integer"}})
+    body_schema = load(source).tools[0].input_schema["properties"]["body"]
+    assert [branch["title"] for branch in body_schema["anyOf"]] == ["cat", "dog"]

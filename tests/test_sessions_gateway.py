@@ -22,23 +22,19 @@ from mcp.client.subscriptions import ToolsListChanged
 
 from mcp_anything.app import GatewayApp, create_app
 from mcp_anything.config import parse_config
-from tests.conftest import SPECS, GatewayFactory, echo_config, mcp_client
 from tests.support.cli import serving_process
+from tests.support.gateway import GatewayFactory, echo_config
 from tests.support.idp import IdP
+from tests.support.mcp import ACCEPT, INITIALIZE, mcp_client
+from tests.support.metrics import scrape
+from tests.support.openapi import SPECS
 from tests.support.redis import redis_server
 from tests.support.servers import ServerThread, free_port
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 KEY = "a-session-key-of-at-least-32-bytes!"
-ACCEPT = {"Accept": "application/json, text/event-stream"}
 MODERN = "2026-07-28"
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}
 LIST = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}
 NOT_FOUND = {
     "jsonrpc": "2.0",
@@ -156,6 +152,7 @@ async def test_forged_altered_and_foreign_ids_are_refused_like_unknown_sessions(
     assert {name: (r.status_code, r.json()) for name, r in answers.items()} == {name: (404, NOT_FOUND) for name in bad}
 
 
+@pytest.mark.redis
 async def test_delete_on_one_gateway_ends_the_session_on_another_through_redis(
     gateway: GatewayFactory, upstream_url: str
 ) -> None:
@@ -266,6 +263,7 @@ async def test_the_streams_of_one_process_are_capped(upstream_url: str) -> None:
         assert refused[2].startswith(b"HTTP/1.1 503"), refused[2]
         assert b"retry-after: 5" in refused[2].lower()
         assert app.sessions.stream_count == 2
+        assert (await scrape(url)).value("mcp_anything_streams") == 2
         for _, writer, _ in [*held, refused]:
             writer.close()
 
@@ -278,6 +276,7 @@ def jwt_gateway(gateway: GatewayFactory, upstream_url: str, idp: IdP) -> Iterato
         yield url
 
 
+@pytest.mark.node
 async def test_two_callers_without_sub_cannot_share_a_session(jwt_gateway: str, idp: IdP) -> None:
     # Two clients' tokens, neither with `sub`, from the same issuer: bound by client, not by issuer.
     first, second = (idp.token(aud="mcp", sub=None, client_id=client) for client in ("agent-a", "agent-b"))
@@ -294,6 +293,7 @@ async def test_two_callers_without_sub_cannot_share_a_session(jwt_gateway: str, 
     assert other.status_code == 403 and "belongs to another caller" in other.json()["error"]["message"]
 
 
+@pytest.mark.node
 async def test_one_clients_tokens_without_sub_are_one_caller(jwt_gateway: str, idp: IdP) -> None:
     first, second = (idp.token(aud="mcp", sub=None) for _ in range(2))  # both carry the same client_id
     async with httpx2.AsyncClient(timeout=10) as http:
@@ -348,11 +348,33 @@ async def test_a_listen_stream_gets_list_changed_on_reload_and_ends_cleanly_on_s
     assert events == [ToolsListChanged()]
 
 
-async def test_listen_honors_only_what_this_server_sends(gateway: GatewayFactory, upstream_url: str) -> None:
-    with gateway(echo_config(upstream_url)) as url:
+async def test_a_listen_stream_honors_only_tools_and_holds_no_call_open(upstream_url: str) -> None:
+    with served_app(echo_config(upstream_url)) as (url, app):
         async with (
             mcp_client(url + "/mcp", mode=MODERN) as client,
             client.listen(tools_list_changed=True, prompts_list_changed=True) as subscription,
         ):
             assert subscription.honored.tools_list_changed is True
             assert not subscription.honored.prompts_list_changed
+            assert app.sessions.stream_count == 1
+            # A reload waits for calls in flight before closing the old gateway, never for a stream.
+            assert app._serving.active == 0
+
+
+async def test_a_rotated_gateway_serves_sessions_sealed_with_its_previous_key(
+    gateway: GatewayFactory, upstream_url: str
+) -> None:
+    new_key = "the-next-session-key-of-at-least-32-bytes"
+    with (
+        gateway(sessions_config(upstream_url)) as old,
+        gateway(sessions_config(upstream_url, key=new_key, previous_keys=[KEY])) as rotated,
+        gateway(sessions_config(upstream_url, key=new_key)) as retired,
+    ):
+        async with httpx2.AsyncClient(timeout=10) as http:
+            session = await initialize(http, old + "/mcp")
+            served = await http.post(rotated + "/mcp", json=LIST, headers=with_session(session))
+            refused = await http.post(retired + "/mcp", json=LIST, headers=with_session(session))
+            fresh = await initialize(http, rotated + "/mcp")
+            on_old = await http.post(old + "/mcp", json=LIST, headers=with_session(fresh))
+    assert (served.status_code, refused.status_code) == (200, 404)
+    assert on_old.status_code == 404, "new sessions are sealed with the new key only"

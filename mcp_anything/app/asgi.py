@@ -19,7 +19,15 @@ from mcp_anything.app.metrics_listener import MetricsListener
 from mcp_anything.app.reload import Reloader
 from mcp_anything.config import Config, ConfigError, ConfigSource
 from mcp_anything.origins import HostOriginPolicy
-from mcp_anything.server import PRM_PREFIX, Group, GroupHandler, McpTransport, SessionStore, send_json
+from mcp_anything.server import (
+    PRM_PREFIX,
+    RELEASE_SCOPE_KEY,
+    Group,
+    GroupHandler,
+    McpTransport,
+    SessionStore,
+    send_json,
+)
 
 if TYPE_CHECKING:
     from mcp_anything.tracing import Tracing
@@ -57,6 +65,20 @@ class _Serving:
         if self.drained is None:
             self.drained = asyncio.Event()
         self.drained.set()
+
+
+class _Hold:
+    """One request's hold on the gateway it started on; released once, at its end or when it becomes a stream."""
+
+    __slots__ = ("_serving",)
+
+    def __init__(self, serving: _Serving) -> None:
+        self._serving: _Serving | None = serving
+
+    def __call__(self) -> None:
+        if self._serving is not None:
+            self._serving.leave()
+            self._serving = None
 
 
 class GatewayApp:
@@ -157,10 +179,12 @@ class GatewayApp:
                 await route(scope, receive, send)
                 return
             serving.active += 1
+            hold = _Hold(serving)
+            scope[RELEASE_SCOPE_KEY] = hold  # a subscriptions/listen stream lets go once it starts
             try:
                 await route(scope, receive, send)
             finally:
-                serving.leave()
+                hold()
             return
         for prefix, app in self.mounts.items():
             if path.startswith(prefix + "/"):
@@ -219,7 +243,8 @@ class GatewayApp:
             return
         # Circuit states are read when scraped: open turns half-open by the clock, not by a call.
         circuits = {name: upstream.breaker.state for name, upstream in self.gateway.upstreams.items()}
-        body = metrics.exposition(sessions=len(self.sessions), circuits=circuits)
+        sessions = self.sessions
+        body = metrics.exposition(sessions=len(sessions), streams=sessions.stream_count, circuits=circuits)
         content_type = metrics.CONTENT_TYPE_LATEST.encode()
         headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -248,6 +273,7 @@ class GatewayApp:
                     retired.hurry()
                 await asyncio.gather(*self._retiring, return_exceptions=True)
                 await self.gateway.aclose()
+                self.gateway.limiter.close()  # kept across reloads, so closed only here
                 await self.sessions.aclose()
                 if self.tracing is not None:
                     await asyncio.to_thread(self.tracing.shutdown)

@@ -71,3 +71,8 @@ class OutboundAuthConfig(StrategyBlock):
         if self.strategy in ("bearer", "oauth2_client_credentials"):
             return "Authorization"
         return self.api_key.header if self.api_key is not None else None
+
+    @property
+    def query(self) -> str | None:
+        """The query parameter this strategy always sets, if it is known from the config alone."""
+        return self.api_key.query if self.strategy == "api_key" and self.api_key is not None else None

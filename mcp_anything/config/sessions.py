@@ -31,7 +31,8 @@ class SessionsConfig(StrictModel):
     # Where ended (DELETEd or evicted) sessions are remembered until they would have expired:
     # `memory` (this process) or redis://... (every replica); may hold a password, so a secret.
     revocations: SecretStr = SecretStr("memory")
-    max_per_principal: int = Field(default=100, ge=1)  # this process's sessions per caller; the oldest goes first
+    # Sessions, and open streams, per caller on this process; at the cap the caller's own oldest one ends.
+    max_per_principal: int = Field(default=100, ge=1)
     initialize_rate: Rate | None = "60/minute"  # `initialize` per caller; None: unlimited
     max_streams_per_session: int = Field(default=1, ge=1)  # GET event streams; a new one ends the oldest
     max_streams: int = Field(default=1000, ge=1)  # event and listen streams open on this process

@@ -5,6 +5,7 @@ a parameter style it does not implement, a name it derived) is a `Finding` on th
 operation it affects; `changes_calls` says whether it changes what can be called through
 the tool (a call the spec allows that the tool cannot make, or one it sends differently).
 `mcp-anything validate` prints them, `serve` logs them, `tools --report` lists them per tool.
+A `$ref` that does not resolve is not a finding but an error: the upstream fails to load.
 
 While a tool is built, parts that do not know their operation (schema conversion, shared
 by every tool) report `Note`s; the loader turns them into findings of the operation.
@@ -20,7 +21,6 @@ from typing import NamedTuple
 
 logger = logging.getLogger("mcp_anything.openapi")
 
-UNRESOLVED_REFERENCE = "unresolved_reference"  # fails the upstream
 LENIENT_REFERENCE = "lenient_reference"
 PARAMETER_STYLE = "parameter_style"
 PARAMETER_DROPPED = "parameter_dropped"

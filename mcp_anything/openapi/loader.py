@@ -1,8 +1,10 @@
 """Loading one upstream's spec and building its tools.
 
 `load_upstream_tools` reads an upstream's spec (file or URL, JSON or YAML), resolves its
-`$ref`s and turns every operation into a fully built `Tool`. Every problem is reported
-as a `ConfigError` line that starts with the config key it belongs to.
+`$ref`s (path items and operation objects may be `$ref`s too, see `reachable`) and turns
+every operation into a fully built `Tool`. Every problem is reported as a `ConfigError` line
+that starts with the config key it belongs to; whatever a tool approximates is a `Finding`
+(`UpstreamTools.findings`).
 
 Operation extensions honoured: `x-mcp-name`, `x-mcp-description`, `x-mcp-hidden: true`
 (no tool), `x-mcp-auth-required: false` (no outbound credentials), `x-mcp-annotations`,
@@ -17,7 +19,7 @@ from typing import Any
 
 from mcp_anything.config import Config, ConfigError, UpstreamConfig
 from mcp_anything.openapi import swagger2
-from mcp_anything.openapi.compact import fit_tool
+from mcp_anything.openapi.compact import DefinitionFitter
 from mcp_anything.openapi.documents import Documents, FetchError, SpecError, source_uri
 from mcp_anything.openapi.findings import DERIVED_NAME, SERVERS_IGNORED, Finding
 from mcp_anything.openapi.naming import without_prefix
@@ -68,6 +70,8 @@ def load_upstream_tools(upstream: UpstreamConfig, root: Config, location: str) -
     compile_schema = SchemaCompiler()
     references = ReachableReferences(documents)
     reserved = RESERVED_HEADERS | {h.lower() for h in upstream.headers}
+    credential_query = upstream.outbound_auth.query
+    reserved_query = frozenset() if credential_query is None else frozenset({credential_query.lower()})
     tools: list[Tool] = []
     skipped: list[tuple[str, str]] = []
     findings: list[Finding] = []
@@ -104,6 +108,7 @@ def load_upstream_tools(upstream: UpstreamConfig, root: Config, location: str) -
                     upstream.name,
                     schemas,
                     reserved,
+                    reserved_query,
                     compile_schema,
                     upstream.output_schemas,
                     int(upstream.max_result_bytes),
@@ -116,8 +121,9 @@ def load_upstream_tools(upstream: UpstreamConfig, root: Config, location: str) -
     problems += [f"{location}.{key}: {message}" for key, message in selection.unused()]
     if problems:
         raise ConfigError(problems)
+    fitter = DefinitionFitter(int(upstream.max_tool_bytes), upstream.max_description_chars)
     for tool in tools:
-        fit_tool(tool, int(upstream.max_tool_bytes), upstream.max_description_chars)
+        fitter.fit_tool(tool)
     return UpstreamTools(tools=tools, base_url=url, operations=len(operations), skipped=skipped, findings=findings)
 
 
@@ -154,6 +160,9 @@ def _load(upstream: UpstreamConfig, root: Config, location: str) -> tuple[Docume
     if problem:
         raise ConfigError([f"{key}: not a valid OpenAPI document: {problem}"])
     if "swagger" in spec:
+        unconvertible = swagger2.unconvertible(spec)
+        if unconvertible:
+            raise ConfigError([f"{key}: {problem}; bundle the spec into one file" for problem in unconvertible])
         spec = swagger2.convert(spec)
         documents.set(uri, spec)
     return documents, spec

@@ -26,6 +26,9 @@ schema's name) that select it.
 `readOnly` properties are left out of input schemas; `writeOnly` ones stay in output
 schemas but are never required there. Vendor extensions and documentation-only keywords are dropped.
 
+Whatever conversion loosens (a cut, a dropped keyword) or finds unsatisfiable is a `Note`
+(see `findings`), remembered with the converted reference so every tool using it reports it.
+
 Converted schemas are shared between tools: never mutate one, copy it.
 """
 
@@ -38,6 +41,7 @@ from typing import Any
 import jsonschema_rs
 import orjson
 
+from mcp_anything.openapi.all_of import ANNOTATIONS, check_all_of, merge_all_of
 from mcp_anything.openapi.documents import Documents, SpecError
 from mcp_anything.openapi.findings import SCHEMA_LOOSENED, SCHEMA_UNSATISFIABLE, Note
 from mcp_anything.openapi.references import ReferenceGraph
@@ -91,16 +95,6 @@ _KEPT = frozenset(
     }
 )
 _JSON_TYPES = frozenset({"string", "number", "integer", "boolean", "array", "object", "null"})
-# allOf parts made only of these keywords can be merged into one schema.
-_MERGEABLE = frozenset({"type", "properties", "required", "additionalProperties", "description", "title"}) | {
-    "discriminator",
-    "examples",
-    "deprecated",
-    "readOnly",
-    "writeOnly",
-    "default",
-}
-_ANNOTATIONS = frozenset({"description", "title", "examples", "deprecated", "default", "discriminator"})
 # Assertions of older drafts (or dynamic references) that have no 2020-12 equivalent here: dropped, and said so.
 _DROPPED_ASSERTIONS = frozenset({"additionalItems", "dependencies", "$dynamicRef", "$recursiveRef"})
 
@@ -114,17 +108,17 @@ class Schemas:
         self._resolve = documents.resolve
         self._graph = ReferenceGraph(self._resolve)
 
-    def convert(self, node: Any, base: str, mode: str, notes: list[Note]) -> Any:
+    def convert(self, node: Any, base: str, mode: str, notes: list[Note], where: str) -> Any:
         """A JSON Schema for the OpenAPI schema `node` found in the document at `base`.
 
-        What had to be loosened is added to `notes`.
+        What had to be loosened is added to `notes`, naming the schema (`where` unless it is a reference).
         """
-        return self._convert(node, base, mode, RECURSION_DEPTH, notes, "a schema")[0]
+        return self._convert(node, base, mode, RECURSION_DEPTH, notes, where)[0]
 
     # --- conversion ----------------------------------------------------------------
 
     def _convert(self, node: Any, base: str, mode: str, budget: int, notes: list[Note], where: str) -> tuple[Any, int]:
-        """`where` names the schema for notes: the innermost referenced schema, or `a schema` when inline."""
+        """`where` names the schema for notes: the innermost referenced schema, else the caller's `where`."""
         if isinstance(node, bool):
             return node, 1
         if not isinstance(node, dict):
@@ -137,7 +131,7 @@ class Schemas:
                 {k: v for k, v in node.items() if k != "$ref"}, base, mode, budget, notes, where
             )
             merged = _with_siblings(target, siblings)
-            _check_all_of(merged, notes, where)
+            check_all_of(merged, notes, where)
             return merged, size + extra
 
         out: dict[str, Any] = {}
@@ -212,8 +206,8 @@ class Schemas:
         _exclusive_bounds(node, out)
         _drop_properties(out, mode)
         if "allOf" in out:
-            out = _merge_all_of(out)
-            _check_all_of(out, notes, where)
+            out = merge_all_of(out)
+            check_all_of(out, notes, where)
         if mode == INPUT and isinstance(node.get("discriminator"), dict):
             self._discriminate(node, out, base)
         if node.get("nullable") is True:
@@ -224,7 +218,7 @@ class Schemas:
         """A referenced `oneOf` branch named after its schema, so errors (and callers) can tell branches apart."""
         if not isinstance(branch, dict) or "title" in branch or not isinstance(raw, dict) or "$ref" not in raw:
             return branch
-        return {"title": self._resolve(raw["$ref"], base)[2].rsplit("/", 1)[-1], **branch}
+        return {"title": schema_name(self._resolve(raw["$ref"], base)[2]), **branch}
 
     @staticmethod
     def _list_keyword(key: str, node: dict[str, Any], mode: str, notes: list[Note], where: str) -> str:
@@ -259,7 +253,7 @@ class Schemas:
                 pinned.append(alternative)
                 continue
             target = self._resolve(ref, base)[2]
-            pinned.append(_pin(alternative, prop, values_by_target.get(target) or [target.rsplit("/", 1)[-1]]))
+            pinned.append(_pin(alternative, prop, values_by_target.get(target) or [schema_name(target)]))
         out[key] = pinned
 
     def _reference(self, ref: str, base: str, mode: str, budget: int, notes: list[Note]) -> tuple[Any, int]:
@@ -293,6 +287,14 @@ class Schemas:
         return f"#{fragment}" if uri == self.documents.root_uri else f"{uri.rsplit('/', 1)[-1]}#{fragment}"
 
 
+def schema_name(key: str) -> str:
+    """A referenced schema's name: its pointer's last token (`Pet`), or the file's stem for a whole file (`pet`)."""
+    uri, fragment = key.split("#", 1)
+    if fragment.strip("/"):
+        return fragment.rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~")
+    return uri.rsplit("/", 1)[-1].split(".", 1)[0]
+
+
 @functools.cache
 def _valid_pattern(pattern: Any) -> bool:
     """Whether the validator accepts the regex; specs carry patterns from other regex dialects."""
@@ -306,6 +308,9 @@ def _valid_pattern(pattern: Any) -> bool:
 
 
 def _set_type(out: dict[str, Any], value: Any, notes: list[Note], where: str) -> None:
+    if isinstance(value, str) and value in _JSON_TYPES:
+        out["type"] = value
+        return
     if value == "file":  # Swagger 2.0
         out["type"] = "string"
         out.setdefault("format", "binary")
@@ -363,60 +368,12 @@ def _with_siblings(target: Any, siblings: Any) -> Any:
     """A `$ref` with sibling keywords: annotations override, anything else must also hold."""
     if not isinstance(target, dict) or not isinstance(siblings, dict) or not siblings:
         return target
-    if set(siblings) <= _ANNOTATIONS | {"readOnly", "writeOnly"}:
+    if set(siblings) <= ANNOTATIONS | {"readOnly", "writeOnly"}:
         return {**target, **siblings}
-    return _merge_all_of({"allOf": [target, siblings]})
+    return merge_all_of({"allOf": [target, siblings]})
 
 
 _SORTED = orjson.OPT_SORT_KEYS
-_NUMBER_TYPES = frozenset({"number", "integer"})
-
-
-def _check_all_of(out: Any, notes: list[Note], where: str) -> None:
-    """An `allOf` (left after merging) whose parts' types have nothing in common: no value can match."""
-    if not isinstance(out, dict) or not isinstance(out.get("allOf"), list):
-        return
-    common: set[str] | None = None
-    for part in [out, *out["allOf"]]:
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind is None:
-            continue
-        kinds = set(kind if isinstance(kind, list) else [kind])
-        if "number" in kinds:
-            kinds.add("integer")  # every integer is a number
-        common = kinds if common is None else common & kinds
-    if common is not None and not common:
-        notes.append(
-            Note(SCHEMA_UNSATISFIABLE, f"{where}: allOf requires types that exclude each other; no value matches", True)
-        )
-
-
-def _merge_all_of(out: dict[str, Any]) -> dict[str, Any]:
-    """Merge `allOf` parts that are plain object schemas into `out`; leave anything else as `allOf`."""
-    parts = out["allOf"]
-    if not all(isinstance(p, dict) and set(p) <= _MERGEABLE for p in parts):
-        return out
-    merged = {k: v for k, v in out.items() if k != "allOf"}
-    for part in parts:
-        for key, value in part.items():
-            if key == "properties":
-                properties = dict(merged.get("properties", {}))
-                for name, schema in value.items():
-                    if name in properties and properties[name] != schema:
-                        properties[name] = {"allOf": [properties[name], schema]}
-                    else:
-                        properties[name] = schema
-                merged["properties"] = properties
-            elif key == "required":
-                merged["required"] = list(dict.fromkeys([*merged.get("required", []), *value]))
-            elif key not in merged:
-                merged[key] = value
-            elif merged[key] != value and key not in _ANNOTATIONS:
-                return out  # conflicting constraints (two types, two additionalProperties): keep allOf
-    if "properties" in merged and "required" in merged:
-        # a part's readOnly/writeOnly property was left out: it cannot be required either
-        merged["required"] = [r for r in merged["required"] if r in merged["properties"]]
-    return merged
 
 
 def _pin(alternative: Any, prop: str, values: list[Any]) -> Any:
@@ -434,7 +391,7 @@ def _pin(alternative: Any, prop: str, values: list[Any]) -> Any:
 
 
 def _cut(node: Any, key: str, why: str) -> dict[str, Any]:
-    name = key.rsplit("/", 1)[-1]
+    name = schema_name(key)
     cut: dict[str, Any] = {"description": f"{name}: {why}."}
     if isinstance(node, dict) and isinstance(node.get("type"), str) and node["type"] in _JSON_TYPES:
         cut["type"] = node["type"]

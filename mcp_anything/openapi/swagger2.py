@@ -46,6 +46,19 @@ _REF_PREFIXES = {
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
 
 
+def unconvertible(spec: dict[str, Any]) -> list[str]:
+    """Path items and operations given as `$ref`s: what they point at is Swagger 2.0 that is never converted."""
+    found = []
+    for path, item in (spec.get("paths") or {}).items():
+        if isinstance(item, dict) and "$ref" in item:
+            found.append(f"paths.{path}")
+        for method in METHODS:
+            node = item.get(method) if isinstance(item, dict) else None
+            if isinstance(node, dict) and "$ref" in node:
+                found.append(f"paths.{path}.{method}")
+    return [f"{where}: a Swagger 2.0 path item or operation given as a $ref is not supported" for where in found]
+
+
 def convert(spec: dict[str, Any]) -> dict[str, Any]:
     spec = _rewrite(spec)
     consumes = spec.get("consumes") or ["application/json"]

@@ -4,10 +4,18 @@ from mcp_anything.server.group import PRM_PREFIX, Caller, Group
 from mcp_anything.server.handler import GroupHandler
 from mcp_anything.server.results import error_result
 from mcp_anything.server.sessions import SessionStore
-from mcp_anything.server.transport import HttpError, McpTransport, RequestContext, RpcError, send_json
+from mcp_anything.server.transport import (
+    RELEASE_SCOPE_KEY,
+    HttpError,
+    McpTransport,
+    RequestContext,
+    RpcError,
+    send_json,
+)
 
 __all__ = [
     "PRM_PREFIX",
+    "RELEASE_SCOPE_KEY",
     "Caller",
     "Group",
     "GroupHandler",

@@ -36,10 +36,11 @@ from mcp_anything.app import create_app
 from mcp_anything.config import parse_config
 from mcp_anything.openapi import load_upstream_tools
 from mcp_anything.openapi.documents import parse
+from mcp_anything.openapi.findings import Finding
 from mcp_anything.openapi.operations import METHODS
-from tests.conftest import mcp_client
 from tests.support import node
 from tests.support.arguments import FULL, MINIMAL, RANDOM, generate_noting_omissions
+from tests.support.mcp import mcp_client
 from tests.support.servers import ServerThread, free_port, read_body, stop_process
 
 ACCEPTED, REJECTED, CREDENTIALS, NOT_SENT = "accepted", "rejected", "needs credentials", "not sent"
@@ -71,6 +72,7 @@ class SpecResult:
     operations: int = 0
     tools: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # what the tools approximate (openapi.findings)
     calls: list[Call] = field(default_factory=list)
     error: str | None = None
 
@@ -168,7 +170,11 @@ class Prism:
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Prism:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.__exit__()  # no `with` block runs, so nothing else would close the log
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -317,6 +323,7 @@ async def run_spec(spec: Path, calls_per_tool: int = 3, seed: int = 0, name: str
         routed = {label for upstream in settings for label in upstream.get("include", [])}
         result.operations = built[0].operations
         result.skipped = [s for s in built[0].skipped if s[0] not in routed]
+        result.findings = [finding for b in built for finding in b.findings]
         tools = [tool for b in built for tool in b.tools]
         result.tools = len(tools)
         if not tools:
