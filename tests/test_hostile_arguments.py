@@ -14,7 +14,7 @@ import yaml
 
 from mcp_anything.openapi.nesting import MAX_DEPTH
 from mcp_anything.tools import ArgumentError
-from tests.conftest import GatewayFactory
+from tests.support.gateway import GatewayFactory
 from tests.support.openapi import minimal_spec, tools_by_name
 from tests.support.upstream import RecordingUpstream
 
@@ -100,6 +100,7 @@ def test_tabs_stay_allowed_in_header_values(things: Any) -> None:
 ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
+@pytest.mark.slow
 def test_hostile_arguments_through_the_gateway(
     gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str, tmp_path: Path, caplog: Any
 ) -> None:
