@@ -4,7 +4,7 @@ Times `authenticate()` for `none`, `apikey`, `jwt` (keys already fetched; a
 token seen before, and tokens each seen for the first time, RS256 and ES256)
 `introspection` served from its cache, and the script strategies side by side:
 `lua` and `js` running the issue's validate_token script (examples/validate_token.js
-and its Lua port), worker-thread handoff included. The JWKS and introspection
+and its Lua port; Lua with its worker-thread handoff, JS inline). The JWKS and introspection
 endpoint are a small aiohttp app on 127.0.0.1, so nothing but the strategy itself
 is on the clock. Target: well under 0.2 ms per call.
 
