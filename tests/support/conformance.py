@@ -307,7 +307,9 @@ async def run_spec(spec: Path, calls_per_tool: int = 3, seed: int = 0, name: str
         {**upstream, **ONE_REQUEST_PER_CALL, "tool_prefix": "", "openapi": {"source": str(spec)}, "base_url": UNUSED}
         for upstream in upstreams(spec)
     ]
-    raw = {"groups": [{"name": "conformance", "upstreams": [u["name"] for u in settings]}], "upstreams": settings}
+    # every tool listed as itself (not behind search_tools), so each is called under its own name
+    group = {"name": "conformance", "upstreams": [u["name"] for u in settings], "discovery": {"mode": "all"}}
+    raw = {"groups": [group], "upstreams": settings}
     try:
         probe = parse_config(raw, env={})
         built = [load_upstream_tools(u, probe, f"upstreams[{i}]") for i, u in enumerate(probe.upstreams)]
