@@ -8,7 +8,7 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import uvicorn
@@ -16,6 +16,9 @@ import uvicorn
 from mcp_anything.config import Config, ConfigError, ConfigSource, load_config
 from mcp_anything.logs import configure_logging
 from mcp_anything.report import findings_lines, tool_report, tool_report_json
+
+if TYPE_CHECKING:
+    from mcp_anything.app import GatewayApp
 
 EXIT_FINDINGS = 1
 EXIT_CONFIG = 2
@@ -34,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, help="override server.port")
     serve.add_argument("--log-format", choices=["json", "console"], default="json")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="processes accepting on the port (default 1); more than 1 needs server.sessions.key",
+    )
 
     validate = commands.add_parser(
         "validate",
@@ -96,13 +105,53 @@ def _serve(args: argparse.Namespace) -> int:
         config = demo_config(args.host or "127.0.0.1", args.port or 8080)
         mounts[MOUNT] = demo_api()
         print(f"No --config given: serving the bundled demo bookshop at {config.server.base_url}/mcp", file=sys.stderr)
+    _check_workers(config, args.workers)
     try:
         configure_logging(args.log_format, args.log_level, config.audit_destination)
     except OSError as exc:
         problem = f"server.audit_log: cannot open {config.audit_destination}: {exc.strerror or exc}"
         raise ConfigError([problem]) from None
-    app = create_app(config, mounts=mounts, source=source)
+    if args.workers == 1:
+        return _serve_one(create_app(config, mounts=mounts, source=source), config)
+    from mcp_anything.workers import Supervisor, listening_socket
+
+    try:
+        sock = listening_socket(config.server.host, config.server.port)
+    except OSError as exc:
+        raise ConfigError([f"server.port: cannot listen on {config.server.base_url}: {exc.strerror or exc}"]) from None
+    # Each worker builds its own app after the fork: its own event loop, pools, caches and breakers.
+    return Supervisor(
+        args.workers, lambda: _serve_one(create_app(config, mounts=mounts, source=source), config, sock)
+    ).run()
+
+
+def _check_workers(config: Config, workers: int) -> None:
+    problems = []
+    if workers > 1 and config.server.sessions.key is None:
+        problems.append(
+            f"server.sessions.key: required with --workers {workers}: without it each worker seals sessions with a "
+            "key of its own, and a session's next request, taken by another worker, would be refused"
+        )
+    if workers > 1 and config.server.metrics.port is not None:
+        problems.append(
+            f"server.metrics.port: cannot be used with --workers {workers} (every worker would listen on it); "
+            "leave it out, or run one worker per replica and scale replicas"
+        )
+    if problems:
+        raise ConfigError(problems)
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value}")
+    return number
+
+
+def _serve_one(app: Any, config: Config, sock: socket.socket | None = None) -> int:
+    """One server process (the only one, or one worker) until it has drained."""
     server = _Server(
+        app,
         uvicorn.Config(
             app,
             host=config.server.host,
@@ -113,20 +162,25 @@ def _serve(args: argparse.Namespace) -> int:
             lifespan="on",
             loop="uvloop",
             http="httptools",
-            timeout_graceful_shutdown=config.server.shutdown_timeout,
-        )
+            # Annotated as int, but uvicorn only hands it to asyncio.wait_for: fractions of a second work.
+            timeout_graceful_shutdown=config.server.shutdown_timeout,  # type: ignore[arg-type]
+        ),
     )
     # uvicorn shuts down gracefully on Ctrl-C, then raises the signal again: not an error worth a traceback.
     with contextlib.suppress(KeyboardInterrupt):
-        server.run()
+        server.run(sockets=None if sock is None else [sock])
     return 0
 
 
 class _Server(uvicorn.Server):
     """uvicorn's server, telling the app when shutdown starts (so event streams end and calls can finish)."""
 
+    def __init__(self, app: GatewayApp, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._app = app
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        self.config.app.begin_shutdown()
+        self._app.begin_shutdown()
         await super().shutdown(sockets)
 
 

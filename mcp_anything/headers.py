@@ -14,6 +14,8 @@ import re
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # What would end a header line early, or truncate it in a C-based server.
 _LINE_BREAK = re.compile(r"[\r\n\0]")
+# Control characters (all but HTAB), which a field value may not hold (RFC 9110 §5.5) and some servers mishandle.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # A credential: printable ASCII with no surrounding spaces, so a stray newline from a secret file shows up.
 _CREDENTIAL = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
 # Visible ASCII only, no spaces at all (an access token, RFC 6750 b64token and the like).
@@ -28,6 +30,11 @@ def is_token(text: str) -> bool:
 def has_line_break(text: str) -> bool:
     """Whether `text` holds CR, LF or NUL, which no header value (or multipart part header) may hold."""
     return _LINE_BREAK.search(text) is not None
+
+
+def has_control(text: str) -> bool:
+    """Whether `text` holds a control character other than HTAB: not a valid header field value."""
+    return _CONTROL.search(text) is not None
 
 
 def is_credential(text: str) -> bool:

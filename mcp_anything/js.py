@@ -7,7 +7,9 @@ its runtime stays usable.
 
 A script file is the body of a function: top-level `return` gives the result.
 It is compiled once per runtime at load, into a small pool of runtimes, each
-owned by one worker thread (a jsbox runtime refuses any other thread). Before
+owned by one worker thread (a jsbox runtime refuses any other thread); or, for
+a script with no host call that waits (inbound checks), into one runtime per
+calling thread, the event loop's, so a check costs no thread hop. Before
 the script is compiled, the host functions are captured in closures and removed
 from the global object; after it, every object reachable from the global object
 (and the intrinsics reachable only through syntax, such as generator prototypes)
@@ -24,9 +26,13 @@ naming the `js.env` setting).
 Limits: `timeout` is wall-clock and covers host calls (`fetch` asks `time_left()`
 for its own timeout); memory is the runtime's heap limit. The interpreter checks
 the deadline every few thousand operations, so one long native operation (a huge
-`BigInt` power) overruns it; the awaiting side gives up at the deadline anyway.
+`BigInt` power) overruns it; from a worker thread, the awaiting side gives up at the
+deadline anyway (inline, the loop waits for the operation to end, as it would for the GIL).
 jsbox holds the GIL while JavaScript runs: a script's CPU time, at most its
 timeout, is time the event loop waits.
+
+(Over 400 lines: the prelude is JavaScript that only makes sense beside the Python that installs
+it, and splitting the worker pool from the runtime it serves would split one lifecycle in two.)
 """
 
 from __future__ import annotations
@@ -352,8 +358,15 @@ class Sandbox:
         parameters: Sequence[str],
         fetch: Callable[..., Any] | None = None,
         env: Mapping[str, str] | None = None,
+        inline: bool = False,
     ) -> None:
-        """Read and compile `path`; a problem is a ConfigError naming `location` (the config key)."""
+        """Read and compile `path`; a problem is a ConfigError naming `location` (the config key).
+
+        `inline`: run on the calling thread (the event loop's) rather than in worker threads. jsbox
+        holds the GIL while JavaScript runs, so a worker thread frees the loop for nothing but host
+        calls that wait (`fetch`); without any, the hop there and back is most of a check's cost.
+        Each calling thread gets its own runtime on its first run; `close()` drops the caller's.
+        """
         self.name = path.name
         self.timeout = timeout
         source = read_script(path, location)
@@ -365,10 +378,13 @@ class Sandbox:
             raise ConfigError([f"{location}: JavaScript syntax error: {_describe(exc)}"]) from None
         allowlist = EnvAllowlist(env, setting="js.env", script=self.name)
         script = _Script(self.name, function_text, tuple(parameters), timeout, memory_limit_mb << 20, fetch, allowlist)
+        self._script = script
+        self._inline = threading.local() if inline else None
+        workers = 1 if inline else POOL_SIZE  # inline: one worker only checks that the script loads
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         # Stops the workers when the sandbox is closed or dropped (a reload that never calls close()).
-        self._finalizer = weakref.finalize(self, _stop, self._jobs, POOL_SIZE)
-        starts: list[Future[str | None]] = [Future() for _ in range(POOL_SIZE)]
+        self._finalizer = weakref.finalize(self, _stop, self._jobs, workers)
+        starts: list[Future[str | None]] = [Future() for _ in range(workers)]
         for n, started in enumerate(starts):
             threading.Thread(
                 target=_serve, args=(script, self._jobs, started), name=f"js-{self.name}-{n}", daemon=True
@@ -377,9 +393,13 @@ class Sandbox:
         if problems:
             self.close()
             raise ConfigError([f"{location}: cannot load the script: {problem}" for problem in sorted(problems)])
+        if inline:
+            self._finalizer()
 
     async def run(self, inputs: Mapping[str, Any]) -> tuple[Any, ...]:
         """Run the script once with `inputs` as its parameters; raise ScriptError on any failure."""
+        if self._inline is not None:
+            return self._script.call(self._own_runtime(), inputs, time.monotonic() + self.timeout)
         job: Future[tuple[Any, ...]] = Future()
         self._jobs.put((job, inputs, time.monotonic() + self.timeout))
         waiter = asyncio.wrap_future(job)
@@ -393,6 +413,22 @@ class Sandbox:
                 job.cancel()
                 waiter.add_done_callback(_discard)
 
+    def _own_runtime(self) -> _Runtime:
+        assert self._inline is not None
+        runtime: _Runtime | None = getattr(self._inline, "runtime", None)
+        if runtime is None:
+            try:
+                runtime = self._inline.runtime = _Runtime(self._script)
+            except (jsbox.JavaScriptError, MemoryError) as exc:  # it loaded in a worker: not expected
+                raise ScriptError("runtime", f"cannot load the script ({type(exc).__name__})") from None
+        return runtime
+
     def close(self) -> None:
-        """Stop the worker threads once they finish what they are running; their runtimes go with them."""
+        """Stop the worker threads once they finish what they are running; their runtimes go with them.
+
+        Inline, drop the calling thread's runtime (a jsbox runtime must be dropped by its own thread,
+        and the strategies close from the event loop that ran them).
+        """
+        if self._inline is not None:
+            self._inline.__dict__.pop("runtime", None)
         self._finalizer()

@@ -33,6 +33,7 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,  # which worker, with --workers
             "message": record.getMessage(),
         }
         entry.update(getattr(record, "fields", {}))

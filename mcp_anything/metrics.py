@@ -55,6 +55,12 @@ AUTH_FAILURES = Counter(
     "Requests refused by inbound authentication, by group and reason (the OAuth error code).",
     ["group", "reason"],
 )
+AUTHZ_REFUSALS = Counter(
+    "mcp_anything_authz_refusals",
+    "Requests refused by authorization, by group and action: call (a tool call refused), list (every tool"
+    " hidden from the caller), connect (the caller may not use the group at all).",
+    ["group", "action"],
+)
 UPSTREAM_ERRORS = Counter(
     "mcp_anything_upstream_errors",
     "Upstream calls that failed, by upstream and status: an HTTP status code, or circuit_open (failed fast),"
@@ -91,7 +97,8 @@ SPEC_FINDINGS = Gauge(
     " whether it changes what can be called (true, false).",
     ["upstream", "kind", "changes_calls"],
 )
-SESSIONS = Gauge("mcp_anything_sessions", "Open 2025-11-25-era sessions on this replica.")
+SESSIONS = Gauge("mcp_anything_sessions", "2025-11-25-era sessions opened on this replica, not ended or expired.")
+STREAMS = Gauge("mcp_anything_streams", "Open event streams (GET and subscriptions/listen) on this replica.")
 TASKS = Gauge("mcp_anything_event_loop_tasks", "asyncio tasks alive on the serving event loop.")
 
 
@@ -174,12 +181,13 @@ def set_spec_findings(counts: Mapping[str, Mapping[tuple[str, bool], int]]) -> N
             SPEC_FINDINGS.labels(upstream, kind, "true" if changes_calls else "false").set(count)
 
 
-def exposition(sessions: int, circuits: Mapping[str, str]) -> bytes:
+def exposition(sessions: int, streams: int, circuits: Mapping[str, str]) -> bytes:
     """The text exposition of every metric; called on the event loop, so the task count is this loop's.
 
     `circuits`: each serving upstream's breaker state now (upstreams gone after a reload drop out).
     """
     SESSIONS.set(sessions)
+    STREAMS.set(streams)
     TASKS.set(len(asyncio.all_tasks()))
     BREAKER_STATE.clear()
     for upstream, state in circuits.items():

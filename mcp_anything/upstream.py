@@ -20,9 +20,9 @@ from yarl import URL
 
 from mcp_anything.breaker import CircuitBreaker
 from mcp_anything.config import UpstreamConfig
+from mcp_anything.http_client import AsyncHttpClient, BodyTooLarge, HttpPolicy
 from mcp_anything.outbound import OutboundAuth, OutboundAuthError
 from mcp_anything.outcome import CallOutcome
-from mcp_anything.response_body import BodyTooLarge, read_capped
 from mcp_anything.server.results import error_result, http_result
 from mcp_anything.tools import HttpRequest, Tool
 
@@ -36,7 +36,7 @@ UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 # Connection failures (refused, no connection in time, dropped before a response): retried for `retries.methods`.
 _CONNECTION_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, aiohttp.ServerDisconnectedError)
 # Outbound strategies whose `refresh` can ask for a second attempt with new credentials after a 401.
-_REFRESHING_STRATEGIES = frozenset({"oauth2_client_credentials", "lua"})
+_REFRESHING_STRATEGIES = frozenset({"oauth2_client_credentials", "lua", "js"})
 
 
 class Upstream:
@@ -55,30 +55,17 @@ class Upstream:
         # (Accept, Content-Type, trace context, credentials) are replaced whatever their case.
         self._static_headers = CIMultiDict(config.headers)
         self._retry_needs_copy = config.outbound_auth.strategy in _REFRESHING_STRATEGIES
-        self._default_timeout = self._timeout(config.timeout)
-        self._session: aiohttp.ClientSession | None = None
-
-    def _timeout(self, total: float) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(
-            total=total, sock_connect=self.config.connect_timeout, sock_read=self.config.read_timeout
+        # Redirects are not followed: a 3xx is the upstream's answer, and the credentials stay put.
+        policy = HttpPolicy(
+            timeout=config.timeout,
+            max_body=self.max_response_bytes,
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
         )
-
-    def _client(self) -> aiohttp.ClientSession:
-        # Created on first use so it binds to the serving event loop.
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.config.max_connections, keepalive_timeout=30),
-                timeout=self._default_timeout,
-                # Upstream cookies must never be shared between callers.
-                cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=True,
-            )
-        return self._session
+        self._http = AsyncHttpClient(policy, max_connections=config.max_connections)
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.aclose()
         await self.auth.aclose()
 
     async def call(self, tool: Tool, request: HttpRequest, view: CallerView | None = None) -> CallOutcome:
@@ -154,7 +141,7 @@ class Upstream:
         unauthenticated = _copy(request) if self._retry_needs_copy else None
         await self.auth.apply(request)
         status, headers, body = await self._send(request)
-        if unauthenticated is not None and status == 401 and await self.auth.refresh():
+        if unauthenticated is not None and status == 401 and await self.auth.refresh(request):
             await self.auth.apply(unauthenticated)
             status, headers, body = await self._send(unauthenticated)
         return status, headers, body
@@ -165,10 +152,10 @@ class Upstream:
         `timeout` bounds the whole exchange, retries and their waits included.
         """
         if request.method not in self._retry_methods:
-            return await self._send_once(request, self._default_timeout)
+            return await self._send_once(request, None)
         retries = self.config.retries
         deadline = time.monotonic() + self.config.timeout
-        timeout = self._default_timeout
+        timeout = None
         attempt = 0
         while True:
             error: Exception | None = None
@@ -187,19 +174,14 @@ class Upstream:
                     raise error
                 return response
             await asyncio.sleep(delay)
-            timeout = self._timeout(remaining)
+            timeout = self._http.timeout(remaining)
             attempt += 1
 
-    async def _send_once(self, request: HttpRequest, limits: aiohttp.ClientTimeout) -> tuple[int, Any, bytes]:
-        async with self._client().request(
-            request.method,
-            self.url_for(request),
-            headers=self.headers_for(request),
-            data=request.body,
-            allow_redirects=False,
-            timeout=limits,
-        ) as response:
-            return response.status, response.headers, await read_capped(response, self.max_response_bytes)
+    async def _send_once(self, request: HttpRequest, limits: aiohttp.ClientTimeout | None) -> tuple[int, Any, bytes]:
+        response = await self._http.request(
+            request.method, self.url_for(request), headers=self.headers_for(request), data=request.body, limits=limits
+        )
+        return response.status, response.headers, response.body
 
     def url_for(self, request: HttpRequest) -> URL:
         url = self.base_url + request.path

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from mcp_anything.openapi.compact import fit_definition
+from mcp_anything.openapi.compact import DefinitionFitter
 from mcp_anything.openapi.markup import markdown
 from mcp_anything.tools import ArgumentError, Tool
 from tests.support.openapi import SHARED_SPECS, SPECS, load, minimal_spec
@@ -136,7 +136,7 @@ def test_the_original_definition_is_never_modified() -> None:
     tool = bulky()["create_report"]
     original = {**tool.definition, "inputSchema": tool.input_schema, "outputSchema": tool.output_schema}
     before = orjson.dumps(original)
-    fit_definition(original, 1024, 80)
+    DefinitionFitter(1024, 80).fit(original)
     assert orjson.dumps(original) == before
 
 

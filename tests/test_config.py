@@ -214,7 +214,7 @@ def test_base_dir_is_not_a_key_and_relative_paths_resolve_from_the_config_direct
 
 
 def test_validate_fails_on_a_bad_cel_rule_naming_it(tmp_path: Path) -> None:
-    from tests.conftest import echo_config
+    from tests.support.gateway import echo_config
 
     config = echo_config("http://127.0.0.1:9")
     config["groups"][0]["authorization"] = {"rules": [{"effect": "allow", "when": "jwt.sub =="}]}

@@ -16,14 +16,16 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_anything.app import build_gateway
 from mcp_anything.config import ConfigError, parse_config
-from tests.conftest import GatewayFactory, echo_config, mcp_client
-from tests.support.openapi import SHARED_SPECS, minimal_spec
+from tests.support.gateway import GatewayFactory, echo_config
+from tests.support.mcp import mcp_client
+from tests.support.metrics import scrape
+from tests.support.openapi import SHARED_SPECS, SPECS, minimal_spec
 from tests.support.upstream import RecordingUpstream
 from tests.support.wristband import PUBLIC_PEM, mint
 from tests.test_inspector import inspector
 from tests.test_reload import ConfigFile, reloading, serving
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 GATEWAY_TOOLS = {"search_tools", "call_tool"}
 KEY_ENV = {"WRISTBAND_KEY": PUBLIC_PEM}
@@ -89,8 +91,11 @@ async def test_both_protocol_generations_get_the_same_results(gateway: GatewayFa
     assert results[0][1][0]["name"] == "echo_replace_tags"
 
 
-async def test_all_mode_lists_every_tool_and_has_no_gateway_tools(gateway: GatewayFactory, upstream_url: str) -> None:
-    with gateway(discovering(upstream_url, mode="all")) as url:
+@pytest.mark.parametrize("discovery", [{"mode": "all"}, {"mode": "auto"}])  # auto: 15 tools, threshold 50
+async def test_all_mode_lists_every_tool_and_has_no_gateway_tools(
+    gateway: GatewayFactory, upstream_url: str, discovery: dict[str, str]
+) -> None:
+    with gateway(discovering(upstream_url, **discovery)) as url:
         async with mcp_client(url + "/mcp") as client:
             names = await listed(client)
             with pytest.raises(MCPError, match="Unknown tool: search_tools"):
@@ -237,3 +242,30 @@ async def test_search_mode_listing_of_a_real_api_fits_in_4_kib(gateway: GatewayF
     assert {tool.name for tool in listing.tools} == GATEWAY_TOOLS and len(wire) <= 4096
     assert found[0]["name"] == "asana_create_story_for_task"
     assert all(len(orjson.dumps(entry)) <= 8192 for entry in found)
+
+
+def test_a_pinned_glob_matching_no_tool_is_a_config_error(upstream_url: str) -> None:
+    raw = discovering(upstream_url, mode="search", pinned=["echo_get_item", "echo_gte_*"])
+    with pytest.raises(ConfigError) as error:
+        build_gateway(parse_config(raw, base_dir=SPECS))
+    assert error.value.problems == ["groups[0].discovery.pinned[1]: 'echo_gte_*' matches no tool of group 'default'"]
+
+
+async def test_call_tool_counts_and_limits_the_real_tool(
+    gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str
+) -> None:
+    config = discovering(upstream_url, mode="search")
+    config["groups"][0]["name"] = "limited"
+    config["groups"][0]["rate_limits"] = [{"per": "tool", "limit": "1/minute", "tools": ["echo_get_item"]}]
+    with gateway(config) as url:
+        async with mcp_client(url + "/mcp") as client:
+            first = await client.call_tool("call_tool", {"name": "echo_get_item", "arguments": {"itemId": "1"}})
+            second = await client.call_tool("echo_get_item", {"itemId": "2"})  # the same tool, called by name
+        scraped = await scrape(url)
+    assert first.is_error is False
+    assert second.is_error is True and "Rate limit exceeded for tool 'echo_get_item'" in second.content[0].text
+    counted = {outcome: scraped.value("mcp_anything_tool_calls_total", group="limited", tool="echo_get_item",
+                                      outcome=outcome) for outcome in ("ok", "rate_limited")}  # fmt: skip
+    assert counted == {"ok": 1.0, "rate_limited": 1.0}
+    assert scraped.value("mcp_anything_tool_calls_total", group="limited", tool="call_tool", outcome="ok") == 0.0
+    assert len(upstream.requests) == 1

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,7 +12,6 @@ from mcp_anything.discovery.index import MAX_QUERY_TERMS
 from mcp_anything.discovery.text import terms, words
 from tests.support.openapi import SHARED_SPECS, SPECS, load, minimal_spec
 
-ROOT = Path(__file__).resolve().parents[1]
 RECALL_AT_5 = 0.85
 
 
@@ -124,12 +120,12 @@ def test_query_terms_drop_stopwords_and_stem() -> None:
     assert terms("Show me the recordings of my calls") == ["show", "record", "call"]
 
 
+@pytest.mark.slow
 @pytest.mark.corpus
-@pytest.mark.skipif(not SHARED_SPECS.is_dir(), reason="../shared/specs is absent")
 def test_recall_at_5_on_the_task_queries() -> None:
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import search_eval  # scripts/ is not a package
     import yaml
+
+    from benchmarks import search_eval
 
     specs = yaml.safe_load(search_eval.QUERIES.read_text())["specs"]
     ranks = [rank for spec in specs for rank in search_eval.evaluate(spec, SHARED_SPECS).ranks]

@@ -99,7 +99,9 @@ def token_server() -> Iterator[tuple[TokenServer, str]]:
 @pytest.fixture
 def fetcher(token_server: tuple[TokenServer, str]) -> Iterator[Fetcher]:
     fetch = Fetcher(["auth.example.com"], max_body=1 << 20, language=JS)
-    fetch._client = httpx2.Client(follow_redirects=False, transport=ToLocal(token_server[1]))
+    # The shared client keeps its policy; only its transport is pointed at the local token server.
+    fetch._client._client.close()
+    fetch._client._client = httpx2.Client(follow_redirects=False, transport=ToLocal(token_server[1]))
     yield fetch
     fetch.close()
 

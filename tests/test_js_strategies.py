@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from starlette.datastructures import Headers
 from mcp_anything.config import ConfigError, parse_config
 from mcp_anything.inbound import AuthError, InboundRequest, create_authenticator
 from mcp_anything.inbound.script import ScriptAuthenticator
+from mcp_anything.js import POOL_SIZE
 from mcp_anything.outbound.base import OutboundAuthError
 from mcp_anything.outbound.registry import create_outbound_auth
 from mcp_anything.outbound.script import ScriptOutboundAuth
@@ -36,14 +38,18 @@ def config(tmp_path: Path, *, inbound: dict[str, Any] | None = None, outbound: d
 
 
 @pytest.fixture
-async def inbound(tmp_path: Path) -> AsyncIterator[Callable[..., ScriptAuthenticator]]:
-    made: list[ScriptAuthenticator] = []
+async def built(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """`built(direction, source, **js)`: the js strategy of that direction for a script (closed after the test)."""
+    made: list[ScriptAuthenticator | ScriptOutboundAuth] = []
 
-    def make(source: str, **js: Any) -> ScriptAuthenticator:
-        (tmp_path / "auth.js").write_text(source)
-        root = config(tmp_path, inbound=js)
-        auth = create_authenticator(root.groups[0].inbound_auth, root)
-        assert isinstance(auth, ScriptAuthenticator)
+    def make(direction: str, source: str, **js: Any) -> ScriptAuthenticator | ScriptOutboundAuth:
+        (tmp_path / ("auth.js" if direction == "inbound" else "token.js")).write_text(source)
+        root = config(tmp_path, **{direction: js})
+        if direction == "inbound":
+            auth: Any = create_authenticator(root.groups[0].inbound_auth, root)
+        else:
+            auth = create_outbound_auth(root.upstreams[0].outbound_auth, root)
+        assert isinstance(auth, ScriptAuthenticator | ScriptOutboundAuth)
         made.append(auth)
         return auth
 
@@ -53,20 +59,13 @@ async def inbound(tmp_path: Path) -> AsyncIterator[Callable[..., ScriptAuthentic
 
 
 @pytest.fixture
-async def outbound(tmp_path: Path) -> AsyncIterator[Callable[..., ScriptOutboundAuth]]:
-    made: list[ScriptOutboundAuth] = []
+def inbound(built: Callable[..., Any]) -> Callable[..., ScriptAuthenticator]:
+    return partial(built, "inbound")
 
-    def make(source: str, **js: Any) -> ScriptOutboundAuth:
-        (tmp_path / "token.js").write_text(source)
-        root = config(tmp_path, outbound=js)
-        auth = create_outbound_auth(root.upstreams[0].outbound_auth, root)
-        assert isinstance(auth, ScriptOutboundAuth)
-        made.append(auth)
-        return auth
 
-    yield make
-    for auth in made:
-        await auth.aclose()
+@pytest.fixture
+def outbound(built: Callable[..., Any]) -> Callable[..., ScriptOutboundAuth]:
+    return partial(built, "outbound")
 
 
 def request(headers: dict[str, str] | None = None) -> InboundRequest:
@@ -164,18 +163,27 @@ async def test_bad_results_and_refusals_are_tool_errors(outbound, source: str, m
     assert error.startswith("outbound auth script token.js failed (") and message in error, error
 
 
-async def test_closing_the_strategy_stops_its_runtimes(inbound) -> None:
+async def test_closing_the_outbound_strategy_stops_its_worker_threads(outbound) -> None:
     def threads() -> list[threading.Thread]:
-        return [t for t in threading.enumerate() if t.name.startswith("js-auth.js-")]
+        return [t for t in threading.enumerate() if t.name.startswith("js-token.js-")]
 
-    auth = inbound("return true;")
-    await auth.authenticate(request())
+    auth = outbound('return "Bearer x";')
+    await applied(auth)
     running = threads()
-    assert running
+    assert len(running) == POOL_SIZE
     await auth.aclose()
     for thread in running:
         thread.join(timeout=5)
     assert threads() == []
+
+
+async def test_inbound_checks_run_on_the_calling_thread(inbound) -> None:
+    # No worker threads after loading, and many checks in a row on one thread stay apart.
+    auth = inbound('const seen = globalThis.seen; globalThis.seen = headers["x-n"]; return seen === undefined;')
+    for n in range(20):
+        assert (await auth.authenticate(request({"x-n": str(n)}))).strategy == "js"
+    await auth.aclose()
+    assert await auth.authenticate(request({"x-n": "after close"}))  # a closed thread's runtime is rebuilt
 
 
 def test_the_js_block_mirrors_lua_and_has_the_issue_defaults(tmp_path: Path) -> None:

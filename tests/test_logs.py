@@ -17,9 +17,13 @@ import httpx2
 import pytest
 import yaml
 
-from tests.conftest import SPECS, echo_config, mcp_client
+from tests.support.gateway import echo_config
 from tests.support.idp import IdP
+from tests.support.mcp import mcp_client
+from tests.support.openapi import SPECS
 from tests.support.servers import free_port
+
+pytestmark = pytest.mark.slow  # each test runs the gateway's logging in a fresh process
 
 EMIT = """
 import logging, sys
@@ -103,6 +107,7 @@ FORGED_SUB = (
 )
 
 
+@pytest.mark.node
 @pytest.mark.anyio
 async def test_a_forged_subject_writes_one_escaped_console_line(tmp_path: Path, upstream_url: str, idp: IdP) -> None:
     (tmp_path / "echo.yaml").write_text((SPECS / "echo.yaml").read_text())

@@ -15,7 +15,7 @@ from mcp_anything.config import ConfigError, parse_config
 from mcp_anything.inbound import AuthError, InboundRequest, create_authenticator
 from mcp_anything.inbound.script import ScriptAuthenticator
 
-SCRIPTS = Path(__file__).parent.parent / "scripts"
+EXAMPLES = Path(__file__).parent.parent / "examples"
 
 pytestmark = pytest.mark.anyio
 
@@ -201,7 +201,7 @@ async def test_concurrent_requests_get_their_own_identity(tmp_path: Path) -> Non
 class TestShippedExample:
     @pytest.fixture
     def auth(self, tmp_path: Path) -> ScriptAuthenticator:
-        shutil.copy(SCRIPTS / "validate_token.lua", tmp_path / "auth.lua")
+        shutil.copy(EXAMPLES / "validate_token.lua", tmp_path / "auth.lua")
         return authenticator(tmp_path, params={"admins": "${ADMINS} bob"})
 
     async def test_accepts_a_well_formed_token(self, auth: ScriptAuthenticator) -> None:

@@ -11,11 +11,13 @@ import pytest
 
 from mcp_anything.app import create_app
 from mcp_anything.config import parse_config
-from tests.conftest import SPECS, GatewayFactory, echo_config, mcp_client
+from tests.support.gateway import GatewayFactory, echo_config
+from tests.support.mcp import mcp_client
 from tests.support.metrics import Scrape
+from tests.support.openapi import SPECS
 from tests.support.servers import free_port
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 TOKEN = "metrics-token-5f1c"
 BEARER = f"Bearer {TOKEN}"

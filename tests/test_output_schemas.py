@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import GatewayFactory, mcp_client
+from tests.support.gateway import GatewayFactory
+from tests.support.mcp import mcp_client
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
 def drift_config(upstream_url: str, **overrides: Any) -> dict[str, Any]:

@@ -12,7 +12,8 @@ import yaml
 
 from mcp_anything.app.reload import Reloader
 from mcp_anything.config import Config, ConfigSource, parse_config, weakenings
-from tests.conftest import echo_config, mcp_client
+from tests.support.gateway import echo_config
+from tests.support.mcp import mcp_client
 from tests.support.metrics import scrape
 from tests.support.upstream import RecordingUpstream
 from tests.test_reload import ConfigFile, _logged, eventually, serving
@@ -124,6 +125,7 @@ async def anonymous_call_succeeds(endpoint: str) -> bool:
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_config_rewritten_in_place_in_two_writes_never_serves_the_first_half(
     tmp_path: Path, upstream: RecordingUpstream, upstream_url: str, caplog: pytest.LogCaptureFixture
@@ -155,6 +157,7 @@ async def test_a_config_rewritten_in_place_in_two_writes_never_serves_the_first_
     assert any("inbound_auth.strategy becomes none (was api_key)" in p for p in problems), problems
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_reload_that_weakens_a_group_is_refused_unless_the_new_config_allows_it(
     tmp_path: Path, upstream_url: str, caplog: pytest.LogCaptureFixture
@@ -182,6 +185,7 @@ async def test_a_reload_that_weakens_a_group_is_refused_unless_the_new_config_al
     assert warnings[-1] == f"config reloaded with weaker security (allowed): {weakening}"
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_file_still_changing_is_read_only_once_it_has_settled(tmp_path: Path, upstream_url: str) -> None:
     raw = echo_config(upstream_url)

@@ -80,7 +80,7 @@ async def test_an_ended_session_is_refused_and_its_streams_end() -> None:
     token = await open_one(sessions)
     claims = await sessions.get(token, "/mcp")
     assert claims is not None
-    stream = sessions.open_stream("/mcp", session_id=claims.id)
+    stream = sessions.open_stream("/mcp", caller="apikey:alice", session_id=claims.id)
     assert stream is not None
     await sessions.end(claims, "apikey:alice")
     assert await sessions.get(token, "/mcp") is None
@@ -111,17 +111,29 @@ async def test_initialize_is_rate_limited_per_caller() -> None:
 
 async def test_a_sessions_new_stream_replaces_its_old_one_and_the_total_is_capped() -> None:
     sessions = store(max_streams=3)
-    streams = [sessions.open_stream("/mcp", session_id="s1") for _ in range(2000)]
+    streams = [sessions.open_stream("/mcp", caller="apikey:alice", session_id="s1") for _ in range(2000)]
     assert all(s is not None for s in streams)
     assert all(s.events.get_nowait() == END_OF_STREAM for s in streams[:-1] if s is not None)
     assert sessions.stream_count == 1
-    assert sessions.open_stream("/mcp", session_id="s2") is not None
-    assert sessions.open_stream("/mcp", subscription_id=1) is not None
-    assert sessions.open_stream("/mcp", session_id="s3") is None, "the process holds max_streams already"
+    assert sessions.open_stream("/mcp", caller="apikey:alice", session_id="s2") is not None
+    assert sessions.open_stream("/mcp", caller="apikey:alice", subscription_id=1) is not None
+    assert sessions.open_stream("/mcp", caller="apikey:alice", session_id="s3") is None, (
+        "the process holds max_streams already"
+    )
     two = store(max_streams_per_session=2)
-    first, second, third = (two.open_stream("/mcp", session_id="s") for _ in range(3))
+    first, second, third = (two.open_stream("/mcp", caller="c", session_id="s") for _ in range(3))
     assert first is not None and first.events.get_nowait() == END_OF_STREAM
     assert second is not None and second.events.empty() and third is not None
+
+
+async def test_a_callers_streams_are_capped_by_ending_its_own_oldest_never_anothers() -> None:
+    sessions = store(max_per_principal=2, max_streams=10)
+    bob = sessions.open_stream("/mcp", caller="bob", subscription_id=1)
+    alice = [sessions.open_stream("/mcp", caller="alice", subscription_id=n) for n in range(5)]
+    assert bob is not None and bob.events.empty()
+    ended = [s is not None and not s.events.empty() for s in alice]
+    assert ended == [True, True, True, False, False]
+    assert sessions.stream_count == 3
 
 
 async def test_a_stream_ends_cleanly_even_when_its_queue_is_full() -> None:
@@ -136,10 +148,10 @@ async def test_a_stream_ends_cleanly_even_when_its_queue_is_full() -> None:
 
 async def test_broadcast_reaches_the_endpoints_streams_tagging_listen_streams() -> None:
     sessions = store()
-    get_stream = sessions.open_stream("/mcp", session_id="s")
-    listen = sessions.open_stream("/mcp", subscription_id="listen-1")
-    deaf = sessions.open_stream("/mcp", subscription_id=7, notify=False)
-    elsewhere = sessions.open_stream("/other", session_id="t")
+    get_stream = sessions.open_stream("/mcp", caller="apikey:alice", session_id="s")
+    listen = sessions.open_stream("/mcp", caller="apikey:alice", subscription_id="listen-1")
+    deaf = sessions.open_stream("/mcp", caller="apikey:alice", subscription_id=7, notify=False)
+    elsewhere = sessions.open_stream("/other", caller="c", session_id="t")
     assert get_stream and listen and deaf and elsewhere
     sessions.broadcast("notifications/tools/list_changed", endpoint="/mcp")
     assert get_stream.events.get_nowait() == (
@@ -174,3 +186,39 @@ def test_callers_without_a_subject_are_told_apart_never_by_issuer_alone() -> Non
     assert "token-one" not in principal(issuer_only, "token-one"), "the token itself is never in a principal"
     with_subject = Identity("jwt", "alice", fingerprint=None).principal
     assert with_subject == "jwt:alice" and principal(issuer_only, "alice") != with_subject
+
+
+def test_bearer_identities_without_sub_carry_the_fingerprint_of_their_token() -> None:
+    from mcp_anything.inbound.bearer import identity_from_claims
+
+    claims = {"iss": "https://idp.example", "active": True}
+    first = identity_from_claims("introspection", dict(claims), "opaque-token-1", ("sub", "username"))
+    second = identity_from_claims("introspection", dict(claims), "opaque-token-2", ("sub", "username"))
+    named = identity_from_claims(
+        "introspection", {**claims, "username": "carol"}, "opaque-token-3", ("sub", "username")
+    )
+    assert first.principal.startswith("introspection#credential:") and first.principal != second.principal
+    assert (named.principal, named.fingerprint) == ("introspection:carol", None)
+
+
+@pytest.mark.parametrize(
+    ("sessions", "problem"),
+    [
+        ({"key": "${SHORT}"}, "server.sessions.key: a session key must be at least 32 bytes, got 9"),
+        ({"key": KEY, "previous_keys": ["${SHORT}"]}, "server.sessions.previous_keys: a session key"),
+        ({"previous_keys": [KEY]}, "server.sessions: previous_keys needs `key`"),
+        ({"revocations": "postgres://db"}, "server.sessions.revocations: expected `memory` or a redis://"),
+        ({"initialize_rate": "lots"}, "server.sessions.initialize_rate: expected a rate such as"),
+        ({"ttl": 0}, "server.sessions.ttl: must be more than 0"),
+        ({"max_per_principal": 0}, "server.sessions.max_per_principal: Input should be greater than or equal to 1"),
+        ({"max_stream": 5}, "server.sessions.max_stream: unknown key"),
+    ],
+)
+def test_session_config_errors_name_the_key_and_never_the_secret(sessions: dict[str, Any], problem: str) -> None:
+    from mcp_anything.config import ConfigError, parse_config
+
+    raw = {"server": {"sessions": sessions}, "groups": [], "upstreams": []}
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw, env={"SHORT": "too-short"})
+    assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems
+    assert not any("too-short" in p for p in caught.value.problems)

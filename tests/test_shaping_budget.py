@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
 import orjson
 import pytest
 
-from mcp_anything.shaping import cut_json, cut_text, min_items_by_path, narrowing_arguments
+from mcp_anything.config import ConfigError
+from mcp_anything.shaping import ResultBudget, cut_json, cut_text, min_items_by_path, narrowing_arguments
+from tests.support.openapi import SPECS, load, minimal_spec, tools_by_name
 
 BUDGET = 64 * 1024
 
@@ -161,3 +164,15 @@ def test_a_long_array_is_cut_before_a_short_one_holding_big_items() -> None:
     result = cut_json(value, 10_000)
     assert result.value["blobs"] == value["blobs"]
     assert [o.path for o in result.omissions] == ["rows"]
+
+
+def test_each_tool_gets_its_budget_from_the_upstream_or_its_own_extension(tmp_path: Path) -> None:
+    tools = tools_by_name(SPECS / "orders.yaml", max_result_bytes="128KiB")
+    assert tools["pets_list_orders"].budget == ResultBudget(131072, ("limit", "cursor", "count"), {})
+    assert tools["pets_list_receipts"].budget is not None and tools["pets_list_receipts"].budget.max_bytes == 2048
+    assert tools["pets_get_notes"].budget is not None and tools["pets_get_notes"].budget.narrowing == ("search", "size")
+    operation = {"get": {"x-mcp-max-result-bytes": "big", "responses": {"200": {"description": "ok"}}}}
+    with pytest.raises(ConfigError, match=r"x-mcp-max-result-bytes must be a whole number of bytes, at least 1024"):
+        load(minimal_spec({"/x": operation}), tmp_path)
+    with pytest.raises(ConfigError, match=r"max_result_bytes"):
+        load(SPECS / "orders.yaml", max_result_bytes=100)

@@ -238,12 +238,13 @@ class GatewayApp:
             await send_json(send, 404, orjson.dumps({"error": "not_found", "path": scope["path"]}))
             return
         if settings.token is not None and not _bearer_matches(scope, settings.token.get_secret_value()):
-            body = {"error": "unauthorized", "error_description": "/metrics needs the metrics bearer token"}
-            await send_json(send, 401, orjson.dumps(body), [(b"www-authenticate", b'Bearer realm="metrics"')])
+            refusal = {"error": "unauthorized", "error_description": "/metrics needs the metrics bearer token"}
+            await send_json(send, 401, orjson.dumps(refusal), [(b"www-authenticate", b'Bearer realm="metrics"')])
             return
         # Circuit states are read when scraped: open turns half-open by the clock, not by a call.
         circuits = {name: upstream.breaker.state for name, upstream in self.gateway.upstreams.items()}
-        body = metrics.exposition(sessions=len(self.sessions), circuits=circuits)
+        sessions = self.sessions
+        body = metrics.exposition(sessions=len(sessions), streams=sessions.stream_count, circuits=circuits)
         content_type = metrics.CONTENT_TYPE_LATEST.encode()
         headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -272,6 +273,7 @@ class GatewayApp:
                     retired.hurry()
                 await asyncio.gather(*self._retiring, return_exceptions=True)
                 await self.gateway.aclose()
+                self.gateway.limiter.close()  # kept across reloads, so closed only here
                 await self.sessions.aclose()
                 if self.tracing is not None:
                     await asyncio.to_thread(self.tracing.shutdown)

@@ -13,6 +13,7 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 
 from mcp_anything.authz import create_authorizer
 from mcp_anything.config import GATEWAY_TOOLS, Config, ConfigError, GroupConfig, UpstreamConfig
@@ -149,19 +150,35 @@ def _tool_clashes(location: str, group: GroupConfig, specs: Mapping[str, Upstrea
     return problems
 
 
-def _unmatched_filter_globs(location: str, group: GroupConfig, specs: Mapping[str, UpstreamTools]) -> list[str]:
-    """Response filters naming tools the group does not have: a misspelt glob would leave a tool unfiltered.
-
-    Decided once every upstream of the group is loaded (a spec fetched later is checked by `validate`).
-    """
+def _group_tool_names(group: GroupConfig, specs: Mapping[str, UpstreamTools]) -> list[str] | None:
+    """The group's tool names; None until every upstream of the group is loaded (`validate` checks the rest)."""
     if not all(name in specs for name in group.upstreams):
+        return None
+    return [tool.name for name in group.upstreams for tool in specs[name].tools]
+
+
+def _unmatched_filter_globs(location: str, group: GroupConfig, specs: Mapping[str, UpstreamTools]) -> list[str]:
+    """Response filters naming tools the group does not have: a misspelt glob would leave a tool unfiltered."""
+    names = _group_tool_names(group, specs)
+    if names is None:
         return []
-    names = [tool.name for name in group.upstreams for tool in specs[name].tools]
     return [
         f"{location}[{index}]" + (f" ({model.notes!r})" if model.notes else "") + f": tools: {glob!r} matches no"
         f" tool of group {group.name!r}"
         for index, model in enumerate(group.response_filters)
         for glob in unmatched_globs(model, names)
+    ]
+
+
+def _unmatched_pinned_globs(location: str, group: GroupConfig, specs: Mapping[str, UpstreamTools]) -> list[str]:
+    """Pinned globs naming tools the group does not have: a misspelt one would hide a tool meant to be listed."""
+    names = _group_tool_names(group, specs)
+    if names is None or not group.discovery.searchable:
+        return []
+    return [
+        f"{location}[{index}]: {glob!r} matches no tool of group {group.name!r}"
+        for index, glob in enumerate(group.discovery.pinned)
+        if not any(fnmatchcase(name, glob) for name in names)
     ]
 
 
@@ -187,6 +204,7 @@ def _load_specs(config: Config, *, defer_unavailable: bool) -> tuple[dict[str, U
     for i, group in enumerate(config.groups):
         problems += _tool_clashes(f"groups[{i}].upstreams", group, loaded)
         problems += _unmatched_filter_globs(f"groups[{i}].response_filters", group, loaded)
+        problems += _unmatched_pinned_globs(f"groups[{i}].discovery.pinned", group, loaded)
     if problems:
         raise ConfigError(problems)
     return loaded, unavailable

@@ -144,8 +144,9 @@ class Reloader:
         for weakening in weakened:
             fields = {"reason": reason, "group": weakening.group, "weakening": weakening.what}
             logger.warning("config reloaded with weaker security (allowed): %s", weakening, extra={"fields": fields})
-        fields = {"reason": reason, "groups": len(config.groups), "tools": tools}
-        logger.info("config reloaded", extra={"fields": fields})
+        logger.info(
+            "config reloaded", extra={"fields": {"reason": reason, "groups": len(config.groups), "tools": tools}}
+        )
         return True
 
     def _refused(self, reason: str, weakened: list[Weakening]) -> None:

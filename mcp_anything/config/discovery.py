@@ -24,5 +24,9 @@ class DiscoveryConfig(StrictModel):
 
     @property
     def searchable(self) -> bool:
-        """Whether some caller can get search mode (and the gateway tools)."""
+        """Whether the group may serve the gateway tools, whose names its upstreams' tools may then not take.
+
+        In `auto`, only once it has more tools than `auto_threshold`; the names are reserved regardless,
+        so a spec that grows cannot turn a working config into a broken one.
+        """
         return self.mode != "all"

@@ -29,6 +29,8 @@ class JwtConfig(StrictModel):
     required_scopes: list[str] = []
     # An unknown `kid` refetches the JWKS at most once per this interval.
     min_refresh_interval: Duration = 30.0
+    # Keys are refetched after this long (sooner on a shorter max-age), so withdrawn keys stop working.
+    jwks_cache_ttl: Duration = 300.0
     timeout: Duration = 5.0  # for fetching the discovery document and the JWKS
 
     @model_validator(mode="after")

@@ -87,8 +87,8 @@ class Catalog:
         self.pinned: frozenset[str] = frozenset()
         self.gateway_tools: list[orjson.Fragment] = []
         self.validators: dict[str, ArgumentValidator] = {}
-        if not config.searchable:
-            return
+        if not (config.mode == "search" or (config.mode == "auto" and len(tools) > config.auto_threshold)):
+            return  # no caller can get search mode: nothing to build, and no gateway tools
         self.index = SearchIndex.build(list(tools.values()))
         # What search_tools shows of a tool: its listing without the outputSchema.
         self.entries = {

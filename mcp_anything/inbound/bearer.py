@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -75,9 +75,10 @@ class IdentityCache:
     itself is never stored.
     """
 
-    def __init__(self, max_entries: int = 10_000) -> None:
+    def __init__(self, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
         self._max_entries = max_entries
-        self._entries: dict[bytes, tuple[float, Identity]] = {}  # digest -> (monotonic deadline, identity)
+        self._clock = clock
+        self._entries: dict[bytes, tuple[float, Identity]] = {}  # digest -> (deadline on `clock`, identity)
 
     @staticmethod
     def digest(token: str) -> bytes:
@@ -87,7 +88,7 @@ class IdentityCache:
         entry = self._entries.get(digest)
         if entry is None:
             return None
-        if entry[0] <= time.monotonic():
+        if entry[0] <= self._clock():
             del self._entries[digest]
             return None
         return entry[1]
@@ -96,7 +97,7 @@ class IdentityCache:
         """Keep `identity` for `ttl` seconds; nothing is kept when `ttl` is not positive."""
         if ttl <= 0:
             return
-        now = time.monotonic()
+        now = self._clock()
         if len(self._entries) >= self._max_entries:
             self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
             while len(self._entries) >= self._max_entries:

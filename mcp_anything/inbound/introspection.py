@@ -12,16 +12,18 @@ import asyncio
 import base64
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
 from mcp_anything.config import Config, InboundAuthConfig, IntrospectionConfig
+from mcp_anything.http_client import AsyncHttpClient, BodyTooLarge, HttpPolicy
 from mcp_anything.identity import Identity
 from mcp_anything.inbound.base import AuthError, InboundRequest
 from mcp_anything.inbound.bearer import IdentityCache, bearer_token, check_scopes, identity_from_claims
-from mcp_anything.inbound.provider import read_json_object
+from mcp_anything.inbound.provider import json_object
 from mcp_anything.metrics import token_metrics
 
 log = logging.getLogger(__name__)
@@ -31,14 +33,22 @@ _UNAVAILABLE = "the token introspection endpoint is unavailable"
 
 
 class IntrospectionAuthenticator:
-    def __init__(self, config: IntrospectionConfig) -> None:
+    def __init__(
+        self,
+        config: IntrospectionConfig,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`wall_clock` judges `exp`; `clock` times the cache."""
         self._config = config
+        self._wall_clock = wall_clock
         self.authorization_servers = [config.issuer] if config.issuer else []
         self.scopes_supported = list(config.required_scopes)  # advertised in protected resource metadata
-        self._cache = IdentityCache()
+        self._cache = IdentityCache(clock=clock)
         self._metrics = token_metrics("introspection", config.endpoint)
         self._inflight: dict[bytes, asyncio.Task[Identity]] = {}
-        self._session: aiohttp.ClientSession | None = None
+        # A POST carrying the gateway's credentials: a redirect is not followed (it is an error).
+        self._http = AsyncHttpClient(HttpPolicy(timeout=config.timeout, max_body=_MAX_RESPONSE_BYTES))
         self._form_credentials: dict[str, str] = {}
         self._headers = {"Accept": "application/json"}
         secret = config.client_secret.get_secret_value()
@@ -78,7 +88,7 @@ class IntrospectionAuthenticator:
         self._metrics.fetched(ok=True)
         if response.get("active") is not True:
             raise AuthError("token is not active")
-        now = time.time()
+        now = self._wall_clock()
         exp = response.get("exp")
         if isinstance(exp, int | float) and not isinstance(exp, bool) and exp <= now:
             raise AuthError("token has expired")
@@ -93,20 +103,21 @@ class IntrospectionAuthenticator:
         return identity
 
     async def _post(self, token: str) -> dict[str, Any]:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._config.timeout))
         form = {"token": token, "token_type_hint": "access_token", **self._form_credentials}
         endpoint = self._config.endpoint
         try:
-            async with self._session.post(endpoint, data=form, headers=self._headers) as response:
-                if response.status != 200:
-                    # 401/403 here means the gateway's own client credentials were refused.
-                    log.error("introspection: POST %s answered HTTP %d", endpoint, response.status)
-                    raise AuthError(_UNAVAILABLE, status=503)
-                document = await read_json_object(response, _MAX_RESPONSE_BYTES)
+            response = await self._http.request("POST", endpoint, data=form, headers=self._headers)
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.error("introspection: POST %s failed: %s %s", endpoint, exc.__class__.__name__, exc)
             raise AuthError(_UNAVAILABLE, status=503) from None
+        except BodyTooLarge:
+            document = None
+        else:
+            if response.status != 200:
+                # 401/403 here means the gateway's own client credentials were refused.
+                log.error("introspection: POST %s answered HTTP %d", endpoint, response.status)
+                raise AuthError(_UNAVAILABLE, status=503)
+            document = json_object(response.body)
         if document is None:
             log.error(
                 "introspection: POST %s did not return a JSON object of at most %d bytes", endpoint, _MAX_RESPONSE_BYTES
@@ -115,9 +126,7 @@ class IntrospectionAuthenticator:
         return document
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.aclose()
 
 
 def create(config: InboundAuthConfig, root: Config) -> IntrospectionAuthenticator:

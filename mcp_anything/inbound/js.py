@@ -16,4 +16,6 @@ def create(config: InboundAuthConfig, root: Config) -> ScriptAuthenticator:
     assert js is not None  # guaranteed by InboundAuthConfig's validation
     # The server prefixes the location with the group: groups[0].inbound_auth.js.source
     path, location = root.resolve_path(js.source), "inbound_auth.js.source"
-    return ScriptAuthenticator(Sandbox(path, location=location, parameters=INPUTS, **js.sandbox_options()))
+    # Inline: an inbound script has no fetch to wait on, so a worker thread would only add the hop.
+    sandbox = Sandbox(path, location=location, parameters=INPUTS, inline=True, **js.sandbox_options())
+    return ScriptAuthenticator(sandbox)

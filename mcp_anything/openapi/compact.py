@@ -15,6 +15,10 @@ Over the budget, the advertised copy is cut step by step until it fits:
 The advertised inputSchema always keeps every property and every validation keyword, so an
 entry stays over budget only when its input schema alone is; `Tool.fit` says so. Argument
 validation and output checking use the tool's full schemas, never this copy.
+
+Specs share subschemas between operations, so each rewrite is memoized per subschema (and the depth
+it is met at, as far as the rewrite cares) across the tools of one load: a `DefinitionFitter` per
+upstream load.
 """
 
 from __future__ import annotations
@@ -46,64 +50,112 @@ _VALUES = (
 )
 _LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 _BRANCHES = ("allOf", "anyOf", "oneOf")  # alternatives of the same value: not a level deeper
+_NESTED = 2  # depth of an argument's own properties, in an input schema
 
-Rewrite = Callable[[dict[str, Any], int], dict[str, Any]]
-
-
-def fit_tool(tool: Tool, max_bytes: int, max_description_chars: int) -> None:
-    """Replace `tool.definition` by its fitted copy and record how it was fitted in `tool.fit`.
-
-    `tool.description` keeps the whole text, as Markdown: search reads all of it.
-    """
-    tool.description = markdown(tool.description)
-    tool.definition, tool.fit = fit_definition(tool.definition, max_bytes, max_description_chars)
+Change = Callable[[dict[str, Any], int], dict[str, Any]]
 
 
-def fit_definition(
-    definition: dict[str, Any], max_bytes: int, max_description_chars: int
-) -> tuple[dict[str, Any], DefinitionFit]:
-    """A copy of `definition` within `max_bytes` when its input schema allows; `definition` is not modified."""
-    trimmed: list[str] = []
-    entry = dict(definition)
-    description = markdown(str(entry.get("description", "")))
-    entry["description"] = shorten(description, max_description_chars)
-    if entry["description"] != description:
-        trimmed.append(f"description cut to {max_description_chars} characters")
-    cut: list[str] = []
+class _Pass:
+    """One rewrite of schemas, top down, applying `change(node, depth)` to every subschema; copies, never
+    the shared originals, and unchanged parts stay shared. `change` must depend on the depth only up to
+    `deepest`: results are memoized per (subschema, depth capped there)."""
 
-    def argument_text(text: str) -> str:
-        converted = markdown(text)
-        short = shorten(converted, max_description_chars)
-        if short != converted:
-            cut.append(text)
-        return short
+    def __init__(self, change: Change, deepest: int) -> None:
+        self._change = change
+        self._deepest = deepest
+        # id -> (the subschema, kept alive so its id is not reused; its rewrite)
+        self._memo: dict[tuple[int, int], tuple[Any, Any]] = {}
 
-    entry["inputSchema"] = _rewrite_arguments(entry["inputSchema"], argument_text)
-    if cut:
-        trimmed.append(f"{len(cut)} argument description(s) cut to {max_description_chars} characters")
-    size = _size(entry)
-    output = entry.get("outputSchema")
+    def __call__(self, schema: Any, depth: int = 0) -> Any:
+        if not isinstance(schema, dict):
+            return schema
+        key = (id(schema), min(depth, self._deepest))
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit[1]
+        node = self._change(schema, depth)
+        out: dict[str, Any] | None = None if node is schema else node
+        for name, value in node.items():
+            new: Any = value
+            if name in _MAPS and isinstance(value, dict):
+                subs = {k: self(sub, depth + 1) for k, sub in value.items()}
+                new = value if all(subs[k] is value[k] for k in value) else subs
+            elif name in _VALUES and isinstance(value, dict):
+                new = self(value, depth + 1)
+            elif (name in _LISTS or name == "items") and isinstance(value, list):
+                step = 0 if name in _BRANCHES else 1
+                branches = [self(sub, depth + step) for sub in value]
+                new = value if all(a is b for a, b in zip(branches, value, strict=True)) else branches
+            if new is not value:
+                out = out if out is not None else dict(node)
+                out[name] = new
+        result = out if out is not None else schema
+        self._memo[key] = (schema, result)
+        return result
 
-    steps: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
-        ("examples", lambda e: _rewrite_both(e, _without_examples)),
-        ("nested descriptions shortened", lambda e: _rewrite_both(e, _nested_docs(_first_sentence))),
-        ("nested descriptions removed", lambda e: _rewrite_both(e, _nested_docs(lambda _text: None))),
-    ]
-    for depth in COLLAPSE_DEPTHS:
-        steps.append((f"outputSchema collapsed to types from depth {depth}", _collapse_output(depth)))
-    steps.append(("outputSchema", lambda e: e.pop("outputSchema", None)))
-    steps.append(("argument descriptions shortened", _shorten_arguments))
-    for label, step in steps:
-        if size <= max_bytes:
-            break
-        if label.startswith("outputSchema") and output is None:
-            continue
-        before = size
-        step(entry)
+
+class DefinitionFitter:
+    """Fits the definitions of one upstream's tools to its budget; one per load (its memos die with it)."""
+
+    def __init__(self, max_bytes: int, max_description_chars: int) -> None:
+        self.max_bytes = max_bytes
+        self.max_description_chars = max_description_chars
+        self._without_examples = _Pass(_without_examples, 0)
+        self._shortened = _Pass(_nested_docs(_first_sentence), _NESTED)
+        self._undocumented = _Pass(_nested_docs(lambda _text: None), _NESTED)
+        self._collapsed = {depth: _Pass(_collapse(depth), depth) for depth in COLLAPSE_DEPTHS}
+
+    def fit_tool(self, tool: Tool) -> None:
+        """Replace `tool.definition` by its fitted copy and record how it was fitted in `tool.fit`.
+
+        `tool.description` keeps the whole text, as Markdown: search reads all of it.
+        """
+        tool.description = markdown(tool.description)
+        tool.definition, tool.fit = self.fit(tool.definition)
+
+    def fit(self, definition: dict[str, Any]) -> tuple[dict[str, Any], DefinitionFit]:
+        """A copy of `definition` within the budget when its input schema allows; `definition` is not modified."""
+        limit = self.max_description_chars
+        trimmed: list[str] = []
+        entry = dict(definition)
+        description = markdown(str(entry.get("description", "")))
+        entry["description"] = shorten(description, limit)
+        if entry["description"] != description:
+            trimmed.append(f"description cut to {limit} characters")
+        cut: list[str] = []
+
+        def argument_text(text: str) -> str:
+            converted = markdown(text)
+            short = shorten(converted, limit)
+            if short != converted:
+                cut.append(text)
+            return short
+
+        entry["inputSchema"] = _rewrite_arguments(entry["inputSchema"], argument_text)
+        if cut:
+            trimmed.append(f"{len(cut)} argument description(s) cut to {limit} characters")
         size = _size(entry)
-        if size < before:
-            trimmed.append(label)
-    return entry, DefinitionFit(size, max_bytes, tuple(trimmed))
+        has_output = "outputSchema" in entry
+        steps: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
+            ("examples", lambda e: _both(e, self._without_examples)),
+            ("nested descriptions shortened", lambda e: _both(e, self._shortened)),
+            ("nested descriptions removed", lambda e: _both(e, self._undocumented)),
+        ]
+        for depth, collapse in self._collapsed.items():
+            steps.append((f"outputSchema collapsed to types from depth {depth}", _output_step(collapse)))
+        steps.append(("outputSchema", lambda e: e.pop("outputSchema", None)))
+        steps.append(("argument descriptions shortened", _shorten_arguments))
+        for label, step in steps:
+            if size <= self.max_bytes:
+                break
+            if label.startswith("outputSchema") and not has_output:
+                continue
+            before = size
+            step(entry)
+            size = _size(entry)
+            if size < before:
+                trimmed.append(label)
+        return entry, DefinitionFit(size, self.max_bytes, tuple(trimmed))
 
 
 def shorten(text: str, limit: int) -> str:
@@ -127,41 +179,18 @@ def _first_sentence(text: str) -> str:
     return shorten(line[: end + 1] if end > 0 else line, NESTED_CHARS)
 
 
-# --- rewriting schemas: copies, never the shared originals ---------------------------------
-
-
-def _rewrite(schema: Any, rewrite: Rewrite, depth: int = 0) -> Any:
-    """`schema` with `rewrite(node, depth)` applied to every subschema, top down; unchanged parts are shared."""
-    if not isinstance(schema, dict):
-        return schema
-    node = rewrite(schema, depth)
-    out: dict[str, Any] | None = None
-    for key, value in node.items():
-        new: Any = value
-        if key in _MAPS and isinstance(value, dict):
-            subs = {name: _rewrite(sub, rewrite, depth + 1) for name, sub in value.items()}
-            new = value if all(subs[name] is value[name] for name in value) else subs
-        elif key in _VALUES and isinstance(value, dict):
-            new = _rewrite(value, rewrite, depth + 1)
-        elif (key in _LISTS or key == "items") and isinstance(value, list):
-            step = 0 if key in _BRANCHES else 1
-            branches = [_rewrite(sub, rewrite, depth + step) for sub in value]
-            new = value if all(a is b for a, b in zip(branches, value, strict=True)) else branches
-        if new is not value:
-            out = out if out is not None else dict(node)
-            out[key] = new
-    return out if out is not None else node
-
-
-def _rewrite_both(entry: dict[str, Any], rewrite: Rewrite) -> None:
-    entry["inputSchema"] = _rewrite(entry["inputSchema"], rewrite)
+def _both(entry: dict[str, Any], rewrite: _Pass) -> None:
+    entry["inputSchema"] = rewrite(entry["inputSchema"])
     if "outputSchema" in entry:
-        entry["outputSchema"] = _rewrite(entry["outputSchema"], _as_output(rewrite))
+        # Every level of an outputSchema counts as nested: its top-level properties are not arguments.
+        entry["outputSchema"] = rewrite(entry["outputSchema"], _NESTED)
 
 
-def _as_output(rewrite: Rewrite) -> Rewrite:
-    """Every level of an outputSchema counts as nested: its top-level properties are not arguments."""
-    return lambda node, depth: rewrite(node, depth + 2)
+def _output_step(collapse: _Pass) -> Callable[[dict[str, Any]], None]:
+    def step(entry: dict[str, Any]) -> None:
+        entry["outputSchema"] = collapse(entry["outputSchema"])
+
+    return step
 
 
 def _without_examples(node: dict[str, Any], depth: int) -> dict[str, Any]:
@@ -170,11 +199,11 @@ def _without_examples(node: dict[str, Any], depth: int) -> dict[str, Any]:
     return {k: v for k, v in node.items() if k not in ("examples", "example")}
 
 
-def _nested_docs(change: Callable[[str], str | None]) -> Rewrite:
-    """Apply `change` to the descriptions and titles below the arguments (depth 2: a property of an argument)."""
+def _nested_docs(change: Callable[[str], str | None]) -> Change:
+    """Apply `change` to the descriptions and titles below the arguments (a property of an argument)."""
 
     def rewrite(node: dict[str, Any], depth: int) -> dict[str, Any]:
-        if depth < 2 or not any(isinstance(node.get(k), str) for k in _DOCS):
+        if depth < _NESTED or not any(isinstance(node.get(k), str) for k in _DOCS):
             return node
         out = dict(node)
         for key in _DOCS:
@@ -189,16 +218,13 @@ def _nested_docs(change: Callable[[str], str | None]) -> Rewrite:
     return rewrite
 
 
-def _collapse_output(depth: int) -> Callable[[dict[str, Any]], None]:
+def _collapse(depth: int) -> Change:
     def collapse(node: dict[str, Any], at: int) -> dict[str, Any]:
         if at < depth:
             return node
         return {"type": node["type"]} if "type" in node else {}
 
-    def step(entry: dict[str, Any]) -> None:
-        entry["outputSchema"] = _rewrite(entry["outputSchema"], collapse)
-
-    return step
+    return collapse
 
 
 def _rewrite_arguments(schema: dict[str, Any], change: Callable[[str], str]) -> dict[str, Any]:

@@ -15,17 +15,21 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
+import httpx2
 import yaml
+
+from mcp_anything.http_client import BodyTooLarge, HttpPolicy, SyncHttpClient, origin
 
 FETCH_TIMEOUT = 10.0
 MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
+# Spec URLs often redirect (a moved file, http to https). The configured headers follow only within
+# their origin: a hop elsewhere is sent without them (see http_client.policy).
+_FETCH_POLICY = HttpPolicy(timeout=FETCH_TIMEOUT, max_body=MAX_DOCUMENT_BYTES, max_redirects=5)
 MAX_EXPANDED_NODES = 20_000_000  # a "billion laughs" YAML stays small on disk and explodes when walked
 
 
@@ -44,18 +48,13 @@ def source_uri(source: str, resolve_path: Any) -> str:
     return Path(resolve_path(source)).as_uri()
 
 
-def _origin(uri: str) -> tuple[str, str]:
-    parts = urlsplit(uri)
-    return parts.scheme, parts.netloc
-
-
 class Documents:
     """The parsed documents of one spec, keyed by URI, and `$ref` resolution between them."""
 
     def __init__(self, root_uri: str, headers: Mapping[str, str] | None = None) -> None:
         self.root_uri = root_uri
         self._headers = dict(headers or {})
-        self._origin = _origin(root_uri)
+        self._origin = origin(root_uri)
         self._cache: dict[str, Any] = {}
         self._resolved: dict[tuple[str, str], tuple[Any, str, str]] = {}
 
@@ -86,20 +85,21 @@ class Documents:
 
     def _fetch(self, uri: str) -> bytes:
         headers = {"Accept": "application/json, application/yaml;q=0.9, */*;q=0.5"}
-        if _origin(uri) == self._origin:
-            headers.update(self._headers)
-        request = urllib.request.Request(uri, headers=headers)
+        credentials = self._headers if origin(uri) == self._origin else {}
+        client = SyncHttpClient(_FETCH_POLICY)
         try:
-            with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:
-                data: bytes = response.read(MAX_DOCUMENT_BYTES + 1)
-        except urllib.error.HTTPError as exc:
-            raise FetchError(f"fetching {uri} failed: HTTP {exc.code}") from None
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise FetchError(f"fetching {uri} failed: {reason}") from None
-        if len(data) > MAX_DOCUMENT_BYTES:
-            raise SpecError(f"{uri} is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB")
-        return data
+            response = client.request("GET", uri, headers=headers, credentials=credentials)
+        except BodyTooLarge:
+            raise SpecError(f"{uri} is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB") from None
+        except TimeoutError:
+            raise FetchError(f"fetching {uri} failed: no answer within {FETCH_TIMEOUT:g}s") from None
+        except httpx2.HTTPError as exc:
+            raise FetchError(f"fetching {uri} failed: {type(exc).__name__}: {exc}") from None
+        finally:
+            client.close()
+        if not 200 <= response.status < 300:
+            raise FetchError(f"fetching {uri} failed: HTTP {response.status}")
+        return response.body
 
     def resolve(self, ref: Any, base_uri: str) -> tuple[Any, str, str]:
         """Resolve `ref` found in the document at `base_uri`: (target node, its document URI, canonical key).

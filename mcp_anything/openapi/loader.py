@@ -19,7 +19,7 @@ from typing import Any
 
 from mcp_anything.config import Config, ConfigError, UpstreamConfig
 from mcp_anything.openapi import swagger2
-from mcp_anything.openapi.compact import fit_tool
+from mcp_anything.openapi.compact import DefinitionFitter
 from mcp_anything.openapi.documents import Documents, FetchError, SpecError, source_uri
 from mcp_anything.openapi.findings import DERIVED_NAME, SERVERS_IGNORED, Finding
 from mcp_anything.openapi.naming import without_prefix
@@ -70,6 +70,8 @@ def load_upstream_tools(upstream: UpstreamConfig, root: Config, location: str) -
     compile_schema = SchemaCompiler()
     references = ReachableReferences(documents)
     reserved = RESERVED_HEADERS | {h.lower() for h in upstream.headers}
+    credential_query = upstream.outbound_auth.query
+    reserved_query = frozenset() if credential_query is None else frozenset({credential_query.lower()})
     tools: list[Tool] = []
     skipped: list[tuple[str, str]] = []
     findings: list[Finding] = []
@@ -106,6 +108,7 @@ def load_upstream_tools(upstream: UpstreamConfig, root: Config, location: str) -
                     upstream.name,
                     schemas,
                     reserved,
+                    reserved_query,
                     compile_schema,
                     upstream.output_schemas,
                     int(upstream.max_result_bytes),
@@ -118,8 +121,9 @@ def load_upstream_tools(upstream: UpstreamConfig, root: Config, location: str) -
     problems += [f"{location}.{key}: {message}" for key, message in selection.unused()]
     if problems:
         raise ConfigError(problems)
+    fitter = DefinitionFitter(int(upstream.max_tool_bytes), upstream.max_description_chars)
     for tool in tools:
-        fit_tool(tool, int(upstream.max_tool_bytes), upstream.max_description_chars)
+        fitter.fit_tool(tool)
     return UpstreamTools(tools=tools, base_url=url, operations=len(operations), skipped=skipped, findings=findings)
 
 

@@ -13,6 +13,10 @@ misspelt argument fails instead of being dropped.
 Header parameters named like the headers the gateway owns (`Host`, `Authorization`,
 `Content-Type`, hop-by-hop headers, the upstream's configured headers...) are not
 arguments: the spec cannot make a caller-controlled value override them.
+
+The module is over 400 lines since findings were recorded per operation; the output schema
+(`_output_schema` and its helpers) and the body arguments (`_request_body`, `_flatten`) are the
+next to move out, with `Operation` in a module of its own so that they need not import this one.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from mcp_anything.openapi.findings import (
 )
 from mcp_anything.openapi.naming import TOOL_NAME, argument_name, path_slug, shorten, snake_case, with_prefix
 from mcp_anything.openapi.one_of import advertised
+from mcp_anything.openapi.params import ObjectKeys
 from mcp_anything.openapi.requests import TEMPLATE, Param, RequestBuilder
 from mcp_anything.openapi.schemas import INPUT, OUTPUT, Schemas
 from mcp_anything.openapi.validation import ArgumentValidator, OutputValidator, SchemaCompiler
@@ -116,6 +121,7 @@ def build_tool(
     upstream: str,
     schemas: Schemas,
     reserved_headers: frozenset[str],
+    reserved_query: frozenset[str],
     compile_schema: SchemaCompiler,
     output_schemas: bool = True,
     max_result_bytes: int | None = None,
@@ -127,7 +133,7 @@ def build_tool(
     node = operation.node
     properties: dict[str, Any] = {}
     required: list[str] = []
-    params = _parameter_arguments(operation, schemas, reserved_headers, properties, required)
+    params = _parameter_arguments(operation, schemas, reserved_headers, reserved_query, properties, required)
     body = _request_body(operation, schemas, properties, required)
     checked: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
     if required:
@@ -202,11 +208,16 @@ def _parameter_arguments(
     operation: Operation,
     schemas: Schemas,
     reserved_headers: frozenset[str],
+    reserved_query: frozenset[str],
     properties: dict[str, Any],
     required: list[str],
 ) -> list[Param]:
-    """Add the parameters' arguments to `properties`/`required`, in location order; how to send each."""
+    """Add the parameters' arguments to `properties`/`required`, in location order; how to send each.
+
+    `reserved_query`: lower-cased query names the gateway sets (a credential); no object key may take them.
+    """
     params = _parameters(operation, schemas)
+    query_names = frozenset(p["name"].lower() for p, _ in params if p["in"] == "query")
     placeholders = TEMPLATE.findall(operation.path)
     declared_path = {p["name"] for p, _ in params if p["in"] == "path"}
     for placeholder in placeholders:
@@ -231,7 +242,8 @@ def _parameter_arguments(
                 required.append(argument)
             style = _style(operation, param, location)
             explode = param.get("explode", style == "form")
-            built.append(Param(argument, name, location, style, bool(explode), "content" in param))
+            keys = ObjectKeys.of(schema, reserved_query, query_names) if location == "query" else None
+            built.append(Param(argument, name, location, style, bool(explode), "content" in param, keys))
     return built
 
 

@@ -9,10 +9,14 @@ reserved character included, when it builds the URL (form bodies: `urlencode`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import orjson
+
+from mcp_anything.tools import ArgumentError
 
 
 def primitive(value: Any) -> str:
@@ -62,6 +66,44 @@ def _matrix(name: str, value: Any, explode: bool) -> str:
             return "".join(f";{_encode(k)}={_encode(v)}" for k, v in value.items())
         return f";{key}=" + ",".join(f"{_encode(k)},{_encode(v)}" for k, v in value.items())
     return f";{key}={_encode(value)}" if value != "" else f";{key}"
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectKeys:
+    """Which keys of an object-typed query value may reach the upstream.
+
+    An exploded `form` object turns its keys into query names, so without this a caller could add
+    any query parameter: a flag the spec never offers, or a second copy of the credential in
+    another case. Undeclared keys are left out unless the schema allows additional properties;
+    even then a key naming the credential or another parameter (in any case) is refused.
+    """
+
+    declared: frozenset[str]
+    extra_allowed: bool
+    # Lower-cased query names no key may take: the credential's always, declared parameters' for extra keys.
+    credential: frozenset[str]
+    parameters: frozenset[str]
+
+    @classmethod
+    def of(cls, schema: Any, credential: frozenset[str], parameters: frozenset[str]) -> ObjectKeys:
+        declared = schema.get("properties") if isinstance(schema, dict) else None
+        declared = declared if isinstance(declared, dict) else {}
+        extra = schema.get("additionalProperties", not declared) if isinstance(schema, dict) else True
+        return cls(frozenset(declared), extra is not False, credential, parameters)
+
+    def select(self, argument: str, value: Mapping[str, Any], as_names: bool) -> dict[str, Any]:
+        """The keys of `value` to send; `as_names`: they become query names (exploded `form`)."""
+        kept: dict[str, Any] = {}
+        for key, item in value.items():
+            known = key in self.declared
+            if not known and not self.extra_allowed:
+                continue
+            if as_names:
+                lowered = key.lower()
+                if lowered in self.credential or (not known and lowered in self.parameters):
+                    raise ArgumentError(f"argument {argument!r}: key {key!r} names another query parameter")
+            kept[key] = item
+        return kept
 
 
 _DELIMITERS = {"form": ",", "spaceDelimited": " ", "pipeDelimited": "|"}

@@ -15,9 +15,9 @@ from urllib.parse import quote, unquote
 
 import orjson
 
-from mcp_anything.headers import has_line_break
+from mcp_anything.headers import has_control
 from mcp_anything.openapi import bodies
-from mcp_anything.openapi.params import cookie_value, header_value, path_value, query_pairs
+from mcp_anything.openapi.params import ObjectKeys, cookie_value, header_value, path_value, query_pairs
 from mcp_anything.tools import ArgumentError, HttpRequest
 
 TEMPLATE = re.compile(r"\{([^{}]+)\}")  # a `{name}` placeholder in a path template
@@ -34,6 +34,7 @@ class Param:
     style: str
     explode: bool
     as_json: bool  # declared with `content` instead of `schema`: the value is sent as JSON text
+    keys: ObjectKeys | None = None  # query parameters: which keys of an object value may be sent
 
 
 def _literal(text: str) -> str:
@@ -73,14 +74,19 @@ class RequestBuilder:
             request.headers["Accept"] = self._accept
         for param in self._query:
             if param.argument in arguments:
-                value = _json_text(arguments[param.argument]) if param.as_json else arguments[param.argument]
+                value = arguments[param.argument]
+                if param.as_json:
+                    value = _json_text(value)
+                elif param.keys is not None and isinstance(value, Mapping):
+                    as_names = param.explode and param.style != "deepObject"
+                    value = param.keys.select(param.argument, value, as_names)
                 request.query += query_pairs(param.name, value, param.style, param.explode)
         for param in self._header:
             if param.argument in arguments:
                 value = arguments[param.argument]
                 text = _json_text(value) if param.as_json else header_value(value, param.explode)
-                if has_line_break(text):
-                    raise ArgumentError(f"argument {param.argument!r}: header values cannot contain line breaks")
+                if has_control(text):
+                    raise ArgumentError(f"argument {param.argument!r}: header values cannot contain control characters")
                 request.headers[param.name] = text
         for param in self._cookie:
             if param.argument in arguments:

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 import jsonschema_rs
 import orjson
 
+from mcp_anything.openapi.nesting import check_depth
 from mcp_anything.openapi.one_of import one_of_problem
 from mcp_anything.tools import ArgumentError
 
@@ -53,6 +54,7 @@ class ArgumentValidator:
     def __call__(self, arguments: Mapping[str, Any]) -> None:
         if not isinstance(arguments, Mapping):
             raise ArgumentError(f"arguments must be an object, got {type(arguments).__name__}")
+        check_depth(arguments)
         if self._validator.is_valid(arguments):
             return
         problems = []

@@ -26,7 +26,7 @@ class ApiKeyAuth:
     async def apply(self, request: HttpRequest) -> None:
         self._set(request, self._name, self._value)
 
-    async def refresh(self) -> bool:
+    async def refresh(self, refused: HttpRequest | None = None) -> bool:
         return False  # the same static key would be refused again
 
     async def aclose(self) -> None:

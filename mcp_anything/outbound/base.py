@@ -20,8 +20,12 @@ class OutboundAuth(Protocol):
         """Add credentials to `request` (headers or query); raise OutboundAuthError on failure."""
         ...
 
-    async def refresh(self) -> bool:
-        """The upstream answered 401: drop cached credentials; True if one retry may succeed."""
+    async def refresh(self, refused: HttpRequest | None = None) -> bool:
+        """The upstream answered 401 to `refused`: drop the credentials it carried; True if one retry may succeed.
+
+        Credentials cached since `refused` was sent are newer and kept, so concurrent calls refused with one
+        credential renew it once. None drops whatever is cached.
+        """
         ...
 
     async def aclose(self) -> None: ...

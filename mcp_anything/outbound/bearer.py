@@ -17,7 +17,7 @@ class BearerAuth:
     async def apply(self, request: HttpRequest) -> None:
         set_header(request, "Authorization", self._authorization)
 
-    async def refresh(self) -> bool:
+    async def refresh(self, refused: HttpRequest | None = None) -> bool:
         return False  # the same static token would be refused again
 
     async def aclose(self) -> None:

@@ -10,7 +10,7 @@ class NoOutboundAuth:
     async def apply(self, request: HttpRequest) -> None:
         pass
 
-    async def refresh(self) -> bool:
+    async def refresh(self, refused: HttpRequest | None = None) -> bool:
         return False
 
     async def aclose(self) -> None:

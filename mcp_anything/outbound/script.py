@@ -15,6 +15,7 @@ bounded by `timeout`, and runs in a worker thread.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,8 +23,10 @@ from typing import Any
 
 import anyio
 import httpx2
+from multidict import CIMultiDict
 
 from mcp_anything.headers import has_line_break, is_token
+from mcp_anything.http_client import BodyTooLarge, HttpPolicy, SyncHttpClient
 from mcp_anything.outbound.base import OutboundAuthError
 from mcp_anything.scripting import CaseInsensitive, Language, Sandbox, ScriptError, time_left
 from mcp_anything.tools import HttpRequest
@@ -48,8 +51,9 @@ class Fetcher:
         self._max_body = max_body
         self._type_name = language.type_name
         self._setting = f"{language.strategy}.allowed_hosts"  # named when a host is refused
-        # No redirects: a redirect could lead to a host outside allowed_hosts.
-        self._client = httpx2.Client(follow_redirects=False)
+        # No redirects: a redirect could lead to a host outside allowed_hosts. The script's own
+        # deadline bounds each request (`time_left`), so the policy's timeout is never the one reached.
+        self._client = SyncHttpClient(HttpPolicy(timeout=math.inf, max_body=max_body))
 
     def __call__(self, url: Any, options: Any = None) -> dict[str, Any]:
         if not isinstance(url, str):
@@ -69,27 +73,18 @@ class Fetcher:
         if time_left() <= 0:
             raise ScriptError("runtime", "fetch: the script's timeout has passed")
         try:
-            with self._client.stream(method, parsed, headers=headers, content=body, timeout=time_left()) as response:
-                content = self._read(response, host)
-        except httpx2.TimeoutException:
+            response = self._client.request(method, str(parsed), headers=headers, content=body, timeout=time_left())
+        except BodyTooLarge:
+            raise ScriptError("runtime", f"fetch: the response from {host} is larger than memory_limit_mb") from None
+        except (TimeoutError, httpx2.TimeoutException):
             raise ScriptError("runtime", f"fetch: {host} did not answer within the script's timeout") from None
         except httpx2.HTTPError as exc:
             raise ScriptError("runtime", f"fetch: request to {host} failed ({type(exc).__name__})") from None
         response_headers = CaseInsensitive()
-        for name, value in response.headers.multi_items():
+        for name, value in response.headers.items():
             name = name.lower()
             response_headers[name] = f"{response_headers[name]}, {value}" if name in response_headers else value
-        return {"status": response.status_code, "headers": response_headers, "body": content}
-
-    def _read(self, response: httpx2.Response, host: str) -> bytes:
-        content = bytearray()
-        for chunk in response.iter_bytes():
-            content += chunk
-            if len(content) > self._max_body:
-                raise ScriptError("runtime", f"fetch: the response from {host} is larger than memory_limit_mb")
-            if time_left() <= 0:
-                raise ScriptError("runtime", f"fetch: {host} did not answer within the script's timeout")
-        return bytes(content)
+        return {"status": response.status, "headers": response_headers, "body": response.body}
 
     def close(self) -> None:
         self._client.close()
@@ -127,6 +122,11 @@ def _header_table(value: Any, what: str, type_name: Callable[[Any], str]) -> dic
     return headers
 
 
+def _carries(request: HttpRequest, credentials: dict[str, str]) -> bool:
+    sent = CIMultiDict(request.headers)
+    return all(sent.get(name) == value for name, value in credentials.items())
+
+
 class ScriptOutboundAuth:
     def __init__(self, sandbox: Sandbox, fetcher: Fetcher) -> None:
         self._sandbox = sandbox
@@ -158,8 +158,11 @@ class ScriptOutboundAuth:
             self._cached = credentials if credentials.expires else None
             return credentials.headers
 
-    async def refresh(self) -> bool:
-        self._cached = None
+    async def refresh(self, refused: HttpRequest | None = None) -> bool:
+        """Drop the cached credentials if `refused` carried them; ones cached since are newer and kept."""
+        cached = self._cached
+        if cached is not None and (refused is None or _carries(refused, cached.headers)):
+            self._cached = None
         return True
 
     async def aclose(self) -> None:

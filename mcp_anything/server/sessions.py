@@ -34,9 +34,10 @@ import orjson
 from limits import parse as parse_rate
 from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY
 
-from mcp_anything.config import ConfigError, SessionsConfig
+from mcp_anything.config import SessionsConfig
 from mcp_anything.ratelimit import KEY_PREFIX, STORAGE_ERROR_LOG_SECONDS, Limiter
 from mcp_anything.server.session_tokens import ClientTooLarge, SessionClaims, SessionCodec, random_secret
+from mcp_anything.shared_store import redis_client
 
 __all__ = [
     "END_OF_STREAM",
@@ -74,6 +75,7 @@ class Stream:
     """One open server-to-client stream: a session's GET stream, or a `subscriptions/listen` stream."""
 
     endpoint: str
+    caller: str = ""  # whom the per-caller cap counts it against
     session_id: str | None = None  # None: a listen stream (no session)
     subscription_id: str | int | None = None  # a listen stream's request id, tagged on each frame
     notify: bool = True  # False: a listen stream that asked for no kind of notification this server sends
@@ -127,13 +129,7 @@ class _Revocations:
             return
         client = None
         if uri != "memory":
-            try:
-                import coredis  # the redis extra (the client `limits[async-redis]` brings)
-            except ImportError:
-                raise ConfigError(
-                    ["server.sessions.revocations: Redis needs the redis extra: pip install 'mcp-anything[redis]'"]
-                ) from None
-            client = coredis.Redis.from_url(uri)
+            client = redis_client(uri, "server.sessions.revocations")
         self.close()
         self.uri = uri
         self._redis = client
@@ -186,7 +182,9 @@ class SessionStore:
         self._revocations = _Revocations(clock)
         self._by_principal: OrderedDict[str, OrderedDict[str, int]] = OrderedDict()  # -> {session id: expiry}
         self._streams: set[Stream] = set()
+        # Oldest first: what a new stream replaces when its session or its caller is at the cap.
         self._session_streams: dict[str, list[Stream]] = {}
+        self._caller_streams: dict[str, list[Stream]] = {}
         # Set when the server shuts down: streams end so they do not hold the graceful shutdown.
         self.closing = asyncio.Event()
         self.configure(config or SessionsConfig(), limiter or Limiter("memory://"))
@@ -291,8 +289,8 @@ class SessionStore:
         await self._revoke(claims.id, claims.expires_at)
 
     async def _revoke(self, session_id: str, expires_at: int) -> None:
-        for stream in self._session_streams.pop(session_id, ()):
-            self._streams.discard(stream)
+        for stream in list(self._session_streams.get(session_id, ())):
+            self.close_stream(stream)
             stream.end()
         await self._revocations.revoke(session_id, expires_at)
 
@@ -302,39 +300,46 @@ class SessionStore:
         self,
         endpoint: str,
         *,
+        caller: str,
         session_id: str | None = None,
         subscription_id: str | int | None = None,
         notify: bool = True,
     ) -> Stream | None:
         """Register a stream; None when this process already holds `max_streams`.
 
-        A session's streams beyond `max_streams_per_session` end, oldest first: a client that reconnects
-        replaces its stream rather than piling up connections.
+        A session's streams beyond `max_streams_per_session`, and a caller's beyond `max_per_principal`, end
+        oldest first: a client that reconnects replaces its stream rather than piling up connections, and
+        one caller's streams never push out another's.
         """
-        if session_id is not None:
-            held = self._session_streams.get(session_id, [])
-            while len(held) >= self._config.max_streams_per_session:
-                old = held.pop(0)
-                self._streams.discard(old)
+        for index, key, cap in (
+            (self._session_streams, session_id, self._config.max_streams_per_session),
+            (self._caller_streams, caller, self._config.max_per_principal),
+        ):
+            held = index.get(key, []) if key is not None else []
+            while len(held) >= cap:
+                old = held[0]
+                self.close_stream(old)
                 old.end()
-            if not held:
-                self._session_streams.pop(session_id, None)
         if len(self._streams) >= self._config.max_streams:
             return None
-        stream = Stream(endpoint, session_id, subscription_id, notify)
+        stream = Stream(endpoint, caller, session_id, subscription_id, notify)
         self._streams.add(stream)
+        self._caller_streams.setdefault(caller, []).append(stream)
         if session_id is not None:
             self._session_streams.setdefault(session_id, []).append(stream)
         return stream
 
     def close_stream(self, stream: Stream) -> None:
+        """Forget a stream (it ended, or is being ended); safe to call more than once."""
         self._streams.discard(stream)
-        if stream.session_id is not None:
-            held = self._session_streams.get(stream.session_id)
+        for index, key in ((self._session_streams, stream.session_id), (self._caller_streams, stream.caller)):
+            if key is None:
+                continue
+            held = index.get(key)
             if held is not None and stream in held:
                 held.remove(stream)
                 if not held:
-                    del self._session_streams[stream.session_id]
+                    del index[key]
 
     @property
     def stream_count(self) -> int:

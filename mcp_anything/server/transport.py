@@ -19,6 +19,10 @@ the SDK's own transport.
 This module knows JSON-RPC, nothing about tools: a `Handler` (`server.handler.GroupHandler`)
 authenticates the caller and serves the methods; `server.sessions` opens, checks and ends sessions and
 holds the open streams.
+
+The module is over 400 lines: `McpTransport` is one dispatcher for both protocol generations, and
+the session-bound and stateless paths share its checks. Moving the 2026-07-28 envelope checks and
+the `subscriptions/listen` stream into a module of their own is the next split.
 """
 
 from __future__ import annotations
@@ -189,7 +193,7 @@ class McpTransport:
             if method == "POST":
                 await self._post(scope, receive, send, headers, identity)
             elif method == "GET":
-                await self._event_stream(receive, send, headers, identity)
+                await self._event_stream(scope, receive, send, headers, identity)
             else:
                 session = await self._session(headers, identity)
                 await self.sessions.end(session, _caller(scope, identity))
@@ -382,7 +386,9 @@ class McpTransport:
 
     # --- streams: GET (handshake-era sessions) and subscriptions/listen (2026-07-28) ------
 
-    async def _event_stream(self, receive: Receive, send: Send, headers: Headers, identity: Identity) -> None:
+    async def _event_stream(
+        self, scope: Scope, receive: Receive, send: Send, headers: Headers, identity: Identity
+    ) -> None:
         if headers.get("mcp-protocol-version") in MODERN_PROTOCOL_VERSIONS:
             await send_json(send, 405, b"", [(b"allow", b"POST")])
             return
@@ -390,7 +396,7 @@ class McpTransport:
             raise HttpError(406, _rpc_error_json(INVALID_REQUEST, "GET needs Accept: text/event-stream"))
         session = await self._session(headers, identity)
         token = headers["mcp-session-id"]
-        stream = self._open_stream(session_id=session.id)
+        stream = self._open_stream(_caller(scope, identity), session_id=session.id)
 
         async def still_open() -> bool:
             # Another replica may have ended the session; a revocation list that cannot be read ends it too.
@@ -429,7 +435,7 @@ class McpTransport:
         await self.handler.admit(ctx)
         # Tools are all this server lists: any other kind asked for is left out of the acknowledgement.
         honored = {"toolsListChanged": True} if requested.get("toolsListChanged") is True else {}
-        stream = self._open_stream(subscription_id=request_id, notify=bool(honored))
+        stream = self._open_stream(_caller(scope, ctx.identity), subscription_id=request_id, notify=bool(honored))
         release = scope.get(RELEASE_SCOPE_KEY)
         if release is not None:
             release()
@@ -450,10 +456,15 @@ class McpTransport:
             await send({"type": "http.response.body", "body": final, "more_body": False})
 
     def _open_stream(
-        self, *, session_id: str | None = None, subscription_id: Any = None, notify: bool = True
+        self,
+        caller: str,
+        *,
+        session_id: str | None = None,
+        subscription_id: str | int | None = None,
+        notify: bool = True,
     ) -> Stream:
         stream = self.sessions.open_stream(
-            self.endpoint, session_id=session_id, subscription_id=subscription_id, notify=notify
+            self.endpoint, caller=caller, session_id=session_id, subscription_id=subscription_id, notify=notify
         )
         if stream is None:
             message = "Too many open streams on this server; retry later"

@@ -11,6 +11,7 @@ from mcp_anything.config import parse_config
 from mcp_anything.openapi import UpstreamTools, load_upstream_tools
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
+# The real-spec corpus, ../shared/specs beside the repository; tests that read it are marked `corpus`.
 SHARED_SPECS = Path(__file__).resolve().parents[3] / "shared" / "specs"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -10,24 +9,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from tests.support.debian import debian_program
 from tests.support.servers import free_port
-
-
-def redis_server_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "redis-server"],
-        check=True,
-        capture_output=True,
-        env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-    )
-    found = shutil.which("redis-server")
-    if not found:
-        raise RuntimeError("apt-get installed redis-server but it is not on PATH")
-    return found
 
 
 @contextmanager
@@ -36,7 +19,17 @@ def redis_server() -> Iterator[str]:
     port = free_port()
     with tempfile.TemporaryDirectory() as workdir:
         process = subprocess.Popen(
-            [redis_server_binary(), "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+            [
+                debian_program("redis-server"),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
             cwd=workdir,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -54,4 +47,4 @@ def redis_server() -> Iterator[str]:
             yield f"redis://127.0.0.1:{port}/0"
         finally:
             process.terminate()
-            process.wait(timeout=10)
+            process.communicate(timeout=10)  # waits, and closes the pipe

@@ -1,6 +1,6 @@
 """Search quality: recall@1/5/10 and MRR of `SearchIndex` on task queries over real specs.
 
-    python scripts/search_eval.py [--queries scripts/search_queries.yaml] [--specs ../shared/specs] [--misses]
+    python -m benchmarks.search_eval [--queries benchmarks/search_queries.yaml] [--specs ../shared/specs] [--misses]
 
 Each query names the operations (operationId or tool name) that would serve it; the rank of the
 first of them in the results counts. Tools are loaded through the gateway's own OpenAPI loader.
@@ -17,13 +17,12 @@ from typing import Any
 
 import yaml
 
+from benchmarks.common import SHARED_SPECS as SPECS
 from mcp_anything.config import parse_config
 from mcp_anything.openapi import load_upstream_tools
 from mcp_anything.tools import Tool
 
-ROOT = Path(__file__).resolve().parents[1]
-QUERIES = ROOT / "scripts" / "search_queries.yaml"
-SPECS = ROOT.parent / "shared" / "specs"
+QUERIES = Path(__file__).with_name("search_queries.yaml")
 DEPTH = 10
 
 

@@ -1,6 +1,6 @@
 """Micro-benchmark of per-user tool authorization (issue 4's performance targets).
 
-    python scripts/bench_authz.py
+    python -m benchmarks.bench_authz
 
 Per request: `grant()` (wristband verification and/or the `jwt`-only rules) plus filtering
 2,000 tools down to an allowance of 50 must stay under 1 ms; one rule evaluation under 20 µs.

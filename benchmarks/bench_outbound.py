@@ -1,6 +1,6 @@
 """Micro-benchmark: what outbound auth adds to one upstream call.
 
-    python scripts/bench_outbound.py [--calls 200000]
+    python -m benchmarks.bench_outbound [--calls 200000]
 
 For each strategy, times `await auth.apply(request)` on a request shaped like
 one the gateway builds (a few headers and query parameters), and subtracts the
