@@ -13,6 +13,7 @@ caller and nothing is rebuilt per request.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ import bm25s
 import numpy as np
 
 from mcp_anything.discovery.fields import FIELDS, tool_fields
-from mcp_anything.discovery.intent import METHOD_WORDS, intended_methods
+from mcp_anything.discovery.intent import METHOD_WORDS, intended_methods, wanted_cardinality
 from mcp_anything.discovery.synonyms import SYNONYMS
 from mcp_anything.discovery.text import stem, terms, words
 from mcp_anything.tools import Tool
@@ -28,7 +29,11 @@ from mcp_anything.tools import Tool
 WEIGHTS = {"name": 1.5, "summary": 1.0, "description": 1.0, "arguments": 0.5}
 METHOD_BOOST = 0.35  # share added to a tool's score when its method (or name verb) matches the query's verb
 COORDINATION = 1.0  # exponent of the share of the query's words a tool matches
+CARDINALITY_BOOST = 0.3  # share added to a GET tool that reads a collection (or one item) as the query asks
 SYNONYM_WEIGHT = 0.4  # a synonym (remove -> delete) counts this much of the query's own word
+
+# A path whose last segment is a parameter (`/calls/{sid}`, `/calls/{sid}.json`) reads one item; else a collection.
+_PATH_SEGMENT_PARAM = re.compile(r"\{[^}]*\}(\.\w+)?$")
 
 # Words of a query that count: bounds the work one request can ask for.
 MAX_QUERY_TERMS = 32
@@ -46,9 +51,14 @@ class _Field:
 class SearchIndex:
     """Immutable once built; safe to share between concurrent requests."""
 
-    def __init__(self, names: list[str], methods: list[str], name_terms: list[list[str]], fields: list[_Field]):
+    def __init__(
+        self, names: list[str], methods: list[str], paths: list[str], name_terms: list[list[str]], fields: list[_Field]
+    ):
         self._names = names
         self._methods = np.array(methods)
+        reads = self._methods == "GET"
+        many = np.array([not _PATH_SEGMENT_PARAM.match(path.rstrip("/").rpartition("/")[2]) for path in paths])
+        self._cardinality = {"many": reads & many, "one": reads & ~many}
         # For each method-leaning verb: which tools have it in their name (`removeMembers` is a POST that removes).
         self._named_verb: dict[str, np.ndarray] = {}
         for i, doc in enumerate(name_terms):
@@ -63,6 +73,7 @@ class SearchIndex:
         return cls(
             [tool.name for tool in tools],
             [tool.method for tool in tools],
+            [tool.path for tool in tools],
             [doc["name"] for doc in per_tool],
             fields,
         )
@@ -105,6 +116,9 @@ class SearchIndex:
         methods = intended_methods(query_words)
         if methods:
             scores[candidates] *= 1 + METHOD_BOOST * self._leaning(candidates, methods, query_words)
+        cardinality = wanted_cardinality(query_words)
+        if cardinality and methods == {"GET"}:
+            scores[candidates] *= 1 + CARDINALITY_BOOST * self._cardinality[cardinality][candidates]
         order = candidates[np.argsort(-scores[candidates], kind="stable")]
         permitted = _permission(allowed)
         found: list[tuple[str, float]] = []
