@@ -22,7 +22,7 @@ import numpy as np
 
 from mcp_anything.discovery.fields import FIELDS, tool_fields
 from mcp_anything.discovery.intent import METHOD_WORDS, intended_methods, wanted_cardinality
-from mcp_anything.discovery.synonyms import SYNONYMS
+from mcp_anything.discovery.synonyms import SYNONYMS, rewrite_phrases
 from mcp_anything.discovery.text import stem, terms, words
 from mcp_anything.tools import Tool
 
@@ -87,6 +87,7 @@ class SearchIndex:
         Tools that share no word with the query are never returned, so garbage finds nothing. Only the
         first MAX_QUERY_TERMS distinct words of the query count.
         """
+        query = rewrite_phrases(query)
         query_terms = list(dict.fromkeys(terms(query)))[:MAX_QUERY_TERMS]
         if not query_terms or limit <= 0 or not self._names:
             return []
