@@ -35,6 +35,8 @@ SYNONYM_WEIGHT = 0.4  # a synonym (remove -> delete) counts this much of the que
 # A path whose last segment is a parameter (`/calls/{sid}`, `/calls/{sid}.json`) reads one item; else a collection.
 _PATH_SEGMENT_PARAM = re.compile(r"\{[^}]*\}(\.\w+)?$")
 
+_MIN_PART = 3  # shortest part of a compound word split in two
+
 # Words of a query that count: bounds the work one request can ask for.
 MAX_QUERY_TERMS = 32
 
@@ -65,6 +67,7 @@ class SearchIndex:
             for verb in METHOD_WORDS.keys() & set(doc):
                 self._named_verb.setdefault(verb, np.zeros(len(names), dtype=bool))[i] = True
         self._fields = fields
+        self._vocabulary = frozenset().union(*(field.vocabulary for field in fields))
 
     @classmethod
     def build(cls, tools: Sequence[Tool]) -> SearchIndex:
@@ -87,11 +90,10 @@ class SearchIndex:
         Tools that share no word with the query are never returned, so garbage finds nothing. Only the
         first MAX_QUERY_TERMS distinct words of the query count.
         """
-        query = rewrite_phrases(query)
-        query_terms = list(dict.fromkeys(terms(query)))[:MAX_QUERY_TERMS]
+        query_words = self._compounds(words(rewrite_phrases(query))[: 2 * MAX_QUERY_TERMS])
+        query_terms = list(dict.fromkeys(terms(" ".join(query_words))))[:MAX_QUERY_TERMS]
         if not query_terms or limit <= 0 or not self._names:
             return []
-        query_words = words(query)
         scores = np.zeros(len(self._names), dtype=np.float32)
         matched = np.zeros(len(self._names), dtype=np.float32)
         # Verbs such as get, show, remove mostly say how, not what: a tool is not required to match them,
@@ -130,6 +132,26 @@ class SearchIndex:
                 if len(found) == limit:
                     break
         return found
+
+    def _compounds(self, query_words: list[str]) -> list[str]:
+        """The query's words with compounds spelled as the tools spell them: "web hook" -> webhook when
+        the tools say webhook, "subaccount" -> sub account when they only say sub and account."""
+        out: list[str] = []
+        for word in query_words:
+            if out and stem(out[-1] + word) in self._vocabulary and stem(word) not in self._vocabulary:
+                out[-1] += word
+            elif len(word) >= 2 * _MIN_PART and stem(word) not in self._vocabulary:
+                out += self._split(word)
+            else:
+                out.append(word)
+        return out
+
+    def _split(self, word: str) -> list[str]:
+        for i in range(_MIN_PART, len(word) - _MIN_PART + 1):
+            left, right = word[:i], word[i:]
+            if stem(left) in self._vocabulary and stem(right) in self._vocabulary:
+                return [left, right]
+        return [word]
 
     def _scores(self, query_terms: list[str]) -> np.ndarray:
         """The weighted sum of the fields' BM25 scores of `query_terms`, per tool."""
