@@ -30,6 +30,7 @@ WEIGHTS = {"name": 1.5, "summary": 1.0, "description": 1.0, "arguments": 0.5}
 METHOD_BOOST = 0.35  # share added to a tool's score when its method (or name verb) matches the query's verb
 COORDINATION = 1.0  # exponent of the share of the query's words a tool matches
 CARDINALITY_BOOST = 0.3  # share added to a GET tool that reads a collection (or one item) as the query asks
+NAME_COVERAGE_BOOST = 0.1  # share added to a tool whose name's words the query all says
 SYNONYM_WEIGHT = 0.4  # a synonym (remove -> delete) counts this much of the query's own word
 
 # A path whose last segment is a parameter (`/calls/{sid}`, `/calls/{sid}.json`) reads one item; else a collection.
@@ -54,7 +55,8 @@ class SearchIndex:
     """Immutable once built; safe to share between concurrent requests."""
 
     def __init__(
-        self, names: list[str], methods: list[str], paths: list[str], name_terms: list[list[str]], fields: list[_Field]
+        self, names: list[str], methods: list[str], paths: list[str], name_terms: list[list[str]], fields: list[_Field],
+        own_name_terms: list[list[str]],
     ):
         self._names = names
         self._methods = np.array(methods)
@@ -67,6 +69,13 @@ class SearchIndex:
             for verb in METHOD_WORDS.keys() & set(doc):
                 self._named_verb.setdefault(verb, np.zeros(len(names), dtype=bool))[i] = True
         self._fields = fields
+        # For each word of tool names other than a method verb: the tools whose name has it, and per tool
+        # how many such words its name has (`get_user_task_list` has user, task, list).
+        self._name_nouns: dict[str, np.ndarray] = {}
+        own_nouns = [set(doc) - METHOD_WORDS.keys() for doc in own_name_terms]
+        for noun in set().union(*own_nouns):
+            self._name_nouns[noun] = np.array([i for i, nouns in enumerate(own_nouns) if noun in nouns], dtype=np.int32)
+        self._name_sizes = np.array([max(len(nouns), 1) for nouns in own_nouns], dtype=np.float32)
         self._vocabulary = frozenset().union(*(field.vocabulary for field in fields))
 
     @classmethod
@@ -79,6 +88,7 @@ class SearchIndex:
             [tool.path for tool in tools],
             [doc["name"] for doc in per_tool],
             fields,
+            [terms(f"{tool.base_name} {tool.operation_id or ''}") for tool in tools],
         )
 
     def __len__(self) -> int:
@@ -116,6 +126,7 @@ class SearchIndex:
         candidates = np.flatnonzero(scores > 0)
         if candidates.size == 0:
             return []
+        scores *= 1 + NAME_COVERAGE_BOOST * self._name_coverage(query_terms)
         methods = intended_methods(query_words)
         if methods:
             scores[candidates] *= 1 + METHOD_BOOST * self._leaning(candidates, methods, query_words)
@@ -132,6 +143,16 @@ class SearchIndex:
                 if len(found) == limit:
                     break
         return found
+
+    def _name_coverage(self, query_terms: list[str]) -> np.ndarray:
+        """Per tool, the share of its name's words (method verbs aside) that the query or their synonyms say."""
+        covered = np.zeros(len(self._names), dtype=np.float32)
+        said = set(query_terms).union(*(SYNONYMS.get(t, ()) for t in query_terms))
+        for noun in said:
+            tools = self._name_nouns.get(noun)
+            if tools is not None:
+                covered[tools] += 1
+        return np.minimum(covered / self._name_sizes, 1.0)
 
     def _compounds(self, query_words: list[str]) -> list[str]:
         """The query's words with compounds spelled as the tools spell them: "web hook" -> webhook when
