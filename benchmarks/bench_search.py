@@ -30,7 +30,7 @@ from typing import Any
 
 from benchmarks.common import percentile
 from benchmarks.gen_spec import generate
-from benchmarks.search_eval import TUNING, SPECS, load_tools
+from benchmarks.search_eval import SPECS, TUNING, load_tools
 from mcp_anything.tools import Tool
 
 BUILD_TARGET_S = 0.3

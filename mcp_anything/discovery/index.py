@@ -29,7 +29,7 @@ from mcp_anything.tools import Tool
 WEIGHTS = {"name": 1.5, "summary": 1.0, "description": 1.0, "arguments": 0.5}
 METHOD_BOOST = 0.35  # share added to a tool's score when its method (or name verb) matches the query's verb
 COORDINATION = 1.0  # exponent of the share of the query's words a tool matches
-CARDINALITY_BOOST = 0.3  # share added to a GET tool that reads a collection (or one item) as the query asks
+CARDINALITY_BOOST = 0.5  # share added to a GET tool that reads a collection (or one item) as the query asks
 NAME_COVERAGE_BOOST = 0.1  # share added to a tool whose name's words the query all says
 SYNONYM_WEIGHT = 0.4  # a synonym (remove -> delete) counts this much of the query's own word
 
@@ -55,13 +55,20 @@ class SearchIndex:
     """Immutable once built; safe to share between concurrent requests."""
 
     def __init__(
-        self, names: list[str], methods: list[str], paths: list[str], name_terms: list[list[str]], fields: list[_Field],
+        self,
+        names: list[str],
+        methods: list[str],
+        paths: list[str],
+        name_terms: list[list[str]],
+        fields: list[_Field],
         own_name_terms: list[list[str]],
     ):
         self._names = names
         self._methods = np.array(methods)
         reads = self._methods == "GET"
-        many = np.array([not _PATH_SEGMENT_PARAM.match(path.rstrip("/").rpartition("/")[2]) for path in paths])
+        many = np.array(
+            [not _PATH_SEGMENT_PARAM.match(path.rstrip("/").rpartition("/")[2]) for path in paths], dtype=bool
+        )
         self._cardinality = {"many": reads & many, "one": reads & ~many}
         # For each method-leaning verb: which tools have it in their name (`removeMembers` is a POST that removes).
         self._named_verb: dict[str, np.ndarray] = {}

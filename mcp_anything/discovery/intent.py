@@ -40,8 +40,8 @@ def intended_methods(words: list[str]) -> frozenset[str]:
 
 
 # Words that ask for many things or for one thing, beyond a plural or singular noun.
-_MANY = frozenset("all every list lists many each".split())
-_ONE = frozenset("one single particular specific detail details".split())
+_MANY = frozenset(["all", "every", "list", "lists", "many", "each"])
+_ONE = frozenset(["one", "single", "particular", "specific", "detail", "details"])
 
 
 def _plural(word: str) -> bool:
@@ -52,7 +52,7 @@ def _plural(word: str) -> bool:
 
 
 def wanted_cardinality(words: list[str]) -> str | None:
-    """"many" when a query asks for a collection (all recordings), "one" for a single item, else None.
+    """ "many" when a query asks for a collection (all recordings), "one" for a single item, else None.
 
     An explicit word decides; otherwise a plural noun asks for many.
     """
