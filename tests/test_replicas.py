@@ -27,7 +27,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.support.cli import write_config
+from tests.support.cli import run_cli_process, write_config
 from tests.support.debian import debian_program
 from tests.support.gateway import echo_config
 from tests.support.mcp import ACCEPT, INITIALIZE, LIST, NOT_FOUND, mcp_client
@@ -299,3 +299,20 @@ def lines(log: Path) -> list[dict[str, Any]]:
 
 def pids_of(log: Path, message: str) -> set[int]:
     return {line["pid"] for line in lines(log) if line["message"] == message}
+
+
+def test_more_than_one_worker_needs_a_session_key(upstream_url: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path, echo_config(upstream_url))
+    result = run_cli_process("serve", "--config", str(config), "--port", str(free_port()), "--workers", "2")
+    assert result.returncode == 2
+    assert "config error: server.sessions.key: required with --workers 2" in result.stderr
+
+
+def test_workers_that_cannot_load_the_config_stop_the_supervisor(upstream_url: str, tmp_path: Path) -> None:
+    raw = echo_config(upstream_url)
+    raw["server"] = {"host": "127.0.0.1", "sessions": {"key": KEY}}
+    config = write_config(tmp_path, raw)
+    (tmp_path / "echo.yaml").unlink()  # found missing by each worker as it builds its app
+    result = run_cli_process("serve", "--config", str(config), "--port", str(free_port()), "--workers", "2")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "config error: " in result.stderr and "echo.yaml" in result.stderr
