@@ -16,37 +16,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import sys
 import tempfile
-from functools import partial
 from pathlib import Path
 
-import aiohttp
-
-from benchmarks.bench_servers import SPEC, upstream_count
+from benchmarks.bench_servers import measure_targets, upstream_count, write_gateway_config
 from benchmarks.common import (
     WARM_UP_CALLS,
-    Stats,
     Target,
-    caller,
     free_port,
-    measure,
-    process_cpu_seconds,
     server_process,
 )
 
 SESSION_KEY = "a-benchmark-session-key-of-32-bytes-or-more"
-
-
-async def _measure(targets: list[Target], args: argparse.Namespace) -> list[tuple[Stats, Stats]]:
-    connector = aiohttp.TCPConnector(limit=args.concurrency + 4)
-    async with aiohttp.ClientSession(connector=connector) as http:
-        callers = [
-            (await caller(http, target, "get_item"), partial(process_cpu_seconds, target.pid)) for target in targets
-        ]
-        return await measure(callers, args.calls, args.seconds, args.concurrency)
 
 
 def main() -> None:
@@ -59,18 +42,8 @@ def main() -> None:
     ports = {name: free_port() for name in ("upstream", "1 worker", "2 workers")}
     upstream_url = f"http://127.0.0.1:{ports['upstream']}"
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-        Path(tmp, "spec.json").write_text(json.dumps(SPEC))
-        config = {
-            "server": {"host": "127.0.0.1", "sessions": {"key": SESSION_KEY}, "reload_interval": "off"},
-            "groups": [
-                {"name": "bench", "endpoint": "/mcp", "upstreams": ["items"], "inbound_auth": {"strategy": "none"}}
-            ],
-            "upstreams": [
-                {"name": "items", "tool_prefix": "", "base_url": upstream_url, "openapi": {"source": "spec.json"}}
-            ],
-        }
-        config_path = Path(tmp, "config.json")
-        config_path.write_text(json.dumps(config))
+        server = {"host": "127.0.0.1", "sessions": {"key": SESSION_KEY}, "reload_interval": "off"}
+        config_path = write_gateway_config(Path(tmp), upstream_url, server)
         upstream = [sys.executable, "-m", "benchmarks.bench_servers", "--serve", "upstream", str(ports["upstream"])]
         pids = {"upstream": stack.enter_context(server_process(upstream, upstream_url)).pid}
         for name, workers in (("1 worker", 1), ("2 workers", 2)):
@@ -87,7 +60,7 @@ def main() -> None:
             f" calls={args.calls} seconds={args.seconds} concurrency={args.concurrency}"
         )
         before = upstream_count(upstream_url)
-        results = asyncio.run(_measure(targets, args))
+        results = asyncio.run(measure_targets(targets, args))
         reached = upstream_count(upstream_url) - before
         print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     made = sum(seq.count + conc.count for seq, conc in results) + WARM_UP_CALLS * len(targets)
