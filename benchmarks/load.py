@@ -402,6 +402,7 @@ def main() -> int:
                     "name": "load",
                     "endpoint": "/mcp",
                     "upstreams": ["things"],
+                    "inbound_auth": {"strategy": "none"},
                     "discovery": {"mode": "all"},
                     **auth.group,
                 }

@@ -164,7 +164,7 @@ def two_origins() -> Iterator[tuple[Server, str, Server, str]]:
 
 def load(source: str, tmp_path: Path) -> None:
     raw = {
-        "groups": [{"name": "g", "upstreams": ["api"]}],
+        "groups": [{"name": "g", "upstreams": ["api"], "inbound_auth": {"strategy": "none"}}],
         "upstreams": [
             {
                 "name": "api",

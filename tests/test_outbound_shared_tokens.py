@@ -46,7 +46,11 @@ def replica(idp: IdP, cache: str) -> OutboundAuth:
     """The outbound auth one replica builds from the config."""
     upstream = {"name": "api", "openapi": {"source": "api.yaml"}, "outbound_auth": credentials(idp, cache)}
     config = parse_config(
-        {"groups": [{"name": "g", "upstreams": ["api"]}], "upstreams": [upstream]}, env={"CLIENT_SECRET": SECRET}
+        {
+            "groups": [{"name": "g", "upstreams": ["api"], "inbound_auth": {"strategy": "none"}}],
+            "upstreams": [upstream],
+        },
+        env={"CLIENT_SECRET": SECRET},
     )
     return create_outbound_auth(config.upstreams[0].outbound_auth, config)
 
@@ -118,7 +122,11 @@ def test_the_cache_must_be_memory_or_redis(idp: IdP) -> None:
     upstream = {"name": "api", "openapi": {"source": "api.yaml"}, "outbound_auth": credentials(idp, "mongodb://x")}
     with pytest.raises(ConfigError) as raised:
         parse_config(
-            {"groups": [{"name": "g", "upstreams": ["api"]}], "upstreams": [upstream]}, env={"CLIENT_SECRET": SECRET}
+            {
+                "groups": [{"name": "g", "upstreams": ["api"], "inbound_auth": {"strategy": "none"}}],
+                "upstreams": [upstream],
+            },
+            env={"CLIENT_SECRET": SECRET},
         )
     assert "upstreams[0].outbound_auth.oauth2_client_credentials.cache: expected `memory` or a redis://" in str(
         raised.value.problems

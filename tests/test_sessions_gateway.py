@@ -120,7 +120,9 @@ async def test_forged_altered_and_foreign_ids_are_refused_like_unknown_sessions(
     gateway: GatewayFactory, upstream_url: str
 ) -> None:
     raw = sessions_config(upstream_url)
-    raw["groups"].append({"name": "other", "endpoint": "/other", "upstreams": ["echo"]})
+    raw["groups"].append(
+        {"name": "other", "endpoint": "/other", "upstreams": ["echo"], "inbound_auth": {"strategy": "none"}}
+    )
     other_key = sessions_config(upstream_url, key="another-session-key-of-32-bytes-or-more")
     with gateway(raw) as url, gateway(other_key) as stranger:
         async with httpx2.AsyncClient(timeout=10) as http:

@@ -312,7 +312,12 @@ async def run_spec(spec: Path, calls_per_tool: int = 3, seed: int = 0, name: str
         for upstream in upstreams(spec)
     ]
     # Every tool is listed and called: no search mode whatever the spec's size.
-    group = {"name": "conformance", "upstreams": [u["name"] for u in settings], "discovery": {"mode": "all"}}
+    group = {
+        "name": "conformance",
+        "upstreams": [u["name"] for u in settings],
+        "inbound_auth": {"strategy": "none"},
+        "discovery": {"mode": "all"},
+    }
     raw = {"groups": [group], "upstreams": settings}
     try:
         probe = parse_config(raw, env={})
