@@ -29,7 +29,7 @@ ENV = {"HMAC_KEY": "k3y-value", "TOKEN": "t0ken-value"}
 
 def config(tmp_path: Path, *, inbound: dict[str, Any] | None = None, outbound: dict[str, Any] | None = None) -> Any:
     upstream: dict[str, Any] = {"name": "api", "openapi": {"source": "spec.yaml"}}
-    group: dict[str, Any] = {"name": "g", "upstreams": ["api"]}
+    group: dict[str, Any] = {"name": "g", "upstreams": ["api"], "inbound_auth": {"strategy": "none"}}
     if inbound is not None:
         group["inbound_auth"] = {"strategy": "js", "js": {"source": "auth.js", "timeout": "1s", **inbound}}
     if outbound is not None:

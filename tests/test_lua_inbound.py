@@ -26,7 +26,7 @@ def authenticator(tmp_path: Path, source: str | None = None, **lua: object) -> S
     config = parse_config(
         {
             "groups": [
-                {"name": "open", "endpoint": "/open/mcp", "upstreams": ["api"]},
+                {"name": "open", "endpoint": "/open/mcp", "upstreams": ["api"], "inbound_auth": {"strategy": "none"}},
                 {
                     "name": "g",
                     "upstreams": ["api"],
