@@ -177,7 +177,7 @@ def _gateway_config(port: int, upstream_url: str) -> dict[str, Any]:
     return {
         "server": {"host": "127.0.0.1", "port": port},
         "groups": [
-            {"name": "none", "endpoint": "/mcp", "upstreams": ["items"]},
+            {"name": "none", "endpoint": "/mcp", "upstreams": ["items"], "inbound_auth": {"strategy": "none"}},
             {
                 "name": "apikey",
                 "endpoint": "/mcp-apikey",
@@ -190,7 +190,12 @@ def _gateway_config(port: int, upstream_url: str) -> dict[str, Any]:
                 "upstreams": ["items"],
                 "inbound_auth": {"strategy": "jwt", "jwt": jwt},
             },
-            {"name": "oauth", "endpoint": "/mcp-oauth", "upstreams": ["items_oauth"]},
+            {
+                "name": "oauth",
+                "endpoint": "/mcp-oauth",
+                "upstreams": ["items_oauth"],
+                "inbound_auth": {"strategy": "none"},
+            },
         ],
         "upstreams": [items, oauth],
     }

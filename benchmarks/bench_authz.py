@@ -104,7 +104,9 @@ def main() -> None:
 
     def authorizer(authorization: dict[str, Any]) -> Any:
         raw = {
-            "groups": [{"name": "g", "upstreams": names, "authorization": authorization}],
+            "groups": [
+                {"name": "g", "upstreams": names, "inbound_auth": {"strategy": "none"}, "authorization": authorization}
+            ],
             "upstreams": [{"name": n, "openapi": {"source": f"{n}.yaml"}} for n in names],
         }
         root = parse_config(raw, base_dir=base, env={})

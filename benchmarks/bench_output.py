@@ -37,7 +37,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2000)
     args = parser.parse_args()
     upstream = {"name": "bench", "base_url": "http://127.0.0.1:9", "openapi": {"source": str(TWILIO)}}
-    config = parse_config({"groups": [{"name": "g", "upstreams": ["bench"]}], "upstreams": [upstream]}, env={})
+    config = parse_config(
+        {
+            "groups": [{"name": "g", "upstreams": ["bench"], "inbound_auth": {"strategy": "none"}}],
+            "upstreams": [upstream],
+        },
+        env={},
+    )
     tools = [t for t in load_upstream_tools(config.upstreams[0], config, "u").tools if t.check_output is not None]
     rng = Random(0)
     good, bad, sizes = [], [], []

@@ -396,7 +396,17 @@ def main() -> int:
         audit = "off" if args.audit == "off" else str(Path(tmp, "audit.log"))
         config = {
             "server": {"host": "127.0.0.1", "port": gateway_port, "audit_log": audit},
-            "groups": [{"name": "load", "endpoint": "/mcp", "upstreams": ["things"], **auth.group}],
+            # Every caller lists its granted tools, whatever their number: no search mode.
+            "groups": [
+                {
+                    "name": "load",
+                    "endpoint": "/mcp",
+                    "upstreams": ["things"],
+                    "inbound_auth": {"strategy": "none"},
+                    "discovery": {"mode": "all"},
+                    **auth.group,
+                }
+            ],
             "upstreams": [
                 {"name": "things", "tool_prefix": "", "base_url": upstream_url, "openapi": {"source": "spec.json"}}
             ],

@@ -47,7 +47,12 @@ class SpecResult:
 
 def load_tools(source: Path) -> list[Tool]:
     upstream = {"name": "eval", "base_url": "http://127.0.0.1:9", "openapi": {"source": str(source)}}
-    config = parse_config({"groups": [{"name": "g", "upstreams": ["eval"]}], "upstreams": [upstream]})
+    config = parse_config(
+        {
+            "groups": [{"name": "g", "upstreams": ["eval"], "inbound_auth": {"strategy": "none"}}],
+            "upstreams": [upstream],
+        }
+    )
     return load_upstream_tools(config.upstreams[0], config, "upstreams[0]").tools
 
 

@@ -96,7 +96,9 @@ def test_tools_piped_into_head_exits_quietly(tmp_path: Path) -> None:
             "groups[0].inbound_auth: strategy 'jwt' needs a `jwt:` block",
         ),
         (
-            lambda c: c["groups"].append({"name": "other", "endpoint": "/mcp", "upstreams": ["echo"]}),
+            lambda c: c["groups"].append(
+                {"name": "other", "endpoint": "/mcp", "upstreams": ["echo"], "inbound_auth": {"strategy": "none"}}
+            ),
             "groups[1].endpoint: '/mcp' is already used by groups[0]",
         ),
         (

@@ -40,7 +40,12 @@ def faults_config(upstream_url: str, **overrides: Any) -> dict[str, Any]:
         "circuit_breaker": {"failures": 0},
         **overrides,
     }
-    return {"groups": [{"name": "default", "endpoint": "/mcp", "upstreams": ["faults"]}], "upstreams": [upstream]}
+    return {
+        "groups": [
+            {"name": "default", "endpoint": "/mcp", "upstreams": ["faults"], "inbound_auth": {"strategy": "none"}}
+        ],
+        "upstreams": [upstream],
+    }
 
 
 def text(result: Any) -> str:
@@ -304,8 +309,18 @@ async def test_unreachable_spec_url_loads_in_the_background(
     with ServerThread(spec_host) as spec_server:
         raw = {
             "groups": [
-                {"name": "local", "endpoint": "/local/mcp", "upstreams": ["echo"]},
-                {"name": "mixed", "endpoint": "/mixed/mcp", "upstreams": ["echo", "remote"]},
+                {
+                    "name": "local",
+                    "endpoint": "/local/mcp",
+                    "upstreams": ["echo"],
+                    "inbound_auth": {"strategy": "none"},
+                },
+                {
+                    "name": "mixed",
+                    "endpoint": "/mixed/mcp",
+                    "upstreams": ["echo", "remote"],
+                    "inbound_auth": {"strategy": "none"},
+                },
             ],
             "upstreams": [
                 {"name": "echo", "base_url": upstream_url, "openapi": {"source": "echo.yaml"}},
@@ -357,7 +372,7 @@ async def _event_stream(endpoint: str) -> AsyncIterator[AsyncIterator[str]]:
 def test_unreachable_spec_url_fails_validate_and_missing_file_fails_serve(tmp_path: Path) -> None:
     closed = f"http://127.0.0.1:{free_port()}"
     raw = {
-        "groups": [{"name": "g", "upstreams": ["remote"]}],
+        "groups": [{"name": "g", "upstreams": ["remote"], "inbound_auth": {"strategy": "none"}}],
         "upstreams": [{"name": "remote", "base_url": closed, "openapi": {"source": closed + "/spec.yaml"}}],
     }
     config = parse_config(raw, base_dir=tmp_path, env={})

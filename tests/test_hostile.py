@@ -354,7 +354,9 @@ def _cases(specs: list[Path]) -> list[tuple[Path, Tool, Upstream]]:
     cases = []
     for spec in specs:
         raw = {"name": "u", "base_url": BASE_URL, "headers": STATIC_HEADERS, "openapi": {"source": str(spec)}}
-        config = parse_config({"groups": [{"name": "g", "upstreams": ["u"]}], "upstreams": [raw]})
+        config = parse_config(
+            {"groups": [{"name": "g", "upstreams": ["u"], "inbound_auth": {"strategy": "none"}}], "upstreams": [raw]}
+        )
         upstream = Upstream(config.upstreams[0], BASE_URL, no_outbound_auth(config.upstreams[0].outbound_auth, config))
         cases += [(spec, tool, upstream) for tool in load(spec, name="u", headers=STATIC_HEADERS).tools]
     return cases

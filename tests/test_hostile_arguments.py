@@ -107,7 +107,7 @@ def test_hostile_arguments_through_the_gateway(
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(SPEC))
     upstream_config = {"name": "api", "base_url": upstream_url, "openapi": {"source": "spec.yaml"}}
     raw = {
-        "groups": [{"name": "g", "endpoint": "/mcp", "upstreams": ["api"]}],
+        "groups": [{"name": "g", "endpoint": "/mcp", "upstreams": ["api"], "inbound_auth": {"strategy": "none"}}],
         "upstreams": [{**upstream_config, "outbound_auth": API_KEY}],
     }
     # Raw JSON-RPC: the MCP client will not even serialize arguments 1,000 levels deep.

@@ -29,7 +29,7 @@ ENV = {"HMAC_KEY": "k3y-value", "TOKEN": "t0ken-value"}
 
 def config(tmp_path: Path, *, inbound: dict[str, Any] | None = None, outbound: dict[str, Any] | None = None) -> Any:
     upstream: dict[str, Any] = {"name": "api", "openapi": {"source": "spec.yaml"}}
-    group: dict[str, Any] = {"name": "g", "upstreams": ["api"]}
+    group: dict[str, Any] = {"name": "g", "upstreams": ["api"], "inbound_auth": {"strategy": "none"}}
     if inbound is not None:
         group["inbound_auth"] = {"strategy": "js", "js": {"source": "auth.js", "timeout": "1s", **inbound}}
     if outbound is not None:
@@ -119,6 +119,8 @@ async def test_ctx_env_holds_the_listed_secret_for_an_hmac_style_check(inbound) 
         ("return;", "got a null or undefined"),
         ("return [true, 'alice'];", "expected the claims as a table of name to value, got a string"),
         ("return {sub: {}};", "claim `sub` must be a string"),
+        ("return {valid: false, sub: 'alice'};", "returned claims whose valid is not true: request denied"),
+        ("return {allowed: 'yes', authenticated: 0};", "whose allowed, authenticated is not true"),
         ("throw new Error(`bad ${headers.authorization}`);", "runtime error: auth.js:1: Error: bad [redacted]"),
     ],
 )

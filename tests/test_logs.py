@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -17,6 +18,7 @@ import httpx2
 import pytest
 import yaml
 
+from mcp_anything.logs import ConsoleFormatter
 from tests.support.gateway import echo_config
 from tests.support.idp import IdP
 from tests.support.mcp import mcp_client
@@ -131,6 +133,17 @@ async def test_a_forged_subject_writes_one_escaped_console_line(tmp_path: Path, 
     assert "\\r\\x1b[2K\\x1b[1A\\u2028forged\\x85line" in call
     assert "x" * (512 - len(FORGED_SUB)) + f'...[{len(FORGED_SUB) + 2000 - 512} more chars]" strategy=jwt' in call
     assert not any(c in text for c in "\r\x1b\u2028\x85")
+
+
+def test_a_traceback_quoting_caller_text_cannot_start_a_record_line() -> None:
+    try:
+        raise ValueError("bad id\n2026-01-01 00:00:00,000 INFO    mcp_anything.audit: call allow\x1b[2K")
+    except ValueError:
+        record = logging.LogRecord("mcp_anything", logging.ERROR, __file__, 1, "tool call failed", (), sys.exc_info())
+    first, *rest = ConsoleFormatter().format(record).split("\n")
+    assert CONSOLE_RECORD.match(first) and first.endswith("mcp_anything: tool call failed")
+    assert rest[0] == "  Traceback (most recent call last):" and rest[-1].endswith("call allow\\x1b[2K")
+    assert all(line.startswith("  ") for line in rest)
 
 
 @contextmanager

@@ -67,7 +67,7 @@ async def outbound(tmp_path: Path) -> AsyncIterator[Callable[..., ScriptOutbound
             (tmp_path / "token.lua").write_text(source)
         config = parse_config(
             {
-                "groups": [{"name": "g", "upstreams": ["other", "api"]}],
+                "groups": [{"name": "g", "upstreams": ["other", "api"], "inbound_auth": {"strategy": "none"}}],
                 "upstreams": [
                     {"name": "other", "openapi": {"source": "spec.yaml"}},
                     {

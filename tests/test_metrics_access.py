@@ -116,14 +116,12 @@ async def test_startup_warns_when_metrics_are_open_on_a_public_address(
     app = create_app(parse_config({**echo_config(upstream_url), "server": server}, base_dir=SPECS, env={}))
     await app.gateway.aclose()
     warnings = [r.getMessage() for r in caplog.records if "/metrics is served without a token" in r.getMessage()]
-    assert warnings == (
-        [
-            "/metrics is served without a token on 0.0.0.0:8080, next to the MCP endpoints: anyone who can reach them "
-            "can read every tool name, upstream and outcome count; set server.metrics.port or server.metrics.token"
-        ]
-        if warned
-        else []
+    expected = (
+        "config: server.metrics: /metrics is served without a token on 0.0.0.0:8080, next to the MCP endpoints: "
+        "anyone who can reach them can read every tool name, upstream and outcome count; set server.metrics.port "
+        "or server.metrics.token"
     )
+    assert warnings == ([expected] if warned else [])
 
 
 def test_metrics_config_problems_name_the_key() -> None:

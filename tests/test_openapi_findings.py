@@ -139,7 +139,10 @@ def test_a_faithful_spec_has_no_findings(tmp_path) -> None:
 def _config(tmp_path: Path, spec: dict[str, Any]) -> str:
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
     upstream = {"name": "api", "base_url": "http://127.0.0.1:9", "openapi": {"source": "spec.yaml"}}
-    config = {"groups": [{"name": "g", "upstreams": ["api"]}], "upstreams": [upstream]}
+    config = {
+        "groups": [{"name": "g", "upstreams": ["api"], "inbound_auth": {"strategy": "none"}}],
+        "upstreams": [upstream],
+    }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return str(path)

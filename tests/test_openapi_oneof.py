@@ -90,7 +90,9 @@ async def test_through_the_gateway_an_ambiguous_argument_is_an_error_result_and_
     gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str
 ) -> None:
     config = {
-        "groups": [{"name": "default", "endpoint": "/mcp", "upstreams": ["poly"]}],
+        "groups": [
+            {"name": "default", "endpoint": "/mcp", "upstreams": ["poly"], "inbound_auth": {"strategy": "none"}}
+        ],
         "upstreams": [{"name": "poly", "base_url": upstream_url, "openapi": {"source": "oneof.yaml"}}],
     }
     with gateway(config) as url:

@@ -72,6 +72,7 @@ def test_operations_given_as_refs_keep_everything() -> None:
     assert (request.method, request.path, request.body) == ("PATCH", "/v2/widgets/3", b"color=red&size=2")
 
 
+@pytest.mark.slow
 def test_refs_in_a_spec_served_over_http_resolve_against_its_url(tmp_path) -> None:
     root = tmp_path / "site"
     shutil.copytree(SPLIT, root)

@@ -47,7 +47,10 @@ async def make_auth(idp: IdP) -> AsyncIterator[Factory]:
             "outbound_auth": {"strategy": "oauth2_client_credentials", "oauth2_client_credentials": block},
         }
         config = parse_config(
-            {"groups": [{"name": "g", "upstreams": ["api"]}], "upstreams": [upstream]},
+            {
+                "groups": [{"name": "g", "upstreams": ["api"], "inbound_auth": {"strategy": "none"}}],
+                "upstreams": [upstream],
+            },
             env={"CLIENT_SECRET": SECRET},
         )
         auth: OutboundAuth

@@ -84,7 +84,9 @@ async def test_calls_are_validated_and_an_unreachable_upstream_is_an_error_resul
 
 async def test_routing_health_readiness_and_metrics() -> None:
     raw = echo_config(NO_UPSTREAM)
-    raw["groups"].append({"name": "other", "endpoint": "/other/mcp", "upstreams": ["echo"]})
+    raw["groups"].append(
+        {"name": "other", "endpoint": "/other/mcp", "upstreams": ["echo"], "inbound_auth": {"strategy": "none"}}
+    )
     async with asgi_gateway(raw) as http:
         assert (await http.get("/healthz")).status_code == 200
         ready = await http.get("/readyz")

@@ -143,7 +143,7 @@ async def _logged(caplog: pytest.LogCaptureFixture, text: str) -> bool:
 async def test_endpoints_added_and_removed_by_a_reload(tmp_path: Path, upstream_url: str) -> None:
     raw = reloading(upstream_url)
     config = ConfigFile(tmp_path, raw)
-    second = {"name": "second", "endpoint": "/second/mcp", "upstreams": ["echo"]}
+    second = {"name": "second", "endpoint": "/second/mcp", "upstreams": ["echo"], "inbound_auth": {"strategy": "none"}}
     with serving(config) as (url, app):
         async with httpx2.AsyncClient() as http:
             assert (await http.post(url + "/second/mcp", json={})).status_code == 404

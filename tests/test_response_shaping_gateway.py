@@ -60,7 +60,13 @@ def audit_lines(caplog: pytest.LogCaptureFixture):
 
 
 def shop_config(orders_url: str, idp: IdP | None, filters: list[dict[str, Any]], **upstream: Any) -> dict[str, Any]:
-    group: dict[str, Any] = {"name": "orders", "endpoint": "/mcp", "upstreams": ["shop"], "response_filters": filters}
+    group: dict[str, Any] = {
+        "name": "orders",
+        "endpoint": "/mcp",
+        "upstreams": ["shop"],
+        "inbound_auth": {"strategy": "none"},
+        "response_filters": filters,
+    }
     if idp is not None:
         group["inbound_auth"] = {"strategy": "jwt", "jwt": {"issuer": idp.issuer, "audience": AUDIENCE}}
     shop = {"name": "shop", "base_url": orders_url, "openapi": {"source": "orders.yaml"}, **upstream}

@@ -25,7 +25,7 @@ from mcp_anything.config import parse_config
 from tests.support.cli import serving_process
 from tests.support.gateway import GatewayFactory, echo_config
 from tests.support.idp import IdP
-from tests.support.mcp import ACCEPT, INITIALIZE, mcp_client
+from tests.support.mcp import ACCEPT, INITIALIZE, LIST, NOT_FOUND, mcp_client
 from tests.support.metrics import scrape
 from tests.support.openapi import SPECS
 from tests.support.redis import redis_server
@@ -35,12 +35,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 KEY = "a-session-key-of-at-least-32-bytes!"
 MODERN = "2026-07-28"
-LIST = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}
-NOT_FOUND = {
-    "jsonrpc": "2.0",
-    "id": None,
-    "error": {"code": -32600, "message": "Session not found or expired; send initialize"},
-}
 
 
 def sessions_config(upstream_url: str, **sessions: Any) -> dict[str, Any]:
@@ -126,7 +120,9 @@ async def test_forged_altered_and_foreign_ids_are_refused_like_unknown_sessions(
     gateway: GatewayFactory, upstream_url: str
 ) -> None:
     raw = sessions_config(upstream_url)
-    raw["groups"].append({"name": "other", "endpoint": "/other", "upstreams": ["echo"]})
+    raw["groups"].append(
+        {"name": "other", "endpoint": "/other", "upstreams": ["echo"], "inbound_auth": {"strategy": "none"}}
+    )
     other_key = sessions_config(upstream_url, key="another-session-key-of-32-bytes-or-more")
     with gateway(raw) as url, gateway(other_key) as stranger:
         async with httpx2.AsyncClient(timeout=10) as http:

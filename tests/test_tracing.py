@@ -87,7 +87,9 @@ def traced_config(upstream_url: str, tracing: dict[str, Any], directory: Path) -
     (directory / "traced.yaml").write_text(yaml.safe_dump(SPEC))
     return {
         "server": {"tracing": tracing},
-        "groups": [{"name": "default", "endpoint": "/mcp", "upstreams": ["traced"]}],
+        "groups": [
+            {"name": "default", "endpoint": "/mcp", "upstreams": ["traced"], "inbound_auth": {"strategy": "none"}}
+        ],
         "upstreams": [
             {"name": "traced", "tool_prefix": "t", "base_url": upstream_url, "openapi": {"source": "traced.yaml"}}
         ],

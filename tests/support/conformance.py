@@ -311,7 +311,14 @@ async def run_spec(spec: Path, calls_per_tool: int = 3, seed: int = 0, name: str
         {**upstream, **ONE_REQUEST_PER_CALL, "tool_prefix": "", "openapi": {"source": str(spec)}, "base_url": UNUSED}
         for upstream in upstreams(spec)
     ]
-    raw = {"groups": [{"name": "conformance", "upstreams": [u["name"] for u in settings]}], "upstreams": settings}
+    # Every tool is listed and called: no search mode whatever the spec's size.
+    group = {
+        "name": "conformance",
+        "upstreams": [u["name"] for u in settings],
+        "inbound_auth": {"strategy": "none"},
+        "discovery": {"mode": "all"},
+    }
+    raw = {"groups": [group], "upstreams": settings}
     try:
         probe = parse_config(raw, env={})
         built = [load_upstream_tools(u, probe, f"upstreams[{i}]") for i, u in enumerate(probe.upstreams)]

@@ -18,7 +18,9 @@ GatewayFactory = Callable[..., AbstractContextManager[str]]
 def echo_config(upstream_url: str, **upstream_overrides: Any) -> dict[str, Any]:
     """A config serving tests/specs/echo.yaml from the recording upstream as group `default` at /mcp."""
     return {
-        "groups": [{"name": "default", "endpoint": "/mcp", "upstreams": ["echo"]}],
+        "groups": [
+            {"name": "default", "endpoint": "/mcp", "upstreams": ["echo"], "inbound_auth": {"strategy": "none"}}
+        ],
         "upstreams": [
             {
                 "name": "echo",

@@ -21,6 +21,13 @@ INITIALIZE: dict[str, Any] = {
     "method": "initialize",
     "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
 }
+LIST: dict[str, Any] = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}
+# What any request with an unknown, ended, forged or altered Mcp-Session-Id gets (with HTTP 404).
+NOT_FOUND: dict[str, Any] = {
+    "jsonrpc": "2.0",
+    "id": None,
+    "error": {"code": -32600, "message": "Session not found or expired; send initialize"},
+}
 
 
 @asynccontextmanager
