@@ -63,6 +63,7 @@ def test_plural_nouns_and_explicit_words_say_how_many() -> None:
     assert wanted_cardinality(words("all recordings of a call")) == "many"
     assert wanted_cardinality(words("my bookings")) == "many"
     assert wanted_cardinality(words("details of one booking")) == "one"
+    assert wanted_cardinality(words("a user by id")) == "one"
     # Words that merely end in s are not plurals, and a verb is not a noun.
     assert wanted_cardinality(words("status of the sms access")) is None
     assert wanted_cardinality(words("lists a booking")) == "many"

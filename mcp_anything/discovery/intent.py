@@ -41,7 +41,7 @@ def intended_methods(words: list[str]) -> frozenset[str]:
 
 # Words that ask for many things or for one thing, beyond a plural or singular noun.
 _MANY = frozenset(["all", "every", "list", "lists", "many", "each"])
-_ONE = frozenset(["one", "single", "particular", "specific", "detail", "details"])
+_ONE = frozenset(["one", "single", "particular", "specific", "detail", "details", "id", "uid"])
 
 
 def _plural(word: str) -> bool:
