@@ -141,7 +141,7 @@ def serve_granian(port: int) -> None:
 # --- load generation ---------------------------------------------------------------------------------------
 
 
-async def _measure(targets: list[Target], args: argparse.Namespace) -> list[tuple[Stats, Stats]]:
+async def measure_targets(targets: list[Target], args: argparse.Namespace) -> list[tuple[Stats, Stats]]:
     connector = aiohttp.TCPConnector(limit=args.concurrency + 4)
     async with aiohttp.ClientSession(connector=connector) as http:
         callers = [
@@ -151,6 +151,21 @@ async def _measure(targets: list[Target], args: argparse.Namespace) -> list[tupl
 
 
 # --- orchestration -----------------------------------------------------------------------------------------
+
+
+def write_gateway_config(directory: Path, upstream_url: str, server: dict[str, Any] | None = None) -> Path:
+    """The gateway's config (one group, the items upstream, no inbound auth) and its spec, in `directory`."""
+    (directory / "spec.json").write_text(json.dumps(SPEC))
+    config = {
+        "server": server or {},
+        "groups": [{"name": "bench", "endpoint": "/mcp", "upstreams": ["items"], "inbound_auth": {"strategy": "none"}}],
+        "upstreams": [
+            {"name": "items", "tool_prefix": "", "base_url": upstream_url, "openapi": {"source": "spec.json"}}
+        ],
+    }
+    path = directory / "config.json"
+    path.write_text(json.dumps(config))
+    return path
 
 
 def upstream_count(upstream_url: str) -> int:
@@ -182,17 +197,7 @@ def main() -> None:
     ports = {name: free_port() for name in ("upstream", "uvicorn", "granian")}
     upstream_url = f"http://127.0.0.1:{ports['upstream']}"
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-        Path(tmp, "spec.json").write_text(json.dumps(SPEC))
-        config = {
-            "groups": [
-                {"name": "bench", "endpoint": "/mcp", "upstreams": ["items"], "inbound_auth": {"strategy": "none"}}
-            ],
-            "upstreams": [
-                {"name": "items", "tool_prefix": "", "base_url": upstream_url, "openapi": {"source": "spec.json"}}
-            ],
-        }
-        Path(tmp, "config.json").write_text(json.dumps(config))
-        env = {CONFIG_ENV: str(Path(tmp, "config.json"))}
+        env = {CONFIG_ENV: str(write_gateway_config(Path(tmp), upstream_url))}
         others = None
         if args.server_cpu is not None:
             others = set(range(os.cpu_count() or 1)) - {args.server_cpu}
@@ -213,7 +218,7 @@ def main() -> None:
             f" gateways on CPU {'any' if args.server_cpu is None else args.server_cpu}"
         )
         before = upstream_count(upstream_url)
-        results = asyncio.run(_measure(targets, args))
+        results = asyncio.run(measure_targets(targets, args))
         reached = upstream_count(upstream_url) - before
     made = sum(seq.count + conc.count for seq, conc in results) + WARM_UP_CALLS * len(targets)
     assert reached == made, f"the upstream answered {reached} item requests; {made} calls were made"

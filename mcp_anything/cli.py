@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 EXIT_FINDINGS = 1
 EXIT_CONFIG = 2
+EXIT_STARTUP = 3  # the app's startup failed (the log says why): a worker started again would fail the same way
 EXIT_BROKEN_PIPE = 141
 
 
@@ -71,11 +72,15 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # here, where a closed pipe is caught, rather than at exit
         return status
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"config error: {problem}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _config_errors(exc)
     except BrokenPipeError:
         return _reader_went_away()
+
+
+def _config_errors(exc: ConfigError) -> int:
+    for problem in exc.problems:
+        print(f"config error: {problem}", file=sys.stderr)
+    return EXIT_CONFIG
 
 
 def _reader_went_away() -> int:
@@ -120,9 +125,14 @@ def _serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise ConfigError([f"server.port: cannot listen on {config.server.base_url}: {exc.strerror or exc}"]) from None
     # Each worker builds its own app after the fork: its own event loop, pools, caches and breakers.
-    return Supervisor(
-        args.workers, lambda: _serve_one(create_app(config, mounts=mounts, source=source), config, sock)
-    ).run()
+
+    def worker() -> int:
+        try:
+            return _serve_one(create_app(config, mounts=mounts, source=source), config, sock)
+        except ConfigError as exc:
+            return _config_errors(exc)
+
+    return Supervisor(args.workers, worker, fatal=(EXIT_CONFIG, EXIT_STARTUP)).run()
 
 
 def _check_workers(config: Config, workers: int) -> None:
@@ -169,7 +179,7 @@ def _serve_one(app: Any, config: Config, sock: socket.socket | None = None) -> i
     # uvicorn shuts down gracefully on Ctrl-C, then raises the signal again: not an error worth a traceback.
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=None if sock is None else [sock])
-    return 0
+    return 0 if server.started else EXIT_STARTUP
 
 
 class _Server(uvicorn.Server):

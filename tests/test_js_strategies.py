@@ -119,6 +119,8 @@ async def test_ctx_env_holds_the_listed_secret_for_an_hmac_style_check(inbound) 
         ("return;", "got a null or undefined"),
         ("return [true, 'alice'];", "expected the claims as a table of name to value, got a string"),
         ("return {sub: {}};", "claim `sub` must be a string"),
+        ("return {valid: false, sub: 'alice'};", "returned claims whose valid is not true: request denied"),
+        ("return {allowed: 'yes', authenticated: 0};", "whose allowed, authenticated is not true"),
         ("throw new Error(`bad ${headers.authorization}`);", "runtime error: auth.js:1: Error: bad [redacted]"),
     ],
 )

@@ -140,7 +140,8 @@ async def test_infinite_loop_is_denied_at_the_timeout(tmp_path: Path, caplog) ->
     auth = authenticator(tmp_path, "while true do end", timeout="100ms")
     started = time.monotonic()
     await denied(auth)
-    assert time.monotonic() - started < 0.25
+    # Stopped near its 100 ms deadline rather than run forever; the room is for a loaded machine.
+    assert time.monotonic() - started < 1.0
     assert "timeout error" in caplog.text
 
 

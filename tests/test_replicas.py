@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -27,7 +28,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.support.cli import write_config
+from tests.support.cli import run_cli_process, write_config
 from tests.support.debian import debian_program
 from tests.support.gateway import echo_config
 from tests.support.mcp import ACCEPT, INITIALIZE, LIST, NOT_FOUND, mcp_client
@@ -99,6 +100,7 @@ def _answers(url: str) -> bool:
 HAPROXY_CONFIG = """
 global
     maxconn 512
+    stats socket {stats} mode 600 level user
 defaults
     mode http
     timeout connect 1s
@@ -120,12 +122,13 @@ backend gateways
 
 
 @contextmanager
-def haproxy(backends: list[int]) -> Iterator[str]:
+def haproxy(backends: list[int]) -> Iterator[tuple[str, Path]]:
+    """HAProxy in front of `backends`: its URL, and its stats socket (to read what its health checks decided)."""
     port = free_port()
     servers = "\n".join(f"    server replica-{i} 127.0.0.1:{p}" for i, p in enumerate(backends))
     with tempfile.TemporaryDirectory() as workdir:
-        config = Path(workdir) / "haproxy.cfg"
-        config.write_text(HAPROXY_CONFIG.format(port=port, servers=servers))
+        config, stats = Path(workdir) / "haproxy.cfg", Path(workdir) / "stats.sock"
+        config.write_text(HAPROXY_CONFIG.format(port=port, servers=servers, stats=stats))
         process = subprocess.Popen(
             [debian_program("haproxy"), "-db", "-f", str(config)],
             stdout=subprocess.DEVNULL,
@@ -137,14 +140,31 @@ def haproxy(backends: list[int]) -> Iterator[str]:
             while not _answers(url + "/healthz"):
                 assert process.poll() is None and time.monotonic() < deadline, "haproxy did not start"
                 time.sleep(0.05)
-            yield url
+            yield url, stats
         finally:
             stop_process(process)
+
+
+def server_states(stats: Path) -> dict[str, str]:
+    """{server name: UP or DOWN ...} from HAProxy's own `show stat`."""
+    with socket.socket(socket.AF_UNIX) as connection:
+        connection.connect(str(stats))
+        connection.sendall(b"show stat\n")
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    header, *rows = answer.decode().lstrip("# ").splitlines()
+    columns = header.split(",")
+    records = [dict(zip(columns, row.split(","), strict=False)) for row in rows if row]
+    return {
+        r["svname"]: r["status"] for r in records if r["pxname"] == "gateways" and r["svname"].startswith("replica")
+    }
 
 
 @dataclass
 class Cluster:
     balancer: str
+    stats: Path  # HAProxy's stats socket
     replicas: list[str]
     processes: list[subprocess.Popen[bytes]]
 
@@ -157,8 +177,8 @@ def cluster(upstream_server: Any, tmp_path_factory: pytest.TempPathFactory) -> I
         config = write_config(tmp_path_factory.mktemp("replicas"), cluster_config(upstream_url, redis_url))
         ports = [free_port() for _ in range(3)]
         processes = stack.enter_context(gateways(config, ports))
-        balancer = stack.enter_context(haproxy(ports))
-        yield Cluster(balancer, [f"http://127.0.0.1:{p}" for p in ports], processes)
+        balancer, stats = stack.enter_context(haproxy(ports))
+        yield Cluster(balancer, stats, [f"http://127.0.0.1:{p}" for p in ports], processes)
 
 
 async def calls_per_replica(cluster: Cluster, group: str, tool: str, outcome: str) -> list[float]:
@@ -251,8 +271,10 @@ async def test_a_killed_replica_costs_only_its_calls_in_flight(cluster: Cluster)
         tasks = [asyncio.create_task(caller(http, session, n)) for n in range(concurrency)]
         await asyncio.sleep(1.0)
         killed_at = time.monotonic()
+        assert server_states(cluster.stats) == dict.fromkeys(("replica-0", "replica-1", "replica-2"), "UP")
         cluster.processes[2].send_signal(signal.SIGKILL)
         await asyncio.sleep(2.0)
+        assert server_states(cluster.stats)["replica-2"].startswith("DOWN"), "the health check took it out"
         stop.set()
         await asyncio.gather(*tasks)
         still = await http.post(cluster.balancer + "/mcp", json=LIST, headers=session)
@@ -269,13 +291,14 @@ async def test_two_workers_serve_one_session(upstream_url: str, tmp_path: Path) 
     raw["server"] = {"host": "127.0.0.1", "sessions": {"key": KEY}, "reload_interval": "off"}
     config = write_config(tmp_path, raw)
     port = free_port()
+    url = f"http://127.0.0.1:{port}/mcp"
     log = tmp_path / "serve.log"
     with log.open("wb") as stderr, gateways(config, [port], "--workers", "2", stderr=stderr) as (supervisor,):
         # A new connection per request: the kernel hands each to whichever worker accepts it first.
         no_reuse = httpx2.Limits(max_keepalive_connections=0)
         async with (
             httpx2.AsyncClient(timeout=10, limits=no_reuse) as http,
-            Client(streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http), mode="legacy") as client,
+            Client(streamable_http_client(url, http_client=http), mode="legacy") as client,
         ):
             for i in range(60):
                 assert not (await client.call_tool("echo_get_item", {"itemId": str(i)})).is_error
@@ -286,11 +309,36 @@ async def test_two_workers_serve_one_session(upstream_url: str, tmp_path: Path) 
         while len(pids_of(log, "config reloaded")) < 2:
             assert time.monotonic() < deadline, "SIGHUP reloads every worker"
             await asyncio.sleep(0.1)
-        supervisor.send_signal(signal.SIGTERM)
+        (started,) = [line for line in lines(log) if line["message"] == "serving with 2 workers"]
+        victim = started["workers"][0]
+        os.kill(victim, signal.SIGKILL)
+        while len(children := workers_of(supervisor.pid)) != 2 or victim in children:
+            assert time.monotonic() < deadline, "a worker that dies is replaced"
+            await asyncio.sleep(0.1)
+        async with httpx2.AsyncClient(timeout=10, limits=no_reuse, headers=ACCEPT) as http:
+            session = {"Mcp-Session-Id": (await http.post(url, json=INITIALIZE)).headers["mcp-session-id"]}
+            slow = {"name": "echo_get_slow", "arguments": {"seconds": 1}}
+            calls = [
+                asyncio.create_task(
+                    http.post(
+                        url, headers=session, json={"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": slow}
+                    )
+                )
+                for i in range(4)
+            ]
+            await asyncio.sleep(0.4)
+            supervisor.send_signal(signal.SIGTERM)  # the calls are in flight: every worker drains its own
+            answers = await asyncio.gather(*calls)
+        assert [(a.status_code, "error" in a.json(), a.json()["result"]["isError"]) for a in answers] == [
+            (200, False, False)
+        ] * 4
         assert supervisor.wait(timeout=20) == 0
-    (started,) = [line for line in lines(log) if line["message"] == "serving with 2 workers"]
-    assert pids_of(log, "call allow") == set(started["workers"]), "both workers served calls of the one session"
+    assert pids_of(log, "call allow") >= set(started["workers"]), "both workers served calls of the one session"
     assert pids_of(log, "config reloaded") == set(started["workers"])
+
+
+def workers_of(supervisor: int) -> set[int]:
+    return {int(pid) for pid in Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()}
 
 
 def lines(log: Path) -> list[dict[str, Any]]:
@@ -299,3 +347,20 @@ def lines(log: Path) -> list[dict[str, Any]]:
 
 def pids_of(log: Path, message: str) -> set[int]:
     return {line["pid"] for line in lines(log) if line["message"] == message}
+
+
+def test_more_than_one_worker_needs_a_session_key(upstream_url: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path, echo_config(upstream_url))
+    result = run_cli_process("serve", "--config", str(config), "--port", str(free_port()), "--workers", "2")
+    assert result.returncode == 2
+    assert "config error: server.sessions.key: required with --workers 2" in result.stderr
+
+
+def test_workers_that_cannot_load_the_config_stop_the_supervisor(upstream_url: str, tmp_path: Path) -> None:
+    raw = echo_config(upstream_url)
+    raw["server"] = {"host": "127.0.0.1", "sessions": {"key": KEY}}
+    config = write_config(tmp_path, raw)
+    (tmp_path / "echo.yaml").unlink()  # found missing by each worker as it builds its app
+    result = run_cli_process("serve", "--config", str(config), "--port", str(free_port()), "--workers", "2")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "config error: " in result.stderr and "echo.yaml" in result.stderr
