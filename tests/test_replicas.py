@@ -3,7 +3,8 @@ sharing a session key and a real Redis, and one `serve --workers 2`.
 
 The official client's session is served by every replica; ending it on one ends it on all; forged ids are
 refused; a replica killed mid-run costs only the calls it had in flight; a per-subject limit holds across the
-replicas; the stateless protocol works through the balancer; two workers serve one session.
+replicas; the stateless protocol works through the balancer. Two workers serve one session, both reload on
+SIGHUP, a killed one is replaced, and SIGTERM lets calls in flight finish.
 """
 
 from __future__ import annotations
