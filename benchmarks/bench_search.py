@@ -30,7 +30,7 @@ from typing import Any
 
 from benchmarks.common import percentile
 from benchmarks.gen_spec import generate
-from benchmarks.search_eval import QUERIES, SPECS, load_tools
+from benchmarks.search_eval import SPECS, TUNING, load_tools
 from mcp_anything.tools import Tool
 
 BUILD_TARGET_S = 0.3
@@ -211,7 +211,7 @@ def recall(engine: str) -> tuple[float, float]:
     hits5 = 0
     reciprocal = 0.0
     count = 0
-    for spec in yaml.safe_load(QUERIES.read_text())["specs"]:
+    for spec in yaml.safe_load(TUNING.read_text())["specs"]:
         tools = load_tools(SPECS / spec["source"])
         aliases = {tool.name: {tool.name, tool.base_name, tool.operation_id} for tool in tools}
         search = ENGINES[engine](tools)

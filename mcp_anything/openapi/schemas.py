@@ -44,6 +44,7 @@ import orjson
 from mcp_anything.openapi.all_of import ANNOTATIONS, check_all_of, merge_all_of
 from mcp_anything.openapi.documents import Documents, SpecError
 from mcp_anything.openapi.findings import SCHEMA_LOOSENED, SCHEMA_UNSATISFIABLE, Note
+from mcp_anything.openapi.keywords import SUBSCHEMA_LISTS, SUBSCHEMA_MAPS, SUBSCHEMA_VALUES
 from mcp_anything.openapi.references import ReferenceGraph
 
 INPUT = "input"
@@ -51,19 +52,6 @@ OUTPUT = "output"
 RECURSION_DEPTH = 2
 MAX_INLINE_NODES = 4000
 
-_SCHEMA_MAPS = ("properties", "patternProperties", "dependentSchemas")
-_SCHEMA_VALUES = (
-    "additionalProperties",
-    "not",
-    "contains",
-    "propertyNames",
-    "if",
-    "then",
-    "else",
-    "unevaluatedProperties",
-    "unevaluatedItems",
-)
-_SCHEMA_LISTS = ("allOf", "oneOf", "anyOf", "prefixItems")
 _KEPT = frozenset(
     {
         "enum",
@@ -137,18 +125,18 @@ class Schemas:
         out: dict[str, Any] = {}
         size = 1
         for key, value in node.items():
-            if key in _SCHEMA_MAPS:
+            if key in SUBSCHEMA_MAPS:
                 if isinstance(value, dict):
                     converted = {}
                     for name, sub in value.items():
                         converted[name], n = self._convert(sub, base, mode, budget, notes, where)
                         size += n
                     out[key] = converted
-            elif key in _SCHEMA_VALUES:
+            elif key in SUBSCHEMA_VALUES:
                 if isinstance(value, dict | bool):
                     out[key], n = self._convert(value, base, mode, budget, notes, where)
                     size += n
-            elif key in _SCHEMA_LISTS:
+            elif key in SUBSCHEMA_LISTS:
                 if isinstance(value, list):
                     items = []
                     for sub in value:
