@@ -61,7 +61,15 @@ NOWHERE = "http://127.0.0.1:9"
 def config(source: Path, mode: str, port: int = 0) -> dict[str, Any]:
     return {
         "server": {"host": "127.0.0.1", "port": port or 8080},
-        "groups": [{"name": "bench", "endpoint": "/mcp", "upstreams": ["bench"], "discovery": {"mode": mode}}],
+        "groups": [
+            {
+                "name": "bench",
+                "endpoint": "/mcp",
+                "upstreams": ["bench"],
+                "inbound_auth": {"strategy": "none"},
+                "discovery": {"mode": mode},
+            }
+        ],
         "upstreams": [{"name": "bench", "base_url": NOWHERE, "openapi": {"source": str(source)}}],
     }
 

@@ -1,11 +1,11 @@
 """Cost of the JavaScript sandbox, and the engine comparison behind its choice.
 
-`python benchmarks/bench_js.py` measures mcp_anything.js beside mcp_anything.lua:
+`python -m benchmarks.bench_js` measures mcp_anything.js beside mcp_anything.lua:
 per-call p50 and mean of an inbound check through `Sandbox.run` (worker-thread
 handoff included) and of the script alone, load time, memory per runtime, and
 how long the event loop waits while a runaway script runs.
 
-`python benchmarks/bench_js.py --engines` checks each candidate engine that is
+`python -m benchmarks.bench_js --engines` checks each candidate engine that is
 installed (`jsbox`, `quickjs` or `quickjs-ng` (both install the module `quickjs`),
 `mini-racer`) against the sandbox's requirements and measures it on its own. It
 needs only the engines, so it runs in a bare virtualenv per engine.

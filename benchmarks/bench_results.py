@@ -80,7 +80,9 @@ SPEC = {
 
 def group_for(spec_dir: Path, filters: list[dict[str, Any]], max_result_bytes: int) -> Any:
     raw = {
-        "groups": [{"name": "g", "upstreams": ["shop"], "response_filters": filters}],
+        "groups": [
+            {"name": "g", "upstreams": ["shop"], "inbound_auth": {"strategy": "none"}, "response_filters": filters}
+        ],
         "upstreams": [
             {
                 "name": "shop",

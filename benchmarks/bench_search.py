@@ -1,7 +1,7 @@
 """Search discovery: index build time, search latency and memory on a generated 2,000-operation spec,
 and the index libraries compared on the same fields (recall on the task queries, build, latency, memory).
 
-    python benchmarks/bench_search.py [--operations 2000] [--queries 2000] [--engines]
+    python -m benchmarks.bench_search [--operations 2000] [--queries 2000] [--engines]
 
 Method: the spec comes from gen_spec.generate; its tools are built by the gateway's own loader.
 Each engine is measured in a fresh child process, so that resident memory growth (VmRSS read from
@@ -11,7 +11,7 @@ time and the median are reported; importing the library happens once per process
 apart. Latency is per `search` call with a per-caller filter (half the tools allowed), over a
 rotating set of task queries. `--engines` also compares plain per-field BM25 in bm25s and in
 tantivy (same fields and weights, no verb lean, synonyms or coordination), with their recall on
-scripts/search_queries.yaml (needs ../shared/specs).
+benchmarks/search_queries.yaml (needs ../shared/specs).
 """
 
 from __future__ import annotations
@@ -28,12 +28,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "scripts"), str(ROOT / "benchmarks")]
-
-from search_eval import QUERIES, SPECS, load_tools  # noqa: E402
-
-from mcp_anything.tools import Tool  # noqa: E402
+from benchmarks.common import percentile
+from benchmarks.gen_spec import generate
+from benchmarks.search_eval import SPECS, TUNING, load_tools
+from mcp_anything.tools import Tool
 
 BUILD_TARGET_S = 0.3
 SEARCH_P50_TARGET_MS = 2.0
@@ -53,13 +51,7 @@ Search = Callable[[str, Callable[[str], bool], int], list[str]]
 
 
 def _generate(operations: int) -> dict[str, Any]:
-    """gen_spec lives in benchmarks/ or, in older trees, scripts/."""
-    for module in ("gen_spec", "benchmarks.gen_spec"):
-        try:
-            return importlib.import_module(module).generate(operations, max(operations // 10, 10))  # type: ignore[no-any-return]
-        except ModuleNotFoundError:
-            continue
-    raise SystemExit("gen_spec.py not found in benchmarks/ or scripts/")
+    return generate(operations, max(operations // 10, 10))
 
 
 def _rss_mb() -> float:
@@ -188,8 +180,8 @@ def child(engine: str, spec_file: Path, queries: int) -> None:
                 "build_s": builds[0],
                 "build_median_s": statistics.median(builds),
                 "build_cpu_s": cpu[0],
-                "p50_ms": statistics.median(latencies) * 1000,
-                "p95_ms": sorted(latencies)[int(len(latencies) * 0.95)] * 1000,
+                "p50_ms": percentile(latencies, 0.5) * 1000,
+                "p95_ms": percentile(latencies, 0.95) * 1000,
                 "rss_growth_mb": _rss_mb() - rss_before,
             }
         )
@@ -197,7 +189,17 @@ def child(engine: str, spec_file: Path, queries: int) -> None:
 
 
 def measure(engine: str, spec_file: Path, queries: int) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--child", engine, "--spec", str(spec_file), "--queries", str(queries)]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.bench_search",
+        "--child",
+        engine,
+        "--spec",
+        str(spec_file),
+        "--queries",
+        str(queries),
+    ]
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -209,7 +211,7 @@ def recall(engine: str) -> tuple[float, float]:
     hits5 = 0
     reciprocal = 0.0
     count = 0
-    for spec in yaml.safe_load(QUERIES.read_text())["specs"]:
+    for spec in yaml.safe_load(TUNING.read_text())["specs"]:
         tools = load_tools(SPECS / spec["source"])
         aliases = {tool.name: {tool.name, tool.base_name, tool.operation_id} for tool in tools}
         search = ENGINES[engine](tools)

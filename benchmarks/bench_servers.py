@@ -14,7 +14,7 @@ other load on the machine falls on every target alike:
 
 Gateway calls are `tools/call` on the stateless 2026-07-28 protocol and on a 2025-11-25 session.
 
-    python benchmarks/bench_servers.py [--calls 2000] [--seconds 10] [--concurrency 16] [--server-cpu 1]
+    python -m benchmarks.bench_servers [--calls 2000] [--seconds 10] [--concurrency 16] [--server-cpu 1]
 
 With `--server-cpu`, both gateways run on that one CPU and everything else on the others, so each
 server's throughput is what one core gives it, its own helper threads included. Without it, the
@@ -28,24 +28,29 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-HERE = Path(__file__).resolve()
+from benchmarks.common import (
+    ROOT,
+    ROUNDS,
+    WARM_UP_CALLS,
+    Stats,
+    Target,
+    caller,
+    free_port,
+    measure,
+    process_cpu_seconds,
+    server_process,
+)
+
 CONFIG_ENV = "BENCH_SERVERS_CONFIG"
-ROUNDS = 10
 
 SPEC: dict[str, Any] = {
     "openapi": "3.0.3",
@@ -120,9 +125,9 @@ def serve_granian(port: int) -> None:
     from granian.log import LogLevels
 
     Granian(
-        f"{HERE.stem}:gateway_app",
+        "benchmarks.bench_servers:gateway_app",
         factory=True,
-        working_dir=HERE.parent,
+        working_dir=ROOT,
         address="127.0.0.1",
         port=port,
         interface=Interfaces.ASGI,
@@ -135,182 +140,32 @@ def serve_granian(port: int) -> None:
 
 # --- load generation ---------------------------------------------------------------------------------------
 
-ACCEPT = "application/json, text/event-stream"
-HANDSHAKE = "2025-11-25"
-MODERN = "2026-07-28"
 
-
-@dataclass
-class Target:
-    name: str
-    url: str
-    kind: str  # direct | session | stateless
-    pid: int
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its descendants still running, from /proc."""
-    total = 0.0
-    pending = [pid]
-    while pending:
-        current = pending.pop()
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pending += [int(child) for child in (task / "children").read_text().split()]
-    return total
-
-
-async def _session(http: aiohttp.ClientSession, url: str) -> str:
-    init = {
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {"protocolVersion": HANDSHAKE, "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}},
-    }
-    async with http.post(url, json=init, headers={"Accept": ACCEPT}) as response:
-        session = response.headers["mcp-session-id"]
-        await response.read()
-    headers = {"Accept": ACCEPT, "Mcp-Session-Id": session, "MCP-Protocol-Version": HANDSHAKE}
-    async with http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers) as r:
-        await r.read()
-    return session
-
-
-async def _caller(http: aiohttp.ClientSession, target: Target) -> Callable[[int], Awaitable[None]]:
-    if target.kind == "direct":
-
-        async def direct(i: int) -> None:
-            async with http.get(f"{target.url}/items/{i % 1000}", params={"detail": "true"}) as response:
-                assert response.status == 200
-                await response.read()
-
-        return direct
-
-    if target.kind == "session":
-        session = await _session(http, target.url)
-        headers = {"Accept": ACCEPT, "Mcp-Session-Id": session, "MCP-Protocol-Version": HANDSHAKE}
-        meta: dict[str, Any] = {}
-    else:
-        headers = {"Accept": ACCEPT, "MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/call", "Mcp-Name": "get_item"}
-        meta = {
-            "_meta": {
-                "io.modelcontextprotocol/protocolVersion": MODERN,
-                "io.modelcontextprotocol/clientCapabilities": {},
-            }
-        }
-
-    async def call(i: int) -> None:
-        params = {"name": "get_item", "arguments": {"itemId": i % 1000, "detail": True}, **meta}
-        async with http.post(
-            target.url, json={"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": params}, headers=headers
-        ) as response:
-            payload = await response.read()
-            assert response.status == 200 and b'"isError":true' not in payload, payload[:300]
-
-    return call
-
-
-@dataclass
-class Run:
-    target: Target
-    call: Callable[[int], Awaitable[None]]
-    latencies: list[float] = field(default_factory=list)
-    seconds: float = 0.0
-    cpu: float = 0.0
-
-    async def sequential(self, calls: int, offset: int) -> None:
-        cpu, started = _cpu_seconds(self.target.pid), time.perf_counter()
-        for i in range(offset, offset + calls):
-            t0 = time.perf_counter()
-            await self.call(i)
-            self.latencies.append(time.perf_counter() - t0)
-        self.seconds += time.perf_counter() - started
-        self.cpu += _cpu_seconds(self.target.pid) - cpu
-
-    async def concurrent(self, seconds: float, concurrency: int) -> None:
-        cpu, started = _cpu_seconds(self.target.pid), time.perf_counter()
-        deadline = started + seconds
-
-        async def client(c: int) -> None:
-            i = c * 1_000_000
-            while time.perf_counter() < deadline:
-                t0 = time.perf_counter()
-                await self.call(i)
-                self.latencies.append(time.perf_counter() - t0)
-                i += 1
-
-        await asyncio.gather(*(client(c) for c in range(concurrency)))
-        self.seconds += time.perf_counter() - started
-        self.cpu += _cpu_seconds(self.target.pid) - cpu
-
-    def summary(self) -> dict[str, float]:
-        ordered = sorted(self.latencies)
-        return {
-            "calls": len(ordered),
-            "rps": len(ordered) / self.seconds,
-            "p50_ms": statistics.median(ordered) * 1000,
-            "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
-            "cpu_us": self.cpu / len(ordered) * 1e6,
-        }
-
-
-async def measure(targets: list[Target], args: argparse.Namespace) -> list[tuple[dict[str, float], ...]]:
+async def measure_targets(targets: list[Target], args: argparse.Namespace) -> list[tuple[Stats, Stats]]:
     connector = aiohttp.TCPConnector(limit=args.concurrency + 4)
     async with aiohttp.ClientSession(connector=connector) as http:
-        sequential, concurrent = [], []
-        for target in targets:
-            call = await _caller(http, target)
-            for i in range(200):  # warm up connections and caches
-                await call(i)
-            sequential.append(Run(target, call))
-            concurrent.append(Run(target, call))
-        for r in range(ROUNDS):
-            for run in sequential:
-                await run.sequential(args.calls // ROUNDS, r * args.calls)
-        for _ in range(ROUNDS):
-            for run in concurrent:
-                await run.concurrent(args.seconds / ROUNDS, args.concurrency)
-    return [(s.summary(), c.summary()) for s, c in zip(sequential, concurrent, strict=True)]
+        callers = [
+            (await caller(http, target, "get_item"), partial(process_cpu_seconds, target.pid)) for target in targets
+        ]
+        return await measure(callers, args.calls, args.seconds, args.concurrency)
 
 
 # --- orchestration -----------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def server(argv: list[str], port: int, env: dict[str, str], cpus: set[int] | None = None) -> Iterator[int]:
-    """Run a server process (on `cpus` only, when given) until the block ends; yields its pid once it listens."""
-    pin = None if cpus is None else partial(os.sched_setaffinity, 0, cpus)
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(argv, stdout=log, stderr=log, env={**os.environ, **env}, preexec_fn=pin)
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                        break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        log.seek(0)
-                        raise RuntimeError(
-                            f"{argv} did not start: {log.read().decode(errors='replace')[-2000:]}"
-                        ) from None
-                    time.sleep(0.1)
-            yield process.pid
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+def write_gateway_config(directory: Path, upstream_url: str, server: dict[str, Any] | None = None) -> Path:
+    """The gateway's config (one group, the items upstream, no inbound auth) and its spec, in `directory`."""
+    (directory / "spec.json").write_text(json.dumps(SPEC))
+    config = {
+        "server": server or {},
+        "groups": [{"name": "bench", "endpoint": "/mcp", "upstreams": ["items"], "inbound_auth": {"strategy": "none"}}],
+        "upstreams": [
+            {"name": "items", "tool_prefix": "", "base_url": upstream_url, "openapi": {"source": "spec.json"}}
+        ],
+    }
+    path = directory / "config.json"
+    path.write_text(json.dumps(config))
+    return path
 
 
 def upstream_count(upstream_url: str) -> int:
@@ -342,17 +197,7 @@ def main() -> None:
     ports = {name: free_port() for name in ("upstream", "uvicorn", "granian")}
     upstream_url = f"http://127.0.0.1:{ports['upstream']}"
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-        Path(tmp, "spec.json").write_text(json.dumps(SPEC))
-        config = {
-            "groups": [
-                {"name": "bench", "endpoint": "/mcp", "upstreams": ["items"], "inbound_auth": {"strategy": "none"}}
-            ],
-            "upstreams": [
-                {"name": "items", "tool_prefix": "", "base_url": upstream_url, "openapi": {"source": "spec.json"}}
-            ],
-        }
-        Path(tmp, "config.json").write_text(json.dumps(config))
-        env = {CONFIG_ENV: str(Path(tmp, "config.json"))}
+        env = {CONFIG_ENV: str(write_gateway_config(Path(tmp), upstream_url))}
         others = None
         if args.server_cpu is not None:
             others = set(range(os.cpu_count() or 1)) - {args.server_cpu}
@@ -360,8 +205,8 @@ def main() -> None:
         pids = {}
         for name, port in ports.items():
             cpus = others if name == "upstream" or others is None else {args.server_cpu}
-            argv = [sys.executable, str(HERE), "--serve", name, str(port)]
-            pids[name] = stack.enter_context(server(argv, port, env, cpus))
+            argv = [sys.executable, "-m", "benchmarks.bench_servers", "--serve", name, str(port)]
+            pids[name] = stack.enter_context(server_process(argv, f"http://127.0.0.1:{port}", env, cpus)).pid
         targets = [Target("direct upstream", upstream_url, "direct", pids["upstream"])]
         for name in ("uvicorn", "granian"):
             url = f"http://127.0.0.1:{ports[name]}/mcp"
@@ -373,14 +218,14 @@ def main() -> None:
             f" gateways on CPU {'any' if args.server_cpu is None else args.server_cpu}"
         )
         before = upstream_count(upstream_url)
-        results = asyncio.run(measure(targets, args))
+        results = asyncio.run(measure_targets(targets, args))
         reached = upstream_count(upstream_url) - before
-    made = sum(seq["calls"] + conc["calls"] for seq, conc in results) + 200 * len(targets)
+    made = sum(seq.count + conc.count for seq, conc in results) + WARM_UP_CALLS * len(targets)
     assert reached == made, f"the upstream answered {reached} item requests; {made} calls were made"
     _report(targets, results)
 
 
-def _report(targets: list[Target], results: list[tuple[dict[str, float], ...]]) -> None:
+def _report(targets: list[Target], results: list[tuple[Stats, Stats]]) -> None:
     header = (
         f"{'target':<32} {'seq p50':>8} {'seq p99':>8} {'+p50':>7} {'+p99':>7} {'cpu/call':>8} |"
         f" {'conc rps':>8} {'p50':>7} {'p99':>7} {'cpu/call':>8}"
@@ -390,19 +235,19 @@ def _report(targets: list[Target], results: list[tuple[dict[str, float], ...]]) 
     direct = results[0][0]
     for target, (seq, conc) in zip(targets, results, strict=True):
         print(
-            f"{target.name:<32} {seq['p50_ms']:>6.3f}ms {seq['p99_ms']:>6.3f}ms"
-            f" {seq['p50_ms'] - direct['p50_ms']:>5.3f}ms {seq['p99_ms'] - direct['p99_ms']:>5.3f}ms"
-            f" {seq['cpu_us']:>6.0f}us | {conc['rps']:>8.0f} {conc['p50_ms']:>5.2f}ms {conc['p99_ms']:>5.2f}ms"
-            f" {conc['cpu_us']:>6.0f}us"
+            f"{target.name:<32} {seq.p50_ms:>6.3f}ms {seq.p99_ms:>6.3f}ms"
+            f" {seq.p50_ms - direct.p50_ms:>5.3f}ms {seq.p99_ms - direct.p99_ms:>5.3f}ms"
+            f" {seq.server_cpu_us:>6.0f}us | {conc.rps:>8.0f} {conc.p50_ms:>5.2f}ms {conc.p99_ms:>5.2f}ms"
+            f" {conc.server_cpu_us:>6.0f}us"
         )
     print("+p50/+p99: sequential latency added over the direct upstream call; cpu/call: serving process tree")
     by_name = {target.name: result for target, result in zip(targets, results, strict=True)}
     for kind in ("2026-07-28 stateless", "2025-11-25 session"):
         uv, gr = by_name[f"uvicorn, {kind}"], by_name[f"granian, {kind}"]
         print(
-            f"granian / uvicorn ({kind}): throughput {gr[1]['rps'] / uv[1]['rps']:.2f}x,"
-            f" added p50 {gr[0]['p50_ms'] - direct['p50_ms']:.3f} vs {uv[0]['p50_ms'] - direct['p50_ms']:.3f} ms,"
-            f" CPU per call {gr[1]['cpu_us']:.0f} vs {uv[1]['cpu_us']:.0f} us"
+            f"granian / uvicorn ({kind}): throughput {gr[1].rps / uv[1].rps:.2f}x,"
+            f" added p50 {gr[0].p50_ms - direct.p50_ms:.3f} vs {uv[0].p50_ms - direct.p50_ms:.3f} ms,"
+            f" CPU per call {gr[1].server_cpu_us:.0f} vs {uv[1].server_cpu_us:.0f} us"
         )
 
 

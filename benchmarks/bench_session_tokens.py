@@ -1,6 +1,6 @@
 """Cost of a self-contained session id: issuing one, and opening one on every request.
 
-    python benchmarks/bench_session_tokens.py [--iterations 200000]
+    python -m benchmarks.bench_session_tokens [--iterations 200000]
 
 Rows: issue (once per `initialize`), open (every request of a session), open with the token sealed
 by the previous key (during a rotation), and refusing an altered token (a forgery costs the

@@ -93,7 +93,9 @@ class Exchange:
 async def gateway_ping(revocations: str, iterations: int) -> tuple[float, float]:
     raw = {
         "server": {"sessions": {"key": KEY, "revocations": revocations}},
-        "groups": [{"name": "default", "endpoint": "/mcp", "upstreams": ["echo"]}],
+        "groups": [
+            {"name": "default", "endpoint": "/mcp", "upstreams": ["echo"], "inbound_auth": {"strategy": "none"}}
+        ],
         "upstreams": [{"name": "echo", "base_url": "http://127.0.0.1:9", "openapi": {"source": "echo.yaml"}}],
     }
     app = create_app(parse_config(raw, base_dir=ROOT / "tests" / "specs", env={}))

@@ -1,6 +1,6 @@
 """Response filters and result budgets on their own: CPU time per result, no network.
 
-    python benchmarks/bench_shaping.py [--rounds 15]
+    python -m benchmarks.bench_shaping [--rounds 15]
 
 Each case runs in rounds of enough calls to take ~50 ms; a round's figure is its thread CPU time
 per call (time.thread_time, so other load on the machine barely moves it), and the script prints

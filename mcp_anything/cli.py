@@ -8,7 +8,7 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import uvicorn
@@ -17,8 +17,12 @@ from mcp_anything.config import Config, ConfigError, ConfigSource, load_config
 from mcp_anything.logs import configure_logging
 from mcp_anything.report import findings_lines, tool_report, tool_report_json
 
+if TYPE_CHECKING:
+    from mcp_anything.app import GatewayApp
+
 EXIT_FINDINGS = 1
 EXIT_CONFIG = 2
+EXIT_STARTUP = 3  # the app's startup failed (the log says why): a worker started again would fail the same way
 EXIT_BROKEN_PIPE = 141
 
 
@@ -68,11 +72,15 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # here, where a closed pipe is caught, rather than at exit
         return status
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"config error: {problem}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _config_errors(exc)
     except BrokenPipeError:
         return _reader_went_away()
+
+
+def _config_errors(exc: ConfigError) -> int:
+    for problem in exc.problems:
+        print(f"config error: {problem}", file=sys.stderr)
+    return EXIT_CONFIG
 
 
 def _reader_went_away() -> int:
@@ -117,9 +125,14 @@ def _serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise ConfigError([f"server.port: cannot listen on {config.server.base_url}: {exc.strerror or exc}"]) from None
     # Each worker builds its own app after the fork: its own event loop, pools, caches and breakers.
-    return Supervisor(
-        args.workers, lambda: _serve_one(create_app(config, mounts=mounts, source=source), config, sock)
-    ).run()
+
+    def worker() -> int:
+        try:
+            return _serve_one(create_app(config, mounts=mounts, source=source), config, sock)
+        except ConfigError as exc:
+            return _config_errors(exc)
+
+    return Supervisor(args.workers, worker, fatal=(EXIT_CONFIG, EXIT_STARTUP)).run()
 
 
 def _check_workers(config: Config, workers: int) -> None:
@@ -145,11 +158,12 @@ def _positive(value: str) -> int:
     return number
 
 
-def _serve_one(app: Any, config: Config, sock: socket.socket | None = None) -> int:
+def _serve_one(app: GatewayApp, config: Config, sock: socket.socket | None = None) -> int:
     """One server process (the only one, or one worker) until it has drained."""
     from mcp_anything.server.guard import guarded_protocol
 
     server = _Server(
+        app,
         uvicorn.Config(
             app,
             host=config.server.host,
@@ -160,20 +174,25 @@ def _serve_one(app: Any, config: Config, sock: socket.socket | None = None) -> i
             lifespan="on",
             loop="uvloop",
             http=guarded_protocol(config.server.limits),  # httptools, with `server.limits` enforced
-            timeout_graceful_shutdown=config.server.shutdown_timeout,
-        )
+            # Annotated as int, but uvicorn only hands it to asyncio.wait_for: fractions of a second work.
+            timeout_graceful_shutdown=config.server.shutdown_timeout,  # type: ignore[arg-type]
+        ),
     )
     # uvicorn shuts down gracefully on Ctrl-C, then raises the signal again: not an error worth a traceback.
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=None if sock is None else [sock])
-    return 0
+    return 0 if server.started else EXIT_STARTUP
 
 
 class _Server(uvicorn.Server):
     """uvicorn's server, telling the app when shutdown starts (so event streams end and calls can finish)."""
 
+    def __init__(self, app: GatewayApp, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._app = app
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        self.config.app.begin_shutdown()
+        self._app.begin_shutdown()
         await super().shutdown(sockets)
 
 

@@ -70,11 +70,23 @@ class ConsoleFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        # The message may carry caller text through %-arguments; the traceback (added after) keeps its lines.
+        # The message may carry caller text through %-arguments.
         record.message = _IN_MESSAGE.sub(_escaped, record.message)
         line = super().formatMessage(record)
         fields = getattr(record, "fields", {})
         return line + "".join(f" {k}={console_value(v)}" for k, v in fields.items())
+
+    def formatException(self, ei: Any) -> str:
+        # A traceback keeps its lines, indented, so an exception message quoting caller text cannot start a
+        # line that looks like a record (records start with their time, in the first column).
+        return _indented(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return _indented(super().formatStack(stack_info))
+
+
+def _indented(text: str) -> str:
+    return "\n".join("  " + _IN_MESSAGE.sub(_escaped, line) for line in text.split("\n"))
 
 
 AUDIT_LOGGER = "mcp_anything.audit"

@@ -55,6 +55,12 @@ AUTH_FAILURES = Counter(
     "Requests refused by inbound authentication, by group and reason (the OAuth error code).",
     ["group", "reason"],
 )
+AUTHZ_REFUSALS = Counter(
+    "mcp_anything_authz_refusals",
+    "Requests refused by authorization, by group and action: call (a tool call refused), list (every tool"
+    " hidden from the caller), connect (the caller may not use the group at all).",
+    ["group", "action"],
+)
 UPSTREAM_ERRORS = Counter(
     "mcp_anything_upstream_errors",
     "Upstream calls that failed, by upstream and status: an HTTP status code, or circuit_open (failed fast),"

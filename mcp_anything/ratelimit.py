@@ -52,6 +52,14 @@ class Limiter:
         self._failures = 0
         self._logged_at = -math.inf
 
+    def close(self) -> None:
+        """Close the connections to Redis, if any: `limits` gives its storages no close of their own, so
+        this reaches the Redis client's connection pool (coredis) behind the storage."""
+        client = getattr(getattr(self.storage, "bridge", None), "storage", None)
+        pool = getattr(client, "connection_pool", None)
+        if pool is not None:
+            pool.disconnect()
+
     def storage_failed(self, **fields: object) -> None:
         """Log (at most once per STORAGE_ERROR_LOG_SECONDS) that counting failed; `fields` say what was counted."""
         self._failures += 1

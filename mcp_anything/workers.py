@@ -4,8 +4,8 @@ The supervisor binds the socket once and forks the workers, which inherit it: th
 new connection to one of them, so no balancing code of ours sits on the path. Each worker builds its
 own app after the fork (its own event loop, HTTP pools, caches and breakers) and is an ordinary
 single-process server: it reloads on SIGHUP and drains on SIGTERM or SIGINT by itself. The supervisor
-only relays those signals to every worker, replaces a worker that dies while serving, and exits when
-all of them have stopped after a shutdown.
+only relays those signals to every worker, replaces a worker that dies while serving (but stops them
+all when one finds the config cannot be served), and exits when all of them have stopped.
 
 Why not uvicorn's own multiprocess supervisor: it starts workers with `spawn`, pickling the app (ours
 is built from a loaded config, not importable by name), and it answers SIGHUP by restarting every
@@ -41,9 +41,10 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 
 class Supervisor:
-    def __init__(self, workers: int, serve: Callable[[], int]) -> None:
+    def __init__(self, workers: int, serve: Callable[[], int], fatal: tuple[int, ...]) -> None:
         self._count = workers
         self._serve = serve  # runs one worker to its end, in the forked child; returns its exit status
+        self._fatal = fatal  # exit statuses of a worker that stop them all (it could not start serving)
         self._pids: set[int] = set()
         self._stopping = False
 
@@ -55,20 +56,21 @@ class Supervisor:
         log.info("serving with %d workers", self._count, extra={"fields": {"workers": sorted(self._pids)}})
         status = 0
         while self._pids:
-            try:
-                pid, wait_status = os.wait()
-            except ChildProcessError:
-                break
+            pid, wait_status = os.wait()
             self._pids.discard(pid)
             code = os.waitstatus_to_exitcode(wait_status)
             if self._stopping:
                 continue
+            if code in self._fatal:  # it could not start: another worker would fail the same way
+                log.error("worker %d could not serve the config (exit %d); stopping every worker", pid, code)
+                status = code
+                self._stop(signal.SIGTERM)
+                continue
             log.error("worker %d exited with %d while serving; starting another", pid, code)
-            status = 1
             time.sleep(RESPAWN_DELAY)
             if not self._stopping:
                 self._spawn()
-        return 0 if self._stopping else status
+        return status
 
     def _spawn(self) -> None:
         pid = os.fork()
@@ -88,11 +90,18 @@ class Supervisor:
         self._pids.add(pid)
 
     def _relay(self, signum: int, frame: FrameType | None) -> None:
-        if signum != signal.SIGHUP:
+        if signum == signal.SIGHUP:
+            self._send(signal.SIGHUP)
+        else:
             # After a Ctrl-C the terminal already sent SIGINT to every worker; SIGTERM asks the same
             # (a graceful drain), where a second SIGINT would make uvicorn force its exit.
-            self._stopping = True
-            signum = signal.SIGTERM
+            self._stop(signal.SIGTERM)
+
+    def _stop(self, signum: int) -> None:
+        self._stopping = True
+        self._send(signum)
+
+    def _send(self, signum: int) -> None:
         for pid in list(self._pids):
             with contextlib.suppress(ProcessLookupError):  # exited, not yet reaped
                 os.kill(pid, signum)

@@ -1,25 +1,41 @@
-"""Shared fixtures: a real recording upstream and real gateways, each on 127.0.0.1."""
+"""Fixtures only: a real recording upstream, real gateways and a real identity provider, each on 127.0.0.1.
+
+Helpers live in tests/support/.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
-import httpx2
 import pytest
-from mcp import Client
-from mcp.client.session import MessageHandlerFnT
-from mcp.client.streamable_http import streamable_http_client
 
-from mcp_anything.app import create_app
-from mcp_anything.config import parse_config
+from tests.support.gateway import GatewayFactory, serve
 from tests.support.idp import IdP
+from tests.support.openapi import SHARED_SPECS
 from tests.support.servers import ServerThread
 from tests.support.upstream import RecordingUpstream
 
-SPECS = Path(__file__).parent / "specs"
+# Fixtures that start a real server, and the markers a test using them must carry, so that
+# `-m "not slow"` stays in-process and `-m "not node"` runs without the Node tools.
+_NEEDS_MARKS = {"upstream_server": {"slow"}, "gateway": {"slow"}, "idp_server": {"slow", "node"}}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Checks that real-server tests are marked; corpus tests skip, saying why, without ../shared/specs."""
+    unmarked = []
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        needed = set().union(*(marks for name, marks in _NEEDS_MARKS.items() if name in fixtures))
+        missing = sorted(needed - {mark.name for mark in item.iter_markers()})
+        if missing:
+            unmarked.append(f"{item.nodeid}: mark it {', '.join(missing)}")
+    if unmarked:
+        raise pytest.UsageError("tests that start real servers must be marked:\n" + "\n".join(unmarked))
+    if not SHARED_SPECS.is_dir():
+        skip = pytest.mark.skip(reason=f"the real-spec corpus is absent: no {SHARED_SPECS}")
+        for item in items:
+            if "corpus" in item.keywords:
+                item.add_marker(skip)
 
 
 @pytest.fixture
@@ -60,50 +76,7 @@ def upstream_url(upstream_server: tuple[RecordingUpstream, str]) -> str:
     return upstream_server[1]
 
 
-def echo_config(upstream_url: str, **upstream_overrides: Any) -> dict[str, Any]:
-    """A config serving tests/specs/echo.yaml from the recording upstream as group `default` at /mcp."""
-    return {
-        "groups": [{"name": "default", "endpoint": "/mcp", "upstreams": ["echo"]}],
-        "upstreams": [
-            {
-                "name": "echo",
-                "tool_prefix": "echo",
-                "base_url": upstream_url,
-                "timeout": "2s",
-                "openapi": {"source": "echo.yaml"},
-                **upstream_overrides,
-            }
-        ],
-    }
-
-
-GatewayFactory = Callable[..., AbstractContextManager[str]]
-
-
 @pytest.fixture
 def gateway() -> GatewayFactory:
     """`with gateway(raw_config) as url:` serves a real gateway for that config; url ends at the server root."""
-
-    @contextmanager
-    def start(raw: dict[str, Any], base_dir: Path = SPECS, env: dict[str, str] | None = None) -> Iterator[str]:
-        config = parse_config(raw, base_dir=base_dir, env=env or {})
-        with ServerThread(create_app(config), lifespan="on") as server:
-            yield server.url
-
-    return start
-
-
-@asynccontextmanager
-async def mcp_client(
-    url: str,
-    *,
-    mode: str = "legacy",
-    headers: dict[str, str] | None = None,
-    message_handler: MessageHandlerFnT | None = None,
-) -> AsyncIterator[Client]:
-    """The official MCP Python client connected to `url` (an MCP endpoint); `message_handler` gets notifications."""
-    async with (
-        httpx2.AsyncClient(headers=headers or {}, timeout=10) as http,
-        Client(streamable_http_client(url, http_client=http), mode=mode, message_handler=message_handler) as client,
-    ):
-        yield client
+    return serve

@@ -58,7 +58,14 @@ def headers(*wristbands: str, name: str = "x-mcp-authorized") -> Headers:
 
 def config(authorization: dict[str, Any], tmp_path: Path, env: dict[str, str] | None = None, **shop: Any):
     raw = {
-        "groups": [{"name": "default", "upstreams": ["shop", "cats"], "authorization": authorization}],
+        "groups": [
+            {
+                "name": "default",
+                "upstreams": ["shop", "cats"],
+                "inbound_auth": {"strategy": "none"},
+                "authorization": authorization,
+            }
+        ],
         "upstreams": [
             {"name": "shop", "openapi": {"source": "shop.yaml"}, **shop},
             {"name": "cats", "tool_prefix": "pets", "openapi": {"source": "cats.yaml"}},

@@ -12,10 +12,13 @@ import httpx2
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from tests.conftest import GatewayFactory, echo_config, mcp_client
 from tests.support import node
+from tests.support.gateway import GatewayFactory, echo_config
+from tests.support.mcp import INITIALIZE, mcp_client
 from tests.support.upstream import RecordingUpstream
 from tests.support.wristband import PUBLIC_PEM, mint
+
+pytestmark = pytest.mark.slow
 
 READER = {"tools": {"echo": ["get_item", "search_items"]}}
 JANITOR = {"tools": {"echo": ["delete_item"]}}
@@ -151,16 +154,10 @@ async def test_a_bound_wristband_cannot_be_replayed_at_another_group_or_by_anoth
 async def test_an_endpoint_rule_answers_403_before_any_session(gateway: GatewayFactory, upstream_url: str) -> None:
     config = echo_config(upstream_url)
     config["groups"][0]["authorization"] = {"rules": [{"effect": "allow", "when": 'jwt.sub == "alice"'}]}
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }
     with gateway(config) as url:
         async with httpx2.AsyncClient(base_url=url) as http:
             response = await http.post(
-                "/mcp", json=initialize, headers={"Accept": "application/json, text/event-stream"}
+                "/mcp", json=INITIALIZE, headers={"Accept": "application/json, text/event-stream"}
             )
     assert response.status_code == 403  # the anonymous caller has no `sub`: the allow rule cannot match
     assert "mcp-session-id" not in response.headers

@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from tests.conftest import GatewayFactory, echo_config, mcp_client
+from tests.support.gateway import GatewayFactory, echo_config
 from tests.support.idp import IdP
+from tests.support.mcp import mcp_client
 from tests.support.upstream import RecordingUpstream
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.node]
 
 AUDIENCE = "mcp-gateway"
 RULES = {

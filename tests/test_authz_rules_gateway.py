@@ -9,10 +9,11 @@ import httpx2
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from tests.conftest import GatewayFactory, echo_config, mcp_client
+from tests.support.gateway import GatewayFactory, echo_config
+from tests.support.mcp import INITIALIZE, mcp_client
 from tests.support.upstream import RecordingUpstream
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 KEYS = {"ALICE_KEY": "alice-key-0123456789", "BOT_KEY": "bot-key-0123456789", "EVE_KEY": "eve-key-0123456789"}
 
@@ -56,16 +57,10 @@ async def test_rules_decide_per_user_and_refused_calls_never_reach_the_upstream(
 
 
 async def test_an_endpoint_deny_rule_answers_403(gateway: GatewayFactory, upstream_url: str) -> None:
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }
     accept = {"Accept": "application/json, text/event-stream"}
     with gateway(rules_config(upstream_url), env=KEYS) as url:
         async with httpx2.AsyncClient(base_url=url) as http:
-            eve = await http.post("/mcp", json=initialize, headers={**accept, "X-API-Key": KEYS["EVE_KEY"]})
-            alice = await http.post("/mcp", json=initialize, headers={**accept, "X-API-Key": KEYS["ALICE_KEY"]})
+            eve = await http.post("/mcp", json=INITIALIZE, headers={**accept, "X-API-Key": KEYS["EVE_KEY"]})
+            alice = await http.post("/mcp", json=INITIALIZE, headers={**accept, "X-API-Key": KEYS["ALICE_KEY"]})
     assert eve.status_code == 403 and eve.json()["error"] == "forbidden"
     assert alice.status_code == 200

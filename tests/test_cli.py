@@ -15,8 +15,9 @@ import httpx2
 import pytest
 import yaml
 
-from tests.conftest import echo_config, mcp_client
-from tests.support.cli import run_cli, write_config
+from tests.support.cli import run_cli, run_cli_process, write_config
+from tests.support.gateway import echo_config
+from tests.support.mcp import mcp_client
 from tests.support.servers import free_port
 from tests.support.wristband import PUBLIC_PEM
 
@@ -95,7 +96,9 @@ def test_tools_piped_into_head_exits_quietly(tmp_path: Path) -> None:
             "groups[0].inbound_auth: strategy 'jwt' needs a `jwt:` block",
         ),
         (
-            lambda c: c["groups"].append({"name": "other", "endpoint": "/mcp", "upstreams": ["echo"]}),
+            lambda c: c["groups"].append(
+                {"name": "other", "endpoint": "/mcp", "upstreams": ["echo"], "inbound_auth": {"strategy": "none"}}
+            ),
             "groups[1].endpoint: '/mcp' is already used by groups[0]",
         ),
         (
@@ -140,7 +143,7 @@ def serving(*args: str) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "mcp_anything", "serve", "--port", str(port), *args],
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
@@ -158,9 +161,10 @@ def serving(*args: str) -> Iterator[str]:
         yield url
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.communicate(timeout=10)  # waits, and closes the pipes
 
 
+@pytest.mark.slow
 async def test_serve_without_config_serves_the_demo() -> None:
     with serving() as url:
         async with mcp_client(url + "/mcp", mode="auto") as client:
@@ -174,10 +178,11 @@ async def test_serve_without_config_serves_the_demo() -> None:
     assert missing.is_error and "HTTP 404" in missing.content[0].text
 
 
+@pytest.mark.slow
 def test_serve_with_a_bad_config_serves_nothing(tmp_path: Path) -> None:
     raw = echo_config("http://127.0.0.1:9")
     raw["upstreams"][0]["openapi"]["source"] = "nope.yaml"
     port = free_port()
-    run = run_cli("serve", "--config", str(write_config(tmp_path, raw)), "--port", str(port))
+    run = run_cli_process("serve", "--config", str(write_config(tmp_path, raw)), "--port", str(port))
     assert run.returncode == 2
     assert "upstreams[0].openapi.source" in run.stderr

@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).parents[1] / "mcp_anything"
 
 def raw(*, upstream: dict[str, Any] | None = None, group: dict[str, Any] | None = None, **top: Any) -> dict[str, Any]:
     return {
-        "groups": [{"name": "g", "upstreams": ["u"], **(group or {})}],
+        "groups": [{"name": "g", "upstreams": ["u"], "inbound_auth": {"strategy": "none"}, **(group or {})}],
         "upstreams": [{"name": "u", "openapi": {"source": "spec.yaml"}, **(upstream or {})}],
         **top,
     }
@@ -172,6 +172,22 @@ def test_line_breaks(text: str, breaks: bool) -> None:
     assert headers.has_line_break(text) is breaks
 
 
+# --- inbound_auth is written out on every group ------------------------------------------------------
+
+
+def test_a_group_without_inbound_auth_is_an_error_not_an_open_group() -> None:
+    missing = raw()
+    del missing["groups"][0]["inbound_auth"]
+    assert problems(missing) == [
+        "groups[0].inbound_auth: required; write `strategy: none` to serve this group without authentication"
+    ]
+    assert problems(raw(group={"inbound_auth": None})) == problems(missing)
+    assert problems(raw(group={"inbound_auth": {}})) == ["groups[0].inbound_auth.strategy: Field required"]
+    jwt_block_only = {"jwt": {"issuer": "https://idp.example"}}
+    assert problems(raw(group={"inbound_auth": jwt_block_only}))[0] == "groups[0].inbound_auth.strategy: Field required"
+    assert parse_config(raw(), env={}).groups[0].inbound_auth.strategy == "none"
+
+
 # --- the inbound `apikey` spelling ---------------------------------------------------------------------
 
 
@@ -214,7 +230,7 @@ def test_base_dir_is_not_a_key_and_relative_paths_resolve_from_the_config_direct
 
 
 def test_validate_fails_on_a_bad_cel_rule_naming_it(tmp_path: Path) -> None:
-    from tests.conftest import echo_config
+    from tests.support.gateway import echo_config
 
     config = echo_config("http://127.0.0.1:9")
     config["groups"][0]["authorization"] = {"rules": [{"effect": "allow", "when": "jwt.sub =="}]}

@@ -26,10 +26,12 @@ import httpx2
 import kubernetes_validate
 import pytest
 import yaml
+from mcp.shared.exceptions import MCPError
 
 from mcp_anything.cli import main as cli
-from tests.conftest import GatewayFactory, echo_config, mcp_client
 from tests.support.debian import debian_program
+from tests.support.gateway import GatewayFactory, echo_config
+from tests.support.mcp import mcp_client
 from tests.support.metrics import scrape
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
@@ -371,17 +373,24 @@ def test_the_query_reader_finds_metrics_and_labels() -> None:
     assert series_in("max by (u) (d) == 1") == {"d": {"u"}}
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_every_series_the_dashboard_queries_is_exported(gateway: GatewayFactory, upstream_url: str) -> None:
     raw = echo_config(upstream_url)
     raw["groups"][0]["inbound_auth"] = {"strategy": "apikey", "apikey": {"values": {"alice": "${KEY}"}}}
     raw["groups"][0]["rate_limits"] = [{"per": "subject", "limit": "3/minute"}]
+    raw["groups"][0]["authorization"] = {
+        "default": "allow",
+        "rules": [{"effect": "deny", "when": "true", "tools": ["echo_delete_*"]}],
+    }
     with gateway(raw, env={"KEY": "dashboard-key"}) as url:
         async with mcp_client(url + "/mcp", headers={"X-API-Key": "dashboard-key"}) as client:
             assert not (await client.call_tool("echo_get_item", {"itemId": "1"})).is_error
             assert (await client.call_tool("echo_get_status", {"code": 503})).is_error
             assert (await client.call_tool("echo_get_item", {})).is_error
             assert (await client.call_tool("echo_get_item", {"itemId": "2"})).is_error  # over the limit
+            with pytest.raises(MCPError, match="Unknown tool"):  # refused by authorization, like an unknown tool
+                await client.call_tool("echo_delete_item", {"itemId": "2"})
         async with httpx2.AsyncClient() as http:
             refused = await http.post(url + "/mcp", json={}, headers={"X-API-Key": "wrong"})
         assert refused.status_code == 401
@@ -393,9 +402,12 @@ async def test_every_series_the_dashboard_queries_is_exported(gateway: GatewayFa
     for expr in dashboard_queries():
         for name, labels in series_in(expr).items():
             queried.setdefault(name, set()).update(labels)
-    assert {"mcp_anything_tool_calls_total", "mcp_anything_auth_failures_total", "mcp_anything_upstream_circuit"} <= (
-        queried.keys()
-    )
+    assert {
+        "mcp_anything_tool_calls_total",
+        "mcp_anything_auth_failures_total",
+        "mcp_anything_authz_refusals_total",
+        "mcp_anything_upstream_circuit",
+    } <= queried.keys()
     missing = sorted(queried.keys() - labels_of.keys())
     assert not missing, f"the dashboard queries series the gateway does not export: {missing}"
     for name, labels in queried.items():

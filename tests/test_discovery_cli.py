@@ -11,7 +11,7 @@ from tests.support.cli import run_cli, write_config
 
 def bulky_config(tmp_path: Path, **upstream: Any) -> str:
     raw = {
-        "groups": [{"name": "reports", "upstreams": ["reports"]}],
+        "groups": [{"name": "reports", "upstreams": ["reports"], "inbound_auth": {"strategy": "none"}}],
         "upstreams": [
             {"name": "reports", "tool_prefix": "", "base_url": "http://127.0.0.1:9",
              "openapi": {"source": "bulky.yaml"}, **upstream},

@@ -16,15 +16,16 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_anything.app import build_gateway
 from mcp_anything.config import ConfigError, parse_config
-from tests.conftest import SPECS, GatewayFactory, echo_config, mcp_client
+from tests.support.gateway import GatewayFactory, echo_config
+from tests.support.mcp import mcp_client
 from tests.support.metrics import scrape
-from tests.support.openapi import SHARED_SPECS, minimal_spec
+from tests.support.openapi import SHARED_SPECS, SPECS, minimal_spec
 from tests.support.upstream import RecordingUpstream
 from tests.support.wristband import PUBLIC_PEM, mint
 from tests.test_inspector import inspector
 from tests.test_reload import ConfigFile, reloading, serving
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 GATEWAY_TOOLS = {"search_tools", "call_tool"}
 KEY_ENV = {"WRISTBAND_KEY": PUBLIC_PEM}
@@ -197,7 +198,12 @@ def test_an_upstream_tool_named_like_a_gateway_tool_is_a_config_error(tmp_path: 
     operation = {"operationId": "search_tools", "responses": {"200": {"description": "ok"}}}
     (tmp_path / "spec.yaml").write_text(orjson.dumps(minimal_spec({"/find": {"get": operation}})).decode())
     upstream = {"name": "api", "tool_prefix": "", "base_url": "http://127.0.0.1:9", "openapi": {"source": "spec.yaml"}}
-    raw = {"groups": [{"name": "g", "upstreams": ["api"], "discovery": {"mode": mode}}], "upstreams": [upstream]}
+    raw = {
+        "groups": [
+            {"name": "g", "upstreams": ["api"], "inbound_auth": {"strategy": "none"}, "discovery": {"mode": mode}}
+        ],
+        "upstreams": [upstream],
+    }
     with pytest.raises(ConfigError) as error:
         build_gateway(parse_config(raw, base_dir=tmp_path))
     (problem,) = error.value.problems
@@ -230,7 +236,14 @@ def test_inspector_searches_then_calls_through_call_tool(
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_search_mode_listing_of_a_real_api_fits_in_4_kib(gateway: GatewayFactory, mode: str) -> None:
     raw = {
-        "groups": [{"name": "asana", "upstreams": ["asana"], "discovery": {"mode": "auto"}}],
+        "groups": [
+            {
+                "name": "asana",
+                "upstreams": ["asana"],
+                "inbound_auth": {"strategy": "none"},
+                "discovery": {"mode": "auto"},
+            }
+        ],
         "upstreams": [{"name": "asana", "base_url": "http://127.0.0.1:9", "openapi": {"source": str(ASANA)}}],
     }
     with gateway(raw) as url:

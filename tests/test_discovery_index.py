@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,11 +9,14 @@ from hypothesis import strategies as st
 from mcp_anything.config import ConfigError
 from mcp_anything.discovery import SearchIndex
 from mcp_anything.discovery.index import MAX_QUERY_TERMS
+from mcp_anything.discovery.intent import wanted_cardinality
+from mcp_anything.discovery.synonyms import rewrite_phrases
 from mcp_anything.discovery.text import terms, words
 from tests.support.openapi import SHARED_SPECS, SPECS, load, minimal_spec
 
-ROOT = Path(__file__).resolve().parents[1]
-RECALL_AT_5 = 0.85
+# What the ranking reaches (docs/benchmarks.md): the tuning set, and the held-out set it was never tuned on.
+RECALL_AT_5 = 0.87
+HELDOUT_RECALL_AT_5 = 0.82
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +43,40 @@ def top(index: SearchIndex, query: str, limit: int = 10, **kwargs) -> list[str]:
 )
 def test_task_verbs_lean_to_the_matching_method(index: SearchIndex, query: str, expected: str) -> None:
     assert top(index, query)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("which channels exist", "list_channels"),
+        ("find channels", "list_channels"),
+        ("look at every channel", "list_channels"),
+        ("find a channel", "get_channel"),
+        ("view one channel", "get_channel"),
+    ],
+)
+def test_reading_many_leans_to_collections_and_one_to_items(index: SearchIndex, query: str, expected: str) -> None:
+    assert top(index, query)[0] == expected
+
+
+def test_plural_nouns_and_explicit_words_say_how_many() -> None:
+    assert wanted_cardinality(words("all recordings of a call")) == "many"
+    assert wanted_cardinality(words("my bookings")) == "many"
+    assert wanted_cardinality(words("details of one booking")) == "one"
+    assert wanted_cardinality(words("a user by id")) == "one"
+    # Words that merely end in s are not plurals, and a verb is not a noun.
+    assert wanted_cardinality(words("status of the sms access")) is None
+    assert wanted_cardinality(words("lists a booking")) == "many"
+
+
+def test_phrasal_verbs_count_as_their_verb(index: SearchIndex) -> None:
+    assert rewrite_phrases("Get rid of a channel, then sign in") == "delete a channel, then login"
+    assert top(index, "get rid of a channel")[0] == "delete_channel"
+
+
+def test_compound_words_are_spelled_as_the_tools_spell_them(index: SearchIndex) -> None:
+    assert top(index, "add a custom emo ji")[0] == "add_custom_emoji"
+    assert top(index, "dailyactive users")[0] == "get_daily_active_users"
 
 
 def test_camel_case_names_are_split_into_words(index: SearchIndex) -> None:
@@ -124,15 +158,16 @@ def test_query_terms_drop_stopwords_and_stem() -> None:
     assert terms("Show me the recordings of my calls") == ["show", "record", "call"]
 
 
+@pytest.mark.slow
 @pytest.mark.corpus
-@pytest.mark.skipif(not SHARED_SPECS.is_dir(), reason="../shared/specs is absent")
 def test_recall_at_5_on_the_task_queries() -> None:
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import search_eval  # scripts/ is not a package
     import yaml
 
-    specs = yaml.safe_load(search_eval.QUERIES.read_text())["specs"]
-    ranks = [rank for spec in specs for rank in search_eval.evaluate(spec, SHARED_SPECS).ranks]
-    assert len(ranks) >= 80
-    recall_at_5 = sum(1 for rank in ranks if rank is not None and rank <= 5) / len(ranks)
-    assert recall_at_5 >= RECALL_AT_5
+    from benchmarks import search_eval
+
+    for queries, minimum in ((search_eval.TUNING, RECALL_AT_5), (search_eval.HELDOUT, HELDOUT_RECALL_AT_5)):
+        specs = yaml.safe_load(queries.read_text())["specs"]
+        ranks = [rank for spec in specs for rank in search_eval.evaluate(spec, SHARED_SPECS).ranks]
+        assert len(ranks) >= 60
+        recall_at_5 = sum(1 for rank in ranks if rank is not None and rank <= 5) / len(ranks)
+        assert recall_at_5 >= minimum, queries.name

@@ -19,7 +19,9 @@ import pytest
 from mcp_anything.app import build
 from mcp_anything.app.build import build_gateway
 from mcp_anything.config import ConfigError, parse_config
-from tests.conftest import SPECS, GatewayFactory, mcp_client
+from tests.support.gateway import GatewayFactory
+from tests.support.mcp import INITIALIZE, mcp_client
+from tests.support.openapi import SPECS
 from tests.support.servers import Blackhole, ServerThread, free_port
 from tests.support.upstream import RecordingUpstream
 
@@ -38,7 +40,12 @@ def faults_config(upstream_url: str, **overrides: Any) -> dict[str, Any]:
         "circuit_breaker": {"failures": 0},
         **overrides,
     }
-    return {"groups": [{"name": "default", "endpoint": "/mcp", "upstreams": ["faults"]}], "upstreams": [upstream]}
+    return {
+        "groups": [
+            {"name": "default", "endpoint": "/mcp", "upstreams": ["faults"], "inbound_auth": {"strategy": "none"}}
+        ],
+        "upstreams": [upstream],
+    }
 
 
 def text(result: Any) -> str:
@@ -48,6 +55,7 @@ def text(result: Any) -> str:
 # --- down, slow --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_upstream_down_is_an_error_result_naming_it(gateway: GatewayFactory) -> None:
     closed = f"http://127.0.0.1:{free_port()}"
     with gateway(faults_config(closed)) as url:
@@ -59,6 +67,7 @@ async def test_upstream_down_is_an_error_result_naming_it(gateway: GatewayFactor
     )
 
 
+@pytest.mark.slow
 async def test_connect_timeout_is_separate_from_the_total(gateway: GatewayFactory) -> None:
     with Blackhole() as unreachable, gateway(faults_config(unreachable, connect_timeout="300ms")) as url:
         async with mcp_client(url + "/mcp") as client:
@@ -69,6 +78,7 @@ async def test_connect_timeout_is_separate_from_the_total(gateway: GatewayFactor
     assert elapsed < 2, "the connect timeout, not the 5s total, ended the call"
 
 
+@pytest.mark.slow
 async def test_read_timeout_and_total_timeout(gateway: GatewayFactory, upstream_url: str) -> None:
     with gateway(faults_config(upstream_url, read_timeout="300ms")) as url:
         async with mcp_client(url + "/mcp") as client:
@@ -83,6 +93,7 @@ async def test_read_timeout_and_total_timeout(gateway: GatewayFactory, upstream_
     assert slow.is_error and "did not respond within 0.4s" in text(slow)
 
 
+@pytest.mark.slow
 async def test_the_connection_pool_is_bounded(
     gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str
 ) -> None:
@@ -121,6 +132,7 @@ def test_retry_and_breaker_settings_are_checked() -> None:
 # --- garbage, huge ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_garbage_responses_are_results_not_crashes(gateway: GatewayFactory, upstream_url: str) -> None:
     with gateway(faults_config(upstream_url)) as url:
         async with mcp_client(url + "/mcp") as client:
@@ -137,6 +149,7 @@ async def test_garbage_responses_are_results_not_crashes(gateway: GatewayFactory
     assert after.is_error is False, "the gateway keeps serving"
 
 
+@pytest.mark.slow
 async def test_response_size_cap(gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str) -> None:
     with gateway(faults_config(upstream_url, max_response_bytes="1MiB", max_result_bytes="2MiB")) as url:
         async with mcp_client(url + "/mcp") as client:
@@ -160,6 +173,7 @@ def _attempts(upstream: RecordingUpstream, key: str) -> int:
     return sum(1 for r in upstream.requests if r.path == "/flaky" and ("key", key) in r.query)
 
 
+@pytest.mark.slow
 async def test_idempotent_calls_retry_on_503(
     gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str
 ) -> None:
@@ -178,6 +192,7 @@ async def test_idempotent_calls_retry_on_503(
     assert post.is_error and _attempts(upstream, "c") == 1, "POST is never retried unless configured"
 
 
+@pytest.mark.slow
 async def test_post_retries_only_when_configured(
     gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str
 ) -> None:
@@ -190,6 +205,7 @@ async def test_post_retries_only_when_configured(
     assert get.is_error and _attempts(upstream, "g") == 1, "`methods` replaces the default list"
 
 
+@pytest.mark.slow
 async def test_retries_stay_within_the_total_timeout(
     gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str
 ) -> None:
@@ -212,6 +228,7 @@ async def _readyz(url: str) -> httpx2.Response:
         return await http.get(url + "/readyz")
 
 
+@pytest.mark.slow
 async def test_circuit_opens_fails_fast_then_probes_and_closes(
     gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str
 ) -> None:
@@ -243,6 +260,7 @@ async def test_circuit_opens_fails_fast_then_probes_and_closes(
             assert (await _readyz(url)).json()["status"] == "ready"
 
 
+@pytest.mark.slow
 async def test_half_open_lets_one_probe_through(
     gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str
 ) -> None:
@@ -263,6 +281,7 @@ async def test_half_open_lets_one_probe_through(
     assert closed.is_error is False
 
 
+@pytest.mark.slow
 async def test_client_errors_and_500s_do_not_open_the_circuit(gateway: GatewayFactory, upstream_url: str) -> None:
     with gateway(faults_config(upstream_url, circuit_breaker={"failures": 2})) as url:
         async with mcp_client(url + "/mcp") as client:
@@ -280,6 +299,7 @@ async def _after(seconds: float, awaitable: Any) -> Any:
 # --- specs served by URL -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_unreachable_spec_url_loads_in_the_background(
     gateway: GatewayFactory, upstream_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -289,8 +309,18 @@ async def test_unreachable_spec_url_loads_in_the_background(
     with ServerThread(spec_host) as spec_server:
         raw = {
             "groups": [
-                {"name": "local", "endpoint": "/local/mcp", "upstreams": ["echo"]},
-                {"name": "mixed", "endpoint": "/mixed/mcp", "upstreams": ["echo", "remote"]},
+                {
+                    "name": "local",
+                    "endpoint": "/local/mcp",
+                    "upstreams": ["echo"],
+                    "inbound_auth": {"strategy": "none"},
+                },
+                {
+                    "name": "mixed",
+                    "endpoint": "/mixed/mcp",
+                    "upstreams": ["echo", "remote"],
+                    "inbound_auth": {"strategy": "none"},
+                },
             ],
             "upstreams": [
                 {"name": "echo", "base_url": upstream_url, "openapi": {"source": "echo.yaml"}},
@@ -332,14 +362,8 @@ async def test_unreachable_spec_url_loads_in_the_background(
 @asynccontextmanager
 async def _event_stream(endpoint: str) -> AsyncIterator[AsyncIterator[str]]:
     """A handshake-era session's server-to-client event stream, as its `data:` lines."""
-    init = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }
     async with httpx2.AsyncClient(timeout=10) as http:
-        opened = await http.post(endpoint, json=init, headers={"Accept": "application/json, text/event-stream"})
+        opened = await http.post(endpoint, json=INITIALIZE, headers={"Accept": "application/json, text/event-stream"})
         headers = {"Accept": "text/event-stream", "Mcp-Session-Id": opened.headers["mcp-session-id"]}
         async with http.stream("GET", endpoint, headers=headers) as stream:
             yield (line async for line in stream.aiter_lines() if line.startswith("data:"))
@@ -348,7 +372,7 @@ async def _event_stream(endpoint: str) -> AsyncIterator[AsyncIterator[str]]:
 def test_unreachable_spec_url_fails_validate_and_missing_file_fails_serve(tmp_path: Path) -> None:
     closed = f"http://127.0.0.1:{free_port()}"
     raw = {
-        "groups": [{"name": "g", "upstreams": ["remote"]}],
+        "groups": [{"name": "g", "upstreams": ["remote"], "inbound_auth": {"strategy": "none"}}],
         "upstreams": [{"name": "remote", "base_url": closed, "openapi": {"source": closed + "/spec.yaml"}}],
     }
     config = parse_config(raw, base_dir=tmp_path, env={})

@@ -8,11 +8,12 @@ import re
 import httpx2
 import pytest
 
-from tests.conftest import GatewayFactory, echo_config, mcp_client
+from tests.support.gateway import GatewayFactory, echo_config
+from tests.support.mcp import INITIALIZE, mcp_client
 from tests.support.servers import free_port
 from tests.support.upstream import RecordingUpstream
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
@@ -225,16 +226,7 @@ async def test_health_readiness_and_sessions(gateway: GatewayFactory, upstream_u
             unknown = await http.post("/mcp", json=ping, headers={**accept, "Mcp-Session-Id": "nope"})
             assert unknown.status_code == 404
 
-            init = {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-06-18",
-                    "capabilities": {},
-                    "clientInfo": {"name": "t", "version": "1"},
-                },
-            }
+            init = {**INITIALIZE, "params": {**INITIALIZE["params"], "protocolVersion": "2025-06-18"}}
             opened = await http.post("/mcp", json=init, headers=accept)
             assert opened.json()["result"]["protocolVersion"] == "2025-06-18"
             session = {**accept, "Mcp-Session-Id": opened.headers["mcp-session-id"]}

@@ -25,8 +25,9 @@ from mcp_anything.origins import HostOriginPolicy
 from mcp_anything.outbound.none import create as no_outbound_auth
 from mcp_anything.tools import ArgumentError, Tool
 from mcp_anything.upstream import Upstream
-from tests.conftest import SPECS, echo_config
-from tests.support.openapi import SHARED_SPECS, load
+from tests.support.gateway import echo_config
+from tests.support.mcp import INITIALIZE
+from tests.support.openapi import SHARED_SPECS, SPECS, load
 from tests.support.servers import ServerThread
 
 MAX_BODY = 64 * 1024
@@ -51,13 +52,7 @@ def http(gateway_url: str) -> Iterator[httpx2.Client]:
 @pytest.fixture(scope="module")
 def session(http: httpx2.Client) -> dict[str, str]:
     """Headers of an open handshake-era session, so fuzzed requests get past the session check."""
-    init = {
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "fuzz", "version": "1"}},
-    }
-    opened = http.post("/mcp", json=init, headers=ACCEPT)
+    opened = http.post("/mcp", json=INITIALIZE, headers=ACCEPT)
     return {**ACCEPT, "Mcp-Session-Id": opened.headers["mcp-session-id"]}
 
 
@@ -129,12 +124,14 @@ def _headers(kind: str, session: dict[str, str], method: Any = None) -> dict[str
     return ACCEPT
 
 
+@pytest.mark.slow
 @FUZZ
 @given(body=st.binary(max_size=512), kind=header_sets)
 def test_fuzz_raw_bytes(http: httpx2.Client, session: dict[str, str], body: bytes, kind: str) -> None:
     assert_protocol_answer(http.post("/mcp", content=body, headers=_headers(kind, session)))
 
 
+@pytest.mark.slow
 @FUZZ
 @given(message=messages, kind=header_sets)
 def test_fuzz_json_rpc_messages(http: httpx2.Client, session: dict[str, str], message: dict, kind: str) -> None:
@@ -142,6 +139,7 @@ def test_fuzz_json_rpc_messages(http: httpx2.Client, session: dict[str, str], me
     assert_protocol_answer(http.post("/mcp", content=body, headers=_headers(kind, session, message.get("method"))))
 
 
+@pytest.mark.slow
 @FUZZ
 @given(
     headers=st.dictionaries(
@@ -167,6 +165,7 @@ def _dumpable(message: dict) -> bool:
     return True
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "body",
     [
@@ -198,6 +197,7 @@ def test_edge_bodies(http: httpx2.Client, session: dict[str, str], body: bytes, 
     assert_still_serving(http, session)
 
 
+@pytest.mark.slow
 def test_the_gateway_keeps_serving_after_the_fuzzing(http: httpx2.Client, session: dict[str, str]) -> None:
     assert_still_serving(http, session)
     assert http.get("/healthz").status_code == 200
@@ -206,6 +206,7 @@ def test_the_gateway_keeps_serving_after_the_fuzzing(http: httpx2.Client, sessio
 # --- body limit ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_bodies_over_the_limit_get_413(http: httpx2.Client, session: dict[str, str]) -> None:
     big = b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "pad": "' + b"x" * MAX_BODY + b'"}'
     declared = http.post("/mcp", content=big, headers=session)
@@ -223,6 +224,7 @@ def test_bodies_over_the_limit_get_413(http: httpx2.Client, session: dict[str, s
 # --- Host and Origin ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("headers", "status"),
     [
@@ -245,6 +247,7 @@ def test_loopback_defaults(http: httpx2.Client, session: dict[str, str], headers
         assert response.json()["error"]["message"] in ("Origin not allowed", "Host header not allowed")
 
 
+@pytest.mark.slow
 def test_configured_allowlists(upstream_url: str) -> None:
     raw = echo_config(upstream_url)
     raw["server"] = {"allowed_origins": ["https://app.example.com"], "allowed_hosts": ["mcp.example.com"]}
@@ -271,21 +274,17 @@ def test_default_policies_by_bind_address() -> None:
 
 # --- request building: properties for arbitrary argument values ------------------------------------------
 
-PROPERTY_SPECS = [
-    SPECS / "echo.yaml",
-    SPECS / "pets.yaml",
-    SPECS / "faults.yaml",
-    *(
-        SHARED_SPECS / "oas-examples" / "3.0" / name
-        for name in (
-            "parameters-style.json",
-            "parameters-extreme.json",
-            "parameters-cookies.json",
-            "parameters-common.json",
-            "petstore.json",
-            "request-examples.json",
-        )
-    ),
+OWN_SPECS = [SPECS / name for name in ("echo.yaml", "pets.yaml", "faults.yaml", "parameters.yaml")]
+CORPUS_SPECS = [
+    SHARED_SPECS / "oas-examples" / "3.0" / name
+    for name in (
+        "parameters-style.json",
+        "parameters-extreme.json",
+        "parameters-cookies.json",
+        "parameters-common.json",
+        "petstore.json",
+        "request-examples.json",
+    )
 ]
 BASE_URL = "http://upstream.test:8080/api/v1"
 STATIC_HEADERS = {"X-Gateway": "mcp-anything"}
@@ -351,24 +350,25 @@ def declared_headers(spec: Path, tool: Tool) -> set[str]:
     return declared
 
 
-def _cases() -> list[tuple[Path, Tool, Upstream]]:
+def _cases(specs: list[Path]) -> list[tuple[Path, Tool, Upstream]]:
     cases = []
-    for spec in PROPERTY_SPECS:
+    for spec in specs:
         raw = {"name": "u", "base_url": BASE_URL, "headers": STATIC_HEADERS, "openapi": {"source": str(spec)}}
-        config = parse_config({"groups": [{"name": "g", "upstreams": ["u"]}], "upstreams": [raw]})
+        config = parse_config(
+            {"groups": [{"name": "g", "upstreams": ["u"], "inbound_auth": {"strategy": "none"}}], "upstreams": [raw]}
+        )
         upstream = Upstream(config.upstreams[0], BASE_URL, no_outbound_auth(config.upstreams[0].outbound_auth, config))
         cases += [(spec, tool, upstream) for tool in load(spec, name="u", headers=STATIC_HEADERS).tools]
     return cases
 
 
-CASES = _cases()
 built = {"requests": 0, "with_headers": 0, "with_cookies": 0}
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
 @given(data=st.data())
-def check_request_properties(data: st.DataObject) -> None:
-    spec, tool, upstream = data.draw(st.sampled_from(CASES), label="tool")
+def check_request_properties(cases: list[tuple[Path, Tool, Upstream]], data: st.DataObject) -> None:
+    spec, tool, upstream = data.draw(st.sampled_from(cases), label="tool")
     arguments = data.draw(values_for(tool.input_schema), label="arguments")
     try:
         tool.validate(arguments)
@@ -402,8 +402,12 @@ def check_request_properties(data: st.DataObject) -> None:
         assert not any(c in value for c in ';, \r\n\0"'), value
 
 
-def test_requests_stay_on_the_upstream_and_declare_every_header() -> None:
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "specs", [pytest.param(OWN_SPECS, id="own"), pytest.param(CORPUS_SPECS, id="corpus", marks=pytest.mark.corpus)]
+)
+def test_requests_stay_on_the_upstream_and_declare_every_header(specs: list[Path]) -> None:
     built.update(dict.fromkeys(built, 0))
-    check_request_properties()
+    check_request_properties(_cases(specs))
     # Guard against passing by rejecting everything: most argument sets must pass validation.
     assert built["requests"] > 500 and built["with_headers"] > 20 and built["with_cookies"] > 20, built

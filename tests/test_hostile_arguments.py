@@ -14,7 +14,7 @@ import yaml
 
 from mcp_anything.openapi.nesting import MAX_DEPTH
 from mcp_anything.tools import ArgumentError
-from tests.conftest import GatewayFactory
+from tests.support.gateway import GatewayFactory
 from tests.support.openapi import minimal_spec, tools_by_name
 from tests.support.upstream import RecordingUpstream
 
@@ -100,13 +100,14 @@ def test_tabs_stay_allowed_in_header_values(things: Any) -> None:
 ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
+@pytest.mark.slow
 def test_hostile_arguments_through_the_gateway(
     gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str, tmp_path: Path, caplog: Any
 ) -> None:
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(SPEC))
     upstream_config = {"name": "api", "base_url": upstream_url, "openapi": {"source": "spec.yaml"}}
     raw = {
-        "groups": [{"name": "g", "endpoint": "/mcp", "upstreams": ["api"]}],
+        "groups": [{"name": "g", "endpoint": "/mcp", "upstreams": ["api"], "inbound_auth": {"strategy": "none"}}],
         "upstreams": [{**upstream_config, "outbound_auth": API_KEY}],
     }
     # Raw JSON-RPC: the MCP client will not even serialize arguments 1,000 levels deep.

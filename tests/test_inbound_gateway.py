@@ -13,22 +13,16 @@ import anyio
 import httpx2
 import pytest
 
-from tests.conftest import GatewayFactory, echo_config, mcp_client
 from tests.support.bad_tokens import BAD_TOKENS, bad_tokens
+from tests.support.gateway import GatewayFactory, echo_config
 from tests.support.idp import IdP
+from tests.support.mcp import ACCEPT, INITIALIZE, mcp_client
 from tests.support.upstream import RecordingUpstream
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 AUDIENCE = "mcp-gateway"
 PUBLIC_URL = "https://gateway.example"  # what clients are told; the test talks to 127.0.0.1
-ACCEPT = {"Accept": "application/json, text/event-stream"}
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}
 CALL = {
     "jsonrpc": "2.0",
     "id": 2,
@@ -74,6 +68,7 @@ def assert_challenge(response: httpx2.Response, error: str = "invalid_token") ->
     assert response.json()["error"] == error
 
 
+@pytest.mark.node
 async def test_official_client_with_a_token_from_the_idp_on_both_protocols(
     gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str, idp: IdP
 ) -> None:
@@ -89,6 +84,7 @@ async def test_official_client_with_a_token_from_the_idp_on_both_protocols(
     assert fetched == ["/.well-known/openid-configuration", "/jwks"]  # once, for both sessions
 
 
+@pytest.mark.node
 @pytest.mark.parametrize("name", BAD_TOKENS)
 async def test_bad_token_is_401_and_never_reaches_the_upstream(
     gateway: GatewayFactory,
@@ -117,6 +113,7 @@ async def test_bad_token_is_401_and_never_reaches_the_upstream(
     assert len(upstream.requests) == 1
 
 
+@pytest.mark.node
 async def test_missing_token_gets_the_challenge_and_metadata_is_served(
     gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str, idp: IdP
 ) -> None:
@@ -132,6 +129,7 @@ async def test_missing_token_gets_the_challenge_and_metadata_is_served(
     assert upstream.requests == []
 
 
+@pytest.mark.node
 async def test_missing_scope_is_403_insufficient_scope(
     gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str, idp: IdP
 ) -> None:
@@ -150,6 +148,7 @@ async def test_missing_scope_is_403_insufficient_scope(
     assert len(upstream.requests) == 1
 
 
+@pytest.mark.node
 async def test_rotated_signing_key_is_accepted_without_restart(
     gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str, idp: IdP
 ) -> None:
@@ -170,6 +169,7 @@ async def test_rotated_signing_key_is_accepted_without_restart(
     assert len(upstream.requests) == 1
 
 
+@pytest.mark.node
 async def test_identity_provider_down_before_keys_are_known_is_503(
     gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str, idp: IdP
 ) -> None:
@@ -184,6 +184,7 @@ async def test_identity_provider_down_before_keys_are_known_is_503(
     assert upstream.requests == []
 
 
+@pytest.mark.node
 async def test_session_of_one_identity_refuses_another_identity(
     gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str, idp: IdP
 ) -> None:
@@ -202,6 +203,7 @@ async def test_session_of_one_identity_refuses_another_identity(
     assert len(upstream.requests) == 1
 
 
+@pytest.mark.node
 async def test_introspection_against_the_idp(
     gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str, idp: IdP
 ) -> None:
@@ -253,6 +255,7 @@ async def test_apikey_through_the_gateway(
     assert upstream.last.header("x-api-key") is None
 
 
+@pytest.mark.node
 @pytest.mark.parametrize(("endpoints", "root"), [(["/admin/mcp", "/mcp"], "/mcp"), (["/a/mcp", "/b/mcp"], None)])
 async def test_root_metadata_with_several_protected_groups(
     gateway: GatewayFactory, upstream_url: str, idp: IdP, endpoints: list[str], root: str | None

@@ -11,6 +11,8 @@ import pytest
 
 from tests.support.idp import IdP, IdPError, urlopen
 
+pytestmark = [pytest.mark.slow, pytest.mark.node]
+
 
 def _part(token: str, index: int) -> dict[str, object]:
     segment = token.split(".")[index]

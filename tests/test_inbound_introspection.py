@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from starlette.datastructures import Headers
 from mcp_anything.config import ConfigError, parse_config
 from mcp_anything.inbound import AuthError, InboundRequest
 from mcp_anything.inbound.introspection import IntrospectionAuthenticator
+from tests.support.clock import FakeClock
 from tests.support.idp import IdP
 from tests.support.inbound import authenticator as build
 from tests.support.inbound import raw_config
@@ -19,7 +19,7 @@ from tests.support.inbound import raw_config
 CLIENT_ID = "gateway"
 CLIENT_SECRET = "introspection s3cret/with:odd&chars"
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.node]
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +28,7 @@ def _reset(idp: IdP) -> None:
     idp.configure(clients={CLIENT_ID: CLIENT_SECRET, "test-client": "test-secret"})
 
 
-def make(idp: IdP, **settings: Any) -> IntrospectionAuthenticator:
+def make(idp: IdP, clock: FakeClock | None = None, **settings: Any) -> IntrospectionAuthenticator:
     block = {
         "endpoint": idp.introspection_url,
         "client_id": CLIENT_ID,
@@ -37,7 +37,9 @@ def make(idp: IdP, **settings: Any) -> IntrospectionAuthenticator:
     }
     authenticator = build({"strategy": "introspection", "introspection": block}, env={"SECRET": CLIENT_SECRET})
     assert isinstance(authenticator, IntrospectionAuthenticator)
-    return authenticator
+    if clock is None:
+        return authenticator
+    return IntrospectionAuthenticator(authenticator._config, clock=clock.monotonic, wall_clock=clock.time)
 
 
 def bearer(token: str) -> InboundRequest:
@@ -93,13 +95,14 @@ async def test_active_results_are_cached_then_asked_again(idp: IdP) -> None:
 
 
 async def test_cache_never_outlives_the_token(idp: IdP) -> None:
-    auth = make(idp, cache_ttl="1h")
-    token = idp.token(exp=int(time.time()) + 2)
+    clock = FakeClock()
+    auth = make(idp, clock, cache_ttl="1h")
+    token = idp.token(exp=int(clock.time()) + 2)
     try:
         await auth.authenticate(bearer(token))
         await auth.authenticate(bearer(token))
         assert len(idp.requests("/introspect")) == 1
-        await asyncio.sleep(2.1)
+        clock.advance(2.1)
         assert (await refused(auth, token)).status == 401
         assert len(idp.requests("/introspect")) == 2
     finally:

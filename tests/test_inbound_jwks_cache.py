@@ -39,6 +39,8 @@ def authenticator(clock: FakeClock, issuer: str, jwks_url: str, **settings: Any)
     return JwtAuthenticator(config, clock=clock.monotonic, wall_clock=clock.time)
 
 
+@pytest.mark.slow
+@pytest.mark.node
 async def test_a_withdrawn_key_and_the_tokens_remembered_under_it_are_refused_after_the_ttl(idp: IdP) -> None:
     clock = FakeClock()
     withdrawn = idp.rotate_key()
@@ -66,6 +68,8 @@ async def test_a_withdrawn_key_and_the_tokens_remembered_under_it_are_refused_af
         await auth.aclose()
 
 
+@pytest.mark.slow
+@pytest.mark.node
 async def test_an_outage_keeps_the_last_good_keys_and_retries_after_the_minimum_interval(idp: IdP) -> None:
     clock = FakeClock()
     token = idp.token(aud=AUDIENCE)

@@ -21,26 +21,34 @@ from mcp_anything.identity import Identity
 from mcp_anything.inbound import AuthError, InboundRequest
 from mcp_anything.inbound.jwt import JwtAuthenticator
 from tests.support.bad_tokens import BAD_TOKENS, b64url, bad_tokens
+from tests.support.clock import FakeClock
 from tests.support.idp import IdP
 from tests.support.inbound import authenticator as build
 from tests.support.inbound import raw_config
 
 AUDIENCE = "mcp-gateway"
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.node]
 
 
-def make(idp: IdP, **jwt: Any) -> JwtAuthenticator:
+def make(idp: IdP, clock: FakeClock | None = None, **jwt: Any) -> JwtAuthenticator:
     settings = {"issuer": idp.issuer, "jwks_url": idp.jwks_url, "audience": AUDIENCE, **jwt}
     settings = {k: v for k, v in settings.items() if v is not None}
     authenticator = build({"strategy": "jwt", "jwt": settings})
     assert isinstance(authenticator, JwtAuthenticator)
-    return authenticator
+    if clock is None:
+        return authenticator
+    return JwtAuthenticator(authenticator._config, clock=clock.monotonic, wall_clock=clock.time)
 
 
 @pytest.fixture
-async def auth(idp: IdP) -> AsyncIterator[JwtAuthenticator]:
-    authenticator = make(idp)
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def auth(idp: IdP, clock: FakeClock) -> AsyncIterator[JwtAuthenticator]:
+    authenticator = make(idp, clock)
     yield authenticator
     await authenticator.aclose()
 
@@ -188,13 +196,13 @@ async def test_rotated_key_is_fetched_once_without_restart(idp: IdP) -> None:
 
 
 async def test_unknown_kids_refetch_single_flight_and_rate_limited(
-    idp: IdP, auth: JwtAuthenticator, corpus: dict[str, str]
+    idp: IdP, auth: JwtAuthenticator, clock: FakeClock, corpus: dict[str, str]
 ) -> None:
     forged = corpus["unknown kid"]
     idp.reset()
     await auth.authenticate(bearer(idp.token(aud=AUDIENCE)))
     assert len(idp.requests("/jwks")) == 1
-    auth._last_fetch = time.monotonic() - 60  # as if the last fetch was long ago
+    clock.advance(60)  # past the refetch interval
     idp.configure(faults={"/jwks": {"delay_ms": 200}})
     errors = await asyncio.gather(*(refused(auth, bearer(forged)) for _ in range(20)))
     assert {e.description for e in errors} == {"token is signed with an unknown key"}
@@ -204,12 +212,12 @@ async def test_unknown_kids_refetch_single_flight_and_rate_limited(
 
 
 async def test_cached_keys_keep_working_when_jwks_is_down(
-    idp: IdP, auth: JwtAuthenticator, corpus: dict[str, str]
+    idp: IdP, auth: JwtAuthenticator, clock: FakeClock, corpus: dict[str, str]
 ) -> None:
     await auth.authenticate(bearer(idp.token(aud=AUDIENCE)))
     token = idp.token(aud=AUDIENCE)
     forged = corpus["unknown kid"]
-    auth._last_fetch = time.monotonic() - 60
+    clock.advance(60)
     with idp.outage():
         await auth.authenticate(bearer(token))
         error = await refused(auth, bearer(forged))  # the refetch it triggers fails
@@ -217,21 +225,23 @@ async def test_cached_keys_keep_working_when_jwks_is_down(
         await auth.authenticate(bearer(token))
 
 
-async def test_jwks_unreachable_at_first_use_is_503_then_recovers(idp: IdP, auth: JwtAuthenticator) -> None:
+async def test_jwks_unreachable_at_first_use_is_503_then_recovers(
+    idp: IdP, auth: JwtAuthenticator, clock: FakeClock
+) -> None:
     token = idp.token(aud=AUDIENCE)
     with idp.outage():
         error = await refused(auth, bearer(token))
     assert error.status == 503
     assert "signing keys could not be fetched" in error.description
-    auth._last_fetch = time.monotonic() - 60
+    clock.advance(60)
     assert (await auth.authenticate(bearer(token))).subject == "test-client"
 
 
-async def test_jwks_error_status_and_garbage_fail_closed(idp: IdP, auth: JwtAuthenticator) -> None:
+async def test_jwks_error_status_and_garbage_fail_closed(idp: IdP, auth: JwtAuthenticator, clock: FakeClock) -> None:
     token = idp.token(aud=AUDIENCE)
     idp.fail("/jwks", 500)
     assert (await refused(auth, bearer(token))).status == 503
-    auth._last_fetch = time.monotonic() - 60
+    clock.advance(60)
     idp.fail("/jwks", 200, {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]})  # a symmetric key is never used
     assert (await refused(auth, bearer(token))).status == 503
 
@@ -321,9 +331,9 @@ async def test_validly_signed_but_unacceptable_structure_is_401(idp: IdP, auth: 
 
 
 async def test_a_verified_token_is_remembered_until_it_expires(
-    idp: IdP, monkeypatch: pytest.MonkeyPatch, corpus: dict[str, str]
+    idp: IdP, monkeypatch: pytest.MonkeyPatch, corpus: dict[str, str], clock: FakeClock
 ) -> None:
-    auth = make(idp, leeway="0s", min_refresh_interval="0s")
+    auth = make(idp, clock, leeway="0s", min_refresh_interval="0s")
     verifications: list[str] = []
     verify = auth._verify
 
@@ -332,7 +342,7 @@ async def test_a_verified_token_is_remembered_until_it_expires(
         return await verify(token)
 
     monkeypatch.setattr(auth, "_verify", counting)
-    token = idp.token(aud=AUDIENCE, exp=int(time.time()) + 2)
+    token = idp.token(aud=AUDIENCE, exp=int(clock.time()) + 2)
     try:
         for _ in range(3):
             await auth.authenticate(bearer(token))
@@ -340,7 +350,7 @@ async def test_a_verified_token_is_remembered_until_it_expires(
         await refused(auth, bearer(corpus["unknown kid"]))  # refetches the JWKS: the same keys
         await auth.authenticate(bearer(token))
         assert len(verifications) == 2  # the forged token's; no key was withdrawn, so `token` stays verified
-        await asyncio.sleep(2.1)
+        clock.advance(2.1)
         assert (await refused(auth, bearer(token))).description == "token has expired"
     finally:
         await auth.aclose()

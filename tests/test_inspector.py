@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 
-from tests.conftest import GatewayFactory, echo_config
+import pytest
+
 from tests.support import node
+from tests.support.gateway import GatewayFactory, echo_config
 from tests.support.upstream import RecordingUpstream
+
+pytestmark = [pytest.mark.slow, pytest.mark.node]
 
 
 def inspector(url: str, *args: str) -> dict:

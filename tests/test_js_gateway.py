@@ -20,26 +20,21 @@ import yaml
 from mcp_anything.app import GatewayApp, create_app
 from mcp_anything.config import ConfigSource
 from mcp_anything.js import POOL_SIZE
-from tests.conftest import SPECS, GatewayFactory, echo_config, mcp_client
 from tests.support.cli import run_cli, write_config
+from tests.support.gateway import GatewayFactory, echo_config
 from tests.support.idp import IdP
+from tests.support.mcp import ACCEPT, INITIALIZE, mcp_client
+from tests.support.openapi import SPECS
 from tests.support.servers import ServerThread
 from tests.support.upstream import RecordingUpstream
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 ISSUE_TOKEN_URL = "https://auth.example.com/token"
 CLIENT_SECRET = "js-client-s3cret"
 ENV = {"CLIENT_ID": "gateway", "CLIENT_SECRET": CLIENT_SECRET}
 CALLER = "Bearer caller-token-0123456789abcdef"
-ACCEPT = {"Accept": "application/json, text/event-stream"}
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}
 
 
 def pointed_at(idp: IdP, script: Path, directory: Path) -> Path:
@@ -68,6 +63,7 @@ def token_endpoint(idp: IdP) -> IdP:
     return idp
 
 
+@pytest.mark.node
 @pytest.mark.parametrize(
     ("strategy", "inbound", "outbound"),
     [
@@ -203,6 +199,7 @@ async def test_100_concurrent_inbound_evaluations_stay_correct_and_apart(
     assert outcomes == expected
 
 
+@pytest.mark.node
 async def test_an_unlisted_env_name_reads_as_nothing_and_the_log_names_the_setting(
     gateway: GatewayFactory,
     upstream: RecordingUpstream,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ ENV = {"HMAC_KEY": "k3y-value", "TOKEN": "t0ken-value"}
 
 def config(tmp_path: Path, *, inbound: dict[str, Any] | None = None, outbound: dict[str, Any] | None = None) -> Any:
     upstream: dict[str, Any] = {"name": "api", "openapi": {"source": "spec.yaml"}}
-    group: dict[str, Any] = {"name": "g", "upstreams": ["api"]}
+    group: dict[str, Any] = {"name": "g", "upstreams": ["api"], "inbound_auth": {"strategy": "none"}}
     if inbound is not None:
         group["inbound_auth"] = {"strategy": "js", "js": {"source": "auth.js", "timeout": "1s", **inbound}}
     if outbound is not None:
@@ -37,14 +38,18 @@ def config(tmp_path: Path, *, inbound: dict[str, Any] | None = None, outbound: d
 
 
 @pytest.fixture
-async def inbound(tmp_path: Path) -> AsyncIterator[Callable[..., ScriptAuthenticator]]:
-    made: list[ScriptAuthenticator] = []
+async def built(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """`built(direction, source, **js)`: the js strategy of that direction for a script (closed after the test)."""
+    made: list[ScriptAuthenticator | ScriptOutboundAuth] = []
 
-    def make(source: str, **js: Any) -> ScriptAuthenticator:
-        (tmp_path / "auth.js").write_text(source)
-        root = config(tmp_path, inbound=js)
-        auth = create_authenticator(root.groups[0].inbound_auth, root)
-        assert isinstance(auth, ScriptAuthenticator)
+    def make(direction: str, source: str, **js: Any) -> ScriptAuthenticator | ScriptOutboundAuth:
+        (tmp_path / ("auth.js" if direction == "inbound" else "token.js")).write_text(source)
+        root = config(tmp_path, **{direction: js})
+        if direction == "inbound":
+            auth: Any = create_authenticator(root.groups[0].inbound_auth, root)
+        else:
+            auth = create_outbound_auth(root.upstreams[0].outbound_auth, root)
+        assert isinstance(auth, ScriptAuthenticator | ScriptOutboundAuth)
         made.append(auth)
         return auth
 
@@ -54,20 +59,13 @@ async def inbound(tmp_path: Path) -> AsyncIterator[Callable[..., ScriptAuthentic
 
 
 @pytest.fixture
-async def outbound(tmp_path: Path) -> AsyncIterator[Callable[..., ScriptOutboundAuth]]:
-    made: list[ScriptOutboundAuth] = []
+def inbound(built: Callable[..., Any]) -> Callable[..., ScriptAuthenticator]:
+    return partial(built, "inbound")
 
-    def make(source: str, **js: Any) -> ScriptOutboundAuth:
-        (tmp_path / "token.js").write_text(source)
-        root = config(tmp_path, outbound=js)
-        auth = create_outbound_auth(root.upstreams[0].outbound_auth, root)
-        assert isinstance(auth, ScriptOutboundAuth)
-        made.append(auth)
-        return auth
 
-    yield make
-    for auth in made:
-        await auth.aclose()
+@pytest.fixture
+def outbound(built: Callable[..., Any]) -> Callable[..., ScriptOutboundAuth]:
+    return partial(built, "outbound")
 
 
 def request(headers: dict[str, str] | None = None) -> InboundRequest:
@@ -121,6 +119,8 @@ async def test_ctx_env_holds_the_listed_secret_for_an_hmac_style_check(inbound) 
         ("return;", "got a null or undefined"),
         ("return [true, 'alice'];", "expected the claims as a table of name to value, got a string"),
         ("return {sub: {}};", "claim `sub` must be a string"),
+        ("return {valid: false, sub: 'alice'};", "returned claims whose valid is not true: request denied"),
+        ("return {allowed: 'yes', authenticated: 0};", "whose allowed, authenticated is not true"),
         ("throw new Error(`bad ${headers.authorization}`);", "runtime error: auth.js:1: Error: bad [redacted]"),
     ],
 )

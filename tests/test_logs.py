@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -17,9 +18,14 @@ import httpx2
 import pytest
 import yaml
 
-from tests.conftest import SPECS, echo_config, mcp_client
+from mcp_anything.logs import ConsoleFormatter
+from tests.support.gateway import echo_config
 from tests.support.idp import IdP
+from tests.support.mcp import mcp_client
+from tests.support.openapi import SPECS
 from tests.support.servers import free_port
+
+pytestmark = pytest.mark.slow  # each test runs the gateway's logging in a fresh process
 
 EMIT = """
 import logging, sys
@@ -103,6 +109,7 @@ FORGED_SUB = (
 )
 
 
+@pytest.mark.node
 @pytest.mark.anyio
 async def test_a_forged_subject_writes_one_escaped_console_line(tmp_path: Path, upstream_url: str, idp: IdP) -> None:
     (tmp_path / "echo.yaml").write_text((SPECS / "echo.yaml").read_text())
@@ -126,6 +133,17 @@ async def test_a_forged_subject_writes_one_escaped_console_line(tmp_path: Path, 
     assert "\\r\\x1b[2K\\x1b[1A\\u2028forged\\x85line" in call
     assert "x" * (512 - len(FORGED_SUB)) + f'...[{len(FORGED_SUB) + 2000 - 512} more chars]" strategy=jwt' in call
     assert not any(c in text for c in "\r\x1b\u2028\x85")
+
+
+def test_a_traceback_quoting_caller_text_cannot_start_a_record_line() -> None:
+    try:
+        raise ValueError("bad id\n2026-01-01 00:00:00,000 INFO    mcp_anything.audit: call allow\x1b[2K")
+    except ValueError:
+        record = logging.LogRecord("mcp_anything", logging.ERROR, __file__, 1, "tool call failed", (), sys.exc_info())
+    first, *rest = ConsoleFormatter().format(record).split("\n")
+    assert CONSOLE_RECORD.match(first) and first.endswith("mcp_anything: tool call failed")
+    assert rest[0] == "  Traceback (most recent call last):" and rest[-1].endswith("call allow\\x1b[2K")
+    assert all(line.startswith("  ") for line in rest)
 
 
 @contextmanager

@@ -11,22 +11,17 @@ from typing import Any
 import httpx2
 import pytest
 
-from tests.conftest import GatewayFactory, echo_config, mcp_client
 from tests.support.cli import run_cli, write_config
+from tests.support.gateway import GatewayFactory, echo_config
 from tests.support.idp import IdP
+from tests.support.mcp import INITIALIZE, mcp_client
 from tests.support.upstream import RecordingUpstream
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.node]
 
-SCRIPTS = Path(__file__).parent.parent / "scripts"
+EXAMPLES = Path(__file__).parent.parent / "examples"
 SECRET = "lua-client-s3cret"
 CALLER_TOKEN = "Bearer alice.caller-token-0123456789"
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}
 
 
 @pytest.fixture
@@ -37,7 +32,7 @@ def config(idp: IdP, upstream_url: str) -> dict[str, Any]:
         outbound_auth={
             "strategy": "lua",
             "lua": {
-                "source": str(SCRIPTS / "get_token.lua"),
+                "source": str(EXAMPLES / "get_token.lua"),
                 "allowed_hosts": ["127.0.0.1"],
                 "params": {"token_url": idp.token_url, "client_id": "gateway", "client_secret": "${LUA_SECRET}"},
             },
@@ -45,7 +40,7 @@ def config(idp: IdP, upstream_url: str) -> dict[str, Any]:
     )
     raw["groups"][0]["inbound_auth"] = {
         "strategy": "lua",
-        "lua": {"source": str(SCRIPTS / "validate_token.lua"), "params": {"admins": "alice"}},
+        "lua": {"source": str(EXAMPLES / "validate_token.lua"), "params": {"admins": "alice"}},
     }
     return raw
 

@@ -15,7 +15,7 @@ from mcp_anything.config import ConfigError, parse_config
 from mcp_anything.inbound import AuthError, InboundRequest, create_authenticator
 from mcp_anything.inbound.script import ScriptAuthenticator
 
-SCRIPTS = Path(__file__).parent.parent / "scripts"
+EXAMPLES = Path(__file__).parent.parent / "examples"
 
 pytestmark = pytest.mark.anyio
 
@@ -26,7 +26,7 @@ def authenticator(tmp_path: Path, source: str | None = None, **lua: object) -> S
     config = parse_config(
         {
             "groups": [
-                {"name": "open", "endpoint": "/open/mcp", "upstreams": ["api"]},
+                {"name": "open", "endpoint": "/open/mcp", "upstreams": ["api"], "inbound_auth": {"strategy": "none"}},
                 {
                     "name": "g",
                     "upstreams": ["api"],
@@ -140,7 +140,8 @@ async def test_infinite_loop_is_denied_at_the_timeout(tmp_path: Path, caplog) ->
     auth = authenticator(tmp_path, "while true do end", timeout="100ms")
     started = time.monotonic()
     await denied(auth)
-    assert time.monotonic() - started < 0.25
+    # Stopped near its 100 ms deadline rather than run forever; the room is for a loaded machine.
+    assert time.monotonic() - started < 1.0
     assert "timeout error" in caplog.text
 
 
@@ -201,7 +202,7 @@ async def test_concurrent_requests_get_their_own_identity(tmp_path: Path) -> Non
 class TestShippedExample:
     @pytest.fixture
     def auth(self, tmp_path: Path) -> ScriptAuthenticator:
-        shutil.copy(SCRIPTS / "validate_token.lua", tmp_path / "auth.lua")
+        shutil.copy(EXAMPLES / "validate_token.lua", tmp_path / "auth.lua")
         return authenticator(tmp_path, params={"admins": "${ADMINS} bob"})
 
     async def test_accepts_a_well_formed_token(self, auth: ScriptAuthenticator) -> None:

@@ -29,9 +29,9 @@ from tests.support.idp import IdP
 from tests.support.loop import loop_ticks_while
 from tests.support.servers import ServerThread
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.node]
 
-SCRIPTS = Path(__file__).parent.parent / "scripts"
+EXAMPLES = Path(__file__).parent.parent / "examples"
 CLIENT_ID = "gateway"
 CLIENT_SECRET = "s3cr3t-client-secret"
 
@@ -67,7 +67,7 @@ async def outbound(tmp_path: Path) -> AsyncIterator[Callable[..., ScriptOutbound
             (tmp_path / "token.lua").write_text(source)
         config = parse_config(
             {
-                "groups": [{"name": "g", "upstreams": ["other", "api"]}],
+                "groups": [{"name": "g", "upstreams": ["other", "api"], "inbound_auth": {"strategy": "none"}}],
                 "upstreams": [
                     {"name": "other", "openapi": {"source": "spec.yaml"}},
                     {
@@ -114,7 +114,7 @@ def claims(authorization: str) -> dict[str, Any]:
 class TestShippedExample:
     @pytest.fixture
     def auth(self, tmp_path: Path, outbound, idp: IdP) -> ScriptOutboundAuth:
-        shutil.copy(SCRIPTS / "get_token.lua", tmp_path / "token.lua")
+        shutil.copy(EXAMPLES / "get_token.lua", tmp_path / "token.lua")
         params = {
             "token_url": idp.token_url,
             "client_id": CLIENT_ID,

@@ -9,11 +9,12 @@ import httpx2
 import pytest
 
 from mcp_anything import metrics
-from tests.conftest import GatewayFactory, echo_config, mcp_client
+from tests.support.gateway import GatewayFactory, echo_config
+from tests.support.mcp import mcp_client
 from tests.support.metrics import scrape
 from tests.support.servers import free_port
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 CALLS = "mcp_anything_tool_calls_total"
 LATENCY = "mcp_anything_tool_call_duration_seconds_count"

@@ -11,11 +11,13 @@ import pytest
 
 from mcp_anything.app import create_app
 from mcp_anything.config import parse_config
-from tests.conftest import SPECS, GatewayFactory, echo_config, mcp_client
+from tests.support.gateway import GatewayFactory, echo_config
+from tests.support.mcp import mcp_client
 from tests.support.metrics import Scrape
+from tests.support.openapi import SPECS
 from tests.support.servers import free_port
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 TOKEN = "metrics-token-5f1c"
 BEARER = f"Bearer {TOKEN}"
@@ -114,14 +116,12 @@ async def test_startup_warns_when_metrics_are_open_on_a_public_address(
     app = create_app(parse_config({**echo_config(upstream_url), "server": server}, base_dir=SPECS, env={}))
     await app.gateway.aclose()
     warnings = [r.getMessage() for r in caplog.records if "/metrics is served without a token" in r.getMessage()]
-    assert warnings == (
-        [
-            "/metrics is served without a token on 0.0.0.0:8080, next to the MCP endpoints: anyone who can reach them "
-            "can read every tool name, upstream and outcome count; set server.metrics.port or server.metrics.token"
-        ]
-        if warned
-        else []
+    expected = (
+        "config: server.metrics: /metrics is served without a token on 0.0.0.0:8080, next to the MCP endpoints: "
+        "anyone who can reach them can read every tool name, upstream and outcome count; set server.metrics.port "
+        "or server.metrics.token"
     )
+    assert warnings == ([expected] if warned else [])
 
 
 def test_metrics_config_problems_name_the_key() -> None:

@@ -9,22 +9,17 @@ from typing import Any
 import httpx2
 import pytest
 
-from tests.conftest import GatewayFactory, echo_config, mcp_client
+from tests.support.gateway import GatewayFactory, echo_config
 from tests.support.idp import IdP
+from tests.support.mcp import INITIALIZE, mcp_client
 from tests.support.metrics import Scrape, scrape
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 AUDIENCE = "mcp-gateway"
 FETCHES = "mcp_anything_token_fetches_total"
 HITS = "mcp_anything_token_cache_hits_total"
 AUTH_FAILURES = "mcp_anything_auth_failures_total"
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}
 
 
 @pytest.fixture(scope="module")

@@ -111,6 +111,7 @@ def test_binary_bodies_take_base64(tools) -> None:
         call(tool, {"body": "not base64!"})
 
 
+@pytest.mark.corpus
 def test_twilio_form_bodies_are_flattened() -> None:
     twilio = tools_by_name(SHARED_SPECS / "twilio" / "twilio_api_v2010.json", tool_prefix="")
     tool = twilio["create_call"]

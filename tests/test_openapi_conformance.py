@@ -7,7 +7,7 @@ import pytest
 from tests.support.conformance import ACCEPTED, run_spec
 from tests.support.openapi import SHARED_SPECS
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.node, pytest.mark.corpus]
 
 SUBSET = [
     "oas-examples/2.0/petstore-expanded.json",  # Swagger 2.0 conversion

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from mcp_anything.openapi import findings as kinds
-from tests.conftest import GatewayFactory, echo_config
 from tests.support.cli import run_cli
+from tests.support.gateway import GatewayFactory, echo_config
 from tests.support.metrics import scrape
 from tests.support.openapi import SPECS, load, minimal_spec
 
@@ -139,7 +139,10 @@ def test_a_faithful_spec_has_no_findings(tmp_path) -> None:
 def _config(tmp_path: Path, spec: dict[str, Any]) -> str:
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
     upstream = {"name": "api", "base_url": "http://127.0.0.1:9", "openapi": {"source": "spec.yaml"}}
-    config = {"groups": [{"name": "g", "upstreams": ["api"]}], "upstreams": [upstream]}
+    config = {
+        "groups": [{"name": "g", "upstreams": ["api"], "inbound_auth": {"strategy": "none"}}],
+        "upstreams": [upstream],
+    }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return str(path)
@@ -171,6 +174,7 @@ def test_tools_report_lists_what_each_tool_approximates(tmp_path) -> None:
     assert [line.split()[:2] for line in report[2:]] == [["api_get_plain", "derived_name"]]
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_serve_logs_each_finding_once_and_exports_their_count(
     gateway: GatewayFactory, upstream_url: str, caplog: pytest.LogCaptureFixture

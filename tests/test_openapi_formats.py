@@ -44,6 +44,7 @@ def test_swagger_2_is_converted() -> None:
     assert login.output_schema is None
 
 
+@pytest.mark.corpus
 def test_every_shared_swagger_2_spec_loads() -> None:
     for path in sorted((SHARED_SPECS / "oas-examples" / "2.0").glob("*.json")):
         result = load(path)
@@ -101,6 +102,7 @@ def test_all_of_with_conflicts_is_kept_as_all_of(tmp_path) -> None:
     assert tool.input_schema["properties"]["x"] == schema
 
 
+@pytest.mark.corpus
 def test_31_schemas_keep_their_types() -> None:
     tools = tools_by_name(SHARED_SPECS / "oas-examples" / "3.1" / "schema-types.json")
     text = json.dumps([t.input_schema for t in tools.values()])

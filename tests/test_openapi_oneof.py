@@ -6,7 +6,8 @@ import pytest
 
 from mcp_anything.openapi.findings import SCHEMA_UNSATISFIABLE
 from mcp_anything.tools import ArgumentError
-from tests.conftest import GatewayFactory, mcp_client
+from tests.support.gateway import GatewayFactory
+from tests.support.mcp import mcp_client
 from tests.support.openapi import SPECS, load, minimal_spec, tools_by_name
 from tests.support.upstream import RecordingUpstream
 
@@ -84,11 +85,14 @@ def test_the_discriminator_chooses_the_branch(tools) -> None:
     )
 
 
+@pytest.mark.slow
 async def test_through_the_gateway_an_ambiguous_argument_is_an_error_result_and_never_sent(
     gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str
 ) -> None:
     config = {
-        "groups": [{"name": "default", "endpoint": "/mcp", "upstreams": ["poly"]}],
+        "groups": [
+            {"name": "default", "endpoint": "/mcp", "upstreams": ["poly"], "inbound_auth": {"strategy": "none"}}
+        ],
         "upstreams": [{"name": "poly", "base_url": upstream_url, "openapi": {"source": "oneof.yaml"}}],
     }
     with gateway(config) as url:

@@ -72,6 +72,7 @@ def test_operations_given_as_refs_keep_everything() -> None:
     assert (request.method, request.path, request.body) == ("PATCH", "/v2/widgets/3", b"color=red&size=2")
 
 
+@pytest.mark.slow
 def test_refs_in_a_spec_served_over_http_resolve_against_its_url(tmp_path) -> None:
     root = tmp_path / "site"
     shutil.copytree(SPLIT, root)
@@ -221,3 +222,38 @@ def test_a_branch_from_a_whole_file_is_titled_with_the_file_name(tmp_path) -> No
     source = _write(tmp_path, {"openapi.yaml": spec, "cat.yaml": {"type": "string"}, "dog.yaml": {"type": "integer"}})
     body_schema = load(source).tools[0].input_schema["properties"]["body"]
     assert [branch["title"] for branch in body_schema["anyOf"]] == ["cat", "dog"]
+
+
+def test_swagger_2_parameters_and_responses_in_other_files(tmp_path) -> None:
+    operation = {
+        "operationId": "list",
+        "parameters": [{"$ref": "common.json#/parameters/ApiVersion"}, {"$ref": "common.json#/parameters/Top"}],
+        "responses": {"200": {"$ref": "common.json#/responses/Page"}},
+    }
+    common = {
+        "parameters": {
+            "ApiVersion": {"name": "api-version", "in": "query", "required": True, "type": "string"},
+            "Top": {
+                "name": "$top",
+                "in": "query",
+                "type": "array",
+                "items": {"type": "integer"},
+                "collectionFormat": "csv",
+            },
+        },
+        "responses": {"Page": {"description": "ok", "schema": {"type": "object"}}},
+    }
+    spec = {
+        "swagger": "2.0",
+        "info": {"title": "t", "version": "1"},
+        "host": "example.com",
+        "paths": {"/a": {"get": operation}},
+    }
+    loaded = load(_write(tmp_path, {"openapi.yaml": spec, "common.json": common}))
+    tool = loaded.tools[0]
+    assert tool.input_schema["properties"]["api-version"] == {"type": "string"}
+    assert tool.input_schema["properties"]["top"] == {"type": "array", "items": {"type": "integer"}}
+    assert tool.input_schema["required"] == ["api-version"]
+    assert tool.build_request({"api-version": "1", "top": [1, 2]}).query == [("api-version", "1"), ("$top", "1,2")]
+    (finding,) = loaded.findings  # the response's schema has no media type there: said, not dropped silently
+    assert finding.message.startswith("no outputSchema: response 200 is in Swagger 2.0 form")

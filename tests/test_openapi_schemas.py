@@ -138,6 +138,7 @@ def test_cyclic_and_mutually_recursive_schemas_stay_small(tmp_path) -> None:
     jsonschema_rs.validator_for(tool.input_schema)
 
 
+@pytest.mark.corpus
 def test_every_shared_30_and_31_spec_compiles() -> None:
     for version in ("3.0", "3.1"):
         for path in sorted((SHARED_SPECS / "oas-examples" / version).glob("*.json")):

@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import SPECS, GatewayFactory, echo_config, mcp_client
 from tests.support.cli import run_cli, write_config
+from tests.support.gateway import GatewayFactory, echo_config
 from tests.support.idp import IdP
+from tests.support.mcp import mcp_client
+from tests.support.openapi import SPECS
 from tests.support.upstream import Recorded, RecordingUpstream
 
 pytestmark = pytest.mark.anyio
@@ -77,6 +79,7 @@ def query_key_arrives(recorded: Recorded) -> None:
     assert recorded.header("authorization") is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("outbound_auth", "check"),
     [
@@ -100,6 +103,8 @@ async def test_static_credentials_reach_the_upstream_and_the_callers_never_do(
     assert_nothing_from_the_caller(upstream.last)
 
 
+@pytest.mark.slow
+@pytest.mark.node
 async def test_client_credentials_token_reaches_the_upstream_fetched_once(
     gateway: GatewayFactory,
     upstream: RecordingUpstream,
@@ -122,6 +127,8 @@ async def test_client_credentials_token_reaches_the_upstream_fetched_once(
     assert token_request["form"] == {"grant_type": "client_credentials", "scope": "read:data"}
 
 
+@pytest.mark.slow
+@pytest.mark.node
 async def test_an_upstream_401_refreshes_the_token_and_retries_once(
     gateway: GatewayFactory,
     upstream: RecordingUpstream,
@@ -140,6 +147,7 @@ async def test_an_upstream_401_refreshes_the_token_and_retries_once(
     assert len(idp.requests("/token")) == 2
 
 
+@pytest.mark.slow
 async def test_a_static_credential_refused_with_401_is_not_retried(
     gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str
 ) -> None:
@@ -151,6 +159,8 @@ async def test_a_static_credential_refused_with_401_is_not_retried(
     assert len(upstream.requests) == 1
 
 
+@pytest.mark.slow
+@pytest.mark.node
 async def test_a_token_endpoint_error_is_the_tool_error_and_nothing_reaches_the_upstream(
     gateway: GatewayFactory,
     upstream: RecordingUpstream,
@@ -170,6 +180,8 @@ async def test_a_token_endpoint_error_is_the_tool_error_and_nothing_reaches_the_
     assert upstream.requests == []
 
 
+@pytest.mark.slow
+@pytest.mark.node
 async def test_an_operation_marked_auth_not_required_is_called_without_credentials(
     gateway: GatewayFactory,
     upstream: RecordingUpstream,

@@ -3,28 +3,44 @@ compressed bodies capped by their inflated size, redirects and where credentials
 
 from __future__ import annotations
 
+import math
 import resource
 import struct
+import time
 import zlib
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
 import pytest
+from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
-from mcp_anything.config import ClientCredentialsConfig, ConfigError, parse_config
+from mcp_anything.config import (
+    ClientCredentialsConfig,
+    ConfigError,
+    IntrospectionConfig,
+    JwtConfig,
+    parse_config,
+)
 from mcp_anything.http_client import HttpPolicy
 from mcp_anything.http_client.policy import Hop, next_hop
+from mcp_anything.inbound import AuthError, InboundRequest
+from mcp_anything.inbound.introspection import IntrospectionAuthenticator
+from mcp_anything.inbound.jwt import JwtAuthenticator
 from mcp_anything.openapi.loader import load_upstream_tools
 from mcp_anything.outbound import OutboundAuthError
 from mcp_anything.outbound.client_credentials import BACKOFF_FIRST, MAX_RESPONSE_BYTES, ClientCredentialsAuth
+from mcp_anything.outbound.script import Fetcher
+from mcp_anything.scripting import LUA, ScriptError, set_deadline
 from mcp_anything.tools import HttpRequest
 from tests.support.clock import FakeClock
 from tests.support.servers import ServerThread
 
 pytestmark = pytest.mark.anyio
 
+# A JWT with a `kid`: enough for the authenticator to ask the JWKS for keys.
+UNSIGNED_JWT = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJ4In0.c2ln"
 INFLATED = 3 << 29  # 1.5 GiB of zeros...
 _PIECE = 1 << 20
 
@@ -103,6 +119,38 @@ async def test_a_token_endpoint_gzip_bomb_is_refused_at_the_cap_and_backed_off()
             await auth.aclose()
 
 
+async def test_identity_provider_answers_are_capped_by_their_inflated_size(caplog: pytest.LogCaptureFixture) -> None:
+    bomb = Server(headers={"Content-Type": "application/json", "Content-Encoding": "gzip"}, body=gzip_bomb())
+    with serve(bomb) as running:
+        jwks = JwtAuthenticator(JwtConfig(issuer="https://issuer.example", jwks_url=running.url + "/jwks"))
+        introspection = IntrospectionAuthenticator(
+            IntrospectionConfig(endpoint=running.url + "/introspect", client_id="gateway", client_secret="secret-1")
+        )
+        request = InboundRequest("POST", "/mcp", Headers({"authorization": f"Bearer {UNSIGNED_JWT}"}))
+        try:
+            for authenticator in (jwks, introspection):
+                with pytest.raises(AuthError) as refused:
+                    await authenticator.authenticate(request)
+                assert refused.value.status == 503
+        finally:
+            await jwks.aclose()
+            await introspection.aclose()
+    assert "returned more than 1048576 bytes" in caplog.text  # the JWKS
+    assert "did not return a JSON object of at most 262144 bytes" in caplog.text  # introspection
+
+
+def test_a_script_fetch_is_capped_by_the_inflated_size() -> None:
+    bomb = Server(headers={"Content-Type": "application/json", "Content-Encoding": "gzip"}, body=gzip_bomb())
+    fetch = Fetcher(["127.0.0.1"], max_body=1 << 20, language=LUA)
+    set_deadline(time.monotonic() + 30)
+    try:
+        with serve(bomb) as running, pytest.raises(ScriptError, match="larger than memory_limit_mb"):
+            fetch(running.url + "/token")
+    finally:
+        set_deadline(math.inf)
+        fetch.close()
+
+
 @pytest.fixture
 def two_origins() -> Iterator[tuple[Server, str, Server, str]]:
     """A spec host and another origin (another port on 127.0.0.1) that serves the spec too."""
@@ -116,7 +164,7 @@ def two_origins() -> Iterator[tuple[Server, str, Server, str]]:
 
 def load(source: str, tmp_path: Path) -> None:
     raw = {
-        "groups": [{"name": "g", "upstreams": ["api"]}],
+        "groups": [{"name": "g", "upstreams": ["api"], "inbound_auth": {"strategy": "none"}}],
         "upstreams": [
             {
                 "name": "api",

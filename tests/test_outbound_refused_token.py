@@ -14,13 +14,14 @@ import orjson
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from tests.conftest import GatewayFactory, echo_config, mcp_client
+from tests.support.gateway import GatewayFactory, echo_config
 from tests.support.idp import IdP
+from tests.support.mcp import mcp_client
 from tests.support.servers import ServerThread
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.node]
 
-SCRIPTS = Path(__file__).parent.parent / "scripts"
+EXAMPLES = Path(__file__).parent.parent / "examples"
 SECRET = "upstream-s3cret_value"
 CALLS = 8
 STAGGER = 0.05  # seconds between one refusal and the next
@@ -67,7 +68,7 @@ def client_credentials(idp: IdP) -> dict[str, Any]:
 
 def lua(idp: IdP) -> dict[str, Any]:
     params = {"token_url": idp.token_url, "client_id": "gateway", "client_secret": "${UPSTREAM_SECRET}"}
-    block = {"source": str(SCRIPTS / "get_token.lua"), "allowed_hosts": ["127.0.0.1"], "timeout": "5s"}
+    block = {"source": str(EXAMPLES / "get_token.lua"), "allowed_hosts": ["127.0.0.1"], "timeout": "5s"}
     return {"strategy": "lua", "lua": {**block, "params": params}}
 
 

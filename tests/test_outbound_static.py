@@ -18,7 +18,11 @@ SECRET = "k3y-Value_0123456789"
 def config_with(outbound_auth: dict[str, Any], secret: str = SECRET, **upstream_settings: Any) -> Config:
     upstream = {"name": "api", "openapi": {"source": "api.yaml"}, "outbound_auth": outbound_auth, **upstream_settings}
     return parse_config(
-        {"groups": [{"name": "g", "upstreams": ["api"]}], "upstreams": [upstream]}, env={"UPSTREAM_SECRET": secret}
+        {
+            "groups": [{"name": "g", "upstreams": ["api"], "inbound_auth": {"strategy": "none"}}],
+            "upstreams": [upstream],
+        },
+        env={"UPSTREAM_SECRET": secret},
     )
 
 

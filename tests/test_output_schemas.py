@@ -8,14 +8,18 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import GatewayFactory, mcp_client
+from tests.support.gateway import GatewayFactory
+from tests.support.mcp import mcp_client
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
 def drift_config(upstream_url: str, **overrides: Any) -> dict[str, Any]:
     upstream = {"name": "drift", "base_url": upstream_url, "openapi": {"source": "drift.yaml"}, **overrides}
-    return {"groups": [{"name": "default", "upstreams": ["drift"]}], "upstreams": [upstream]}
+    return {
+        "groups": [{"name": "default", "upstreams": ["drift"], "inbound_auth": {"strategy": "none"}}],
+        "upstreams": [upstream],
+    }
 
 
 async def test_a_conforming_response_is_structured_content(gateway: GatewayFactory, upstream_url: str) -> None:

@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import GatewayFactory, echo_config, mcp_client
+from tests.support.gateway import GatewayFactory, echo_config
+from tests.support.mcp import mcp_client
 from tests.support.metrics import scrape
 from tests.support.redis import redis_server
 from tests.support.servers import free_port
 from tests.support.upstream import RecordingUpstream
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 RETRY = re.compile(r"retry in (\d+)s")
 
@@ -63,6 +64,7 @@ async def test_per_tool_limits_count_every_caller_together(gateway: GatewayFacto
     assert outcomes == [False, False, False, True, False]
 
 
+@pytest.mark.redis
 async def test_redis_shares_the_limits_between_replicas(gateway: GatewayFactory, upstream_url: str) -> None:
     with redis_server() as redis_url:
         raw = limited_config(upstream_url, {"per": "tool", "limit": "3/minute"}, storage=redis_url)

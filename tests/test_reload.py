@@ -23,21 +23,16 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_anything.app import GatewayApp, create_app
 from mcp_anything.config import ConfigSource
-from tests.conftest import SPECS, echo_config, mcp_client
+from tests.support.gateway import echo_config
+from tests.support.mcp import ACCEPT, INITIALIZE, mcp_client
 from tests.support.metrics import scrape
+from tests.support.openapi import SPECS
 from tests.support.servers import ServerThread, free_port
 from tests.support.upstream import RecordingUpstream
 
 pytestmark = pytest.mark.anyio
 
-ACCEPT = {"Accept": "application/json, text/event-stream"}
 PING = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}
 
 
 class ConfigFile:
@@ -81,6 +76,7 @@ async def tool_names(endpoint: str) -> set[str]:
         return {t.name for t in (await client.list_tools()).tools}
 
 
+@pytest.mark.slow
 async def test_a_changed_file_reloads_and_notifies_open_sessions(tmp_path: Path, upstream_url: str) -> None:
     config = ConfigFile(tmp_path, reloading(upstream_url))
     notified = anyio.Event()
@@ -109,6 +105,7 @@ async def test_a_changed_file_reloads_and_notifies_open_sessions(tmp_path: Path,
     assert notifications == ["notifications/tools/list_changed"]
 
 
+@pytest.mark.slow
 async def test_a_bad_config_keeps_the_old_one_serving(
     tmp_path: Path, upstream_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -142,10 +139,11 @@ async def _logged(caplog: pytest.LogCaptureFixture, text: str) -> bool:
     return any(text in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.slow
 async def test_endpoints_added_and_removed_by_a_reload(tmp_path: Path, upstream_url: str) -> None:
     raw = reloading(upstream_url)
     config = ConfigFile(tmp_path, raw)
-    second = {"name": "second", "endpoint": "/second/mcp", "upstreams": ["echo"]}
+    second = {"name": "second", "endpoint": "/second/mcp", "upstreams": ["echo"], "inbound_auth": {"strategy": "none"}}
     with serving(config) as (url, app):
         async with httpx2.AsyncClient() as http:
             assert (await http.post(url + "/second/mcp", json={})).status_code == 404
@@ -175,6 +173,7 @@ async def _has_groups(app: GatewayApp, count: int) -> bool:
     return len(app.gateway.groups) == count
 
 
+@pytest.mark.slow
 async def test_in_flight_calls_finish_on_the_old_config_then_its_clients_close(
     tmp_path: Path, upstream: RecordingUpstream, upstream_url: str
 ) -> None:
@@ -213,6 +212,7 @@ async def _closed(gateway: Any) -> bool:
     return not gateway.upstreams["echo"]._http.open  # what Upstream.aclose leaves
 
 
+@pytest.mark.slow
 async def test_rate_limit_counters_survive_a_reload(tmp_path: Path, upstream_url: str) -> None:
     raw = reloading(upstream_url)
     raw["groups"][0]["rate_limits"] = [{"per": "tool", "limit": "2/minute"}]
@@ -227,6 +227,7 @@ async def test_rate_limit_counters_survive_a_reload(tmp_path: Path, upstream_url
             assert (await client.call_tool("echo_get_item", {"itemId": "1"})).is_error
 
 
+@pytest.mark.slow
 async def test_sighup_reloads_a_running_server(tmp_path: Path, upstream_url: str) -> None:
     raw = reloading(upstream_url, interval="off")
     port = free_port()
@@ -287,6 +288,7 @@ def test_watched_files_are_the_config_and_the_local_files_it_names(tmp_path: Pat
     assert names == ["config.yaml", "echo.yaml", "overlays/a.yaml", "lua/token.lua", "lua/check.lua"]
 
 
+@pytest.mark.slow
 async def test_a_spec_url_that_cannot_be_fetched_fails_the_reload(
     tmp_path: Path, upstream_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -303,6 +305,7 @@ async def test_a_spec_url_that_cannot_be_fetched_fails_the_reload(
     assert any("upstreams[0].openapi.source" in p for p in problems), problems
 
 
+@pytest.mark.slow
 async def test_settings_read_at_startup_keep_their_running_values(
     tmp_path: Path, upstream_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:

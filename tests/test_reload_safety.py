@@ -12,7 +12,8 @@ import yaml
 
 from mcp_anything.app.reload import Reloader
 from mcp_anything.config import Config, ConfigSource, parse_config, weakenings
-from tests.conftest import echo_config, mcp_client
+from tests.support.gateway import echo_config
+from tests.support.mcp import mcp_client
 from tests.support.metrics import scrape
 from tests.support.upstream import RecordingUpstream
 from tests.test_reload import ConfigFile, _logged, eventually, serving
@@ -124,6 +125,7 @@ async def anonymous_call_succeeds(endpoint: str) -> bool:
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_config_rewritten_in_place_in_two_writes_never_serves_the_first_half(
     tmp_path: Path, upstream: RecordingUpstream, upstream_url: str, caplog: pytest.LogCaptureFixture
@@ -152,9 +154,10 @@ async def test_a_config_rewritten_in_place_in_two_writes_never_serves_the_first_
     assert succeeded == 0
     assert [r.method for r in upstream.requests] == ["GET"], "no anonymous call reached the upstream"
     problems = [r.getMessage() for r in caplog.records if r.name == "mcp_anything.reload"]
-    assert any("inbound_auth.strategy becomes none (was api_key)" in p for p in problems), problems
+    assert any("groups[0].inbound_auth: required; write `strategy: none`" in p for p in problems), problems
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_reload_that_weakens_a_group_is_refused_unless_the_new_config_allows_it(
     tmp_path: Path, upstream_url: str, caplog: pytest.LogCaptureFixture
@@ -182,6 +185,7 @@ async def test_a_reload_that_weakens_a_group_is_refused_unless_the_new_config_al
     assert warnings[-1] == f"config reloaded with weaker security (allowed): {weakening}"
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_file_still_changing_is_read_only_once_it_has_settled(tmp_path: Path, upstream_url: str) -> None:
     raw = echo_config(upstream_url)
@@ -212,3 +216,28 @@ async def test_a_file_still_changing_is_read_only_once_it_has_settled(tmp_path: 
 
 async def _true(value: bool) -> bool:
     return value
+
+
+@pytest.mark.anyio
+async def test_a_new_metrics_port_waits_for_a_restart(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    raw = echo_config("http://127.0.0.1:9")  # nothing is called
+    raw["server"] = {"reload_interval": "off", "metrics": {"port": 9464, "token": "t-1"}}
+    config = ConfigFile(tmp_path, raw)
+    source = ConfigSource(config.path)
+    served: list[Config] = [source.load()]
+
+    async def serve(new: Config) -> int:
+        served.append(new)
+        return 0
+
+    reloader = Reloader(source, current=lambda: served[-1], serve=serve)
+    reloader.start()
+    try:
+        config.write({**raw, "server": {**raw["server"], "metrics": {"port": 9465, "token": "t-2"}}})
+        assert await reloader.reload("SIGHUP")
+    finally:
+        await reloader.stop()
+    assert served[-1].server.metrics.port == 9464, "the listener bound at startup keeps serving"
+    assert served[-1].server.metrics.token is not None and served[-1].server.metrics.token.get_secret_value() == "t-2"
+    warnings = [r.getMessage() for r in caplog.records if r.name == "mcp_anything.reload" and r.levelname == "WARNING"]
+    assert warnings == ["server.metrics.port changed; the new value takes effect on restart"]

@@ -14,13 +14,15 @@ import orjson
 import pytest
 import yaml
 
-from tests.conftest import SPECS, GatewayFactory, mcp_client
 from tests.support.cli import run_cli
+from tests.support.gateway import GatewayFactory
 from tests.support.idp import IdP
+from tests.support.mcp import mcp_client
+from tests.support.openapi import SPECS
 from tests.support.orders import ORDERS, OrdersUpstream, orders_filter
 from tests.support.servers import ServerThread
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 AUDIENCE = "mcp-gateway"
 KEPT = ("orderId", "userId", "amount", "status")
@@ -58,7 +60,13 @@ def audit_lines(caplog: pytest.LogCaptureFixture):
 
 
 def shop_config(orders_url: str, idp: IdP | None, filters: list[dict[str, Any]], **upstream: Any) -> dict[str, Any]:
-    group: dict[str, Any] = {"name": "orders", "endpoint": "/mcp", "upstreams": ["shop"], "response_filters": filters}
+    group: dict[str, Any] = {
+        "name": "orders",
+        "endpoint": "/mcp",
+        "upstreams": ["shop"],
+        "inbound_auth": {"strategy": "none"},
+        "response_filters": filters,
+    }
     if idp is not None:
         group["inbound_auth"] = {"strategy": "jwt", "jwt": {"issuer": idp.issuer, "audience": AUDIENCE}}
     shop = {"name": "shop", "base_url": orders_url, "openapi": {"source": "orders.yaml"}, **upstream}
@@ -77,6 +85,7 @@ def original_order_schema() -> dict[str, Any]:
 # --- filters -------------------------------------------------------------------------------------
 
 
+@pytest.mark.node
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_two_users_each_see_only_their_own_orders_with_only_the_retained_fields(
     gateway: GatewayFactory, orders: OrdersUpstream, orders_url: str, idp: IdP, mode: str
@@ -101,6 +110,7 @@ async def test_two_users_each_see_only_their_own_orders_with_only_the_retained_f
     assert len(orders.requests) == 4, "every call reached the upstream once"
 
 
+@pytest.mark.node
 async def test_the_filtered_result_would_break_the_original_schema_so_the_advertised_one_is_relaxed(
     gateway: GatewayFactory, orders_url: str, idp: IdP
 ) -> None:
@@ -120,6 +130,7 @@ async def test_the_filtered_result_would_break_the_original_schema_so_the_advert
     assert receipts is not None and receipts["properties"]["result"]["items"]["required"] == ["receiptId"]
 
 
+@pytest.mark.node
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_discoverys_call_tool_returns_the_same_filtered_result_as_a_direct_call(
     gateway: GatewayFactory, orders_url: str, idp: IdP, audit_lines, mode: str
@@ -139,6 +150,7 @@ async def test_discoverys_call_tool_returns_the_same_filtered_result_as_a_direct
     assert [line["tool"] for line in audit_lines("filter")] == ["shop_list_orders", "shop_list_orders"]
 
 
+@pytest.mark.node
 async def test_a_claim_value_is_matched_literally(gateway: GatewayFactory, orders_url: str, idp: IdP) -> None:
     token = idp.token(aud=AUDIENCE, sub="user.abc+1")
     with gateway(shop_config(orders_url, idp, [ORDERS_FILTER])) as url:
@@ -148,6 +160,7 @@ async def test_a_claim_value_is_matched_literally(gateway: GatewayFactory, order
     assert [o["orderId"] for o in result.structured_content["orders"]] == ["o4"]  # not userXabc+1's o5
 
 
+@pytest.mark.node
 async def test_a_missing_claim_withholds_the_whole_response(
     gateway: GatewayFactory, orders: OrdersUpstream, orders_url: str, idp: IdP, audit_lines
 ) -> None:
@@ -169,6 +182,7 @@ async def test_a_missing_claim_withholds_the_whole_response(
     assert "org.id" in withheld[0]["reason"]
 
 
+@pytest.mark.node
 async def test_retain_default_removes_only_what_destroy_operations_name(
     gateway: GatewayFactory, orders_url: str, idp: IdP
 ) -> None:
@@ -188,6 +202,7 @@ async def test_retain_default_removes_only_what_destroy_operations_name(
     assert "lookup-secret" not in missing.content[0].text
 
 
+@pytest.mark.node
 async def test_audit_lines_carry_counts_and_notes_never_values(
     gateway: GatewayFactory, orders_url: str, idp: IdP, audit_lines
 ) -> None:
@@ -236,6 +251,7 @@ def test_validate_names_the_filter_and_the_operation(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.node
 async def test_a_filtered_tool_withholds_an_answer_its_filters_cannot_check(
     gateway: GatewayFactory, orders_url: str, idp: IdP
 ) -> None:
@@ -249,6 +265,7 @@ async def test_a_filtered_tool_withholds_an_answer_its_filters_cannot_check(
     assert "wörld" not in result.content[0].text
 
 
+@pytest.mark.node
 async def test_rules_read_the_new_tool_and_request_variables_through_the_gateway(
     gateway: GatewayFactory, orders_url: str, idp: IdP, audit_lines
 ) -> None:
@@ -292,6 +309,7 @@ async def test_a_5_mb_array_is_cut_to_the_budget_with_a_note_naming_the_paging_a
     )
 
 
+@pytest.mark.node
 async def test_budgets_apply_after_filters_and_an_operation_can_lower_its_own(
     gateway: GatewayFactory, orders_url: str, idp: IdP
 ) -> None:

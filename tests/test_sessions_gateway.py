@@ -22,30 +22,19 @@ from mcp.client.subscriptions import ToolsListChanged
 
 from mcp_anything.app import GatewayApp, create_app
 from mcp_anything.config import parse_config
-from tests.conftest import SPECS, GatewayFactory, echo_config, mcp_client
 from tests.support.cli import serving_process
+from tests.support.gateway import GatewayFactory, echo_config
 from tests.support.idp import IdP
+from tests.support.mcp import ACCEPT, INITIALIZE, LIST, NOT_FOUND, mcp_client
 from tests.support.metrics import scrape
+from tests.support.openapi import SPECS
 from tests.support.redis import redis_server
 from tests.support.servers import ServerThread, free_port
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 KEY = "a-session-key-of-at-least-32-bytes!"
-ACCEPT = {"Accept": "application/json, text/event-stream"}
 MODERN = "2026-07-28"
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}
-LIST = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}
-NOT_FOUND = {
-    "jsonrpc": "2.0",
-    "id": None,
-    "error": {"code": -32600, "message": "Session not found or expired; send initialize"},
-}
 
 
 def sessions_config(upstream_url: str, **sessions: Any) -> dict[str, Any]:
@@ -131,7 +120,9 @@ async def test_forged_altered_and_foreign_ids_are_refused_like_unknown_sessions(
     gateway: GatewayFactory, upstream_url: str
 ) -> None:
     raw = sessions_config(upstream_url)
-    raw["groups"].append({"name": "other", "endpoint": "/other", "upstreams": ["echo"]})
+    raw["groups"].append(
+        {"name": "other", "endpoint": "/other", "upstreams": ["echo"], "inbound_auth": {"strategy": "none"}}
+    )
     other_key = sessions_config(upstream_url, key="another-session-key-of-32-bytes-or-more")
     with gateway(raw) as url, gateway(other_key) as stranger:
         async with httpx2.AsyncClient(timeout=10) as http:
@@ -155,6 +146,7 @@ async def test_forged_altered_and_foreign_ids_are_refused_like_unknown_sessions(
     assert {name: (r.status_code, r.json()) for name, r in answers.items()} == {name: (404, NOT_FOUND) for name in bad}
 
 
+@pytest.mark.redis
 async def test_delete_on_one_gateway_ends_the_session_on_another_through_redis(
     gateway: GatewayFactory, upstream_url: str
 ) -> None:
@@ -278,6 +270,7 @@ def jwt_gateway(gateway: GatewayFactory, upstream_url: str, idp: IdP) -> Iterato
         yield url
 
 
+@pytest.mark.node
 async def test_two_callers_without_sub_cannot_share_a_session(jwt_gateway: str, idp: IdP) -> None:
     # Two clients' tokens, neither with `sub`, from the same issuer: bound by client, not by issuer.
     first, second = (idp.token(aud="mcp", sub=None, client_id=client) for client in ("agent-a", "agent-b"))
@@ -294,6 +287,7 @@ async def test_two_callers_without_sub_cannot_share_a_session(jwt_gateway: str, 
     assert other.status_code == 403 and "belongs to another caller" in other.json()["error"]["message"]
 
 
+@pytest.mark.node
 async def test_one_clients_tokens_without_sub_are_one_caller(jwt_gateway: str, idp: IdP) -> None:
     first, second = (idp.token(aud="mcp", sub=None) for _ in range(2))  # both carry the same client_id
     async with httpx2.AsyncClient(timeout=10) as http:

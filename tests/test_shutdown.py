@@ -15,12 +15,14 @@ import httpx2
 import pytest
 import yaml
 
-from tests.conftest import SPECS, echo_config
 from tests.support.cli import serving_process
+from tests.support.gateway import echo_config
+from tests.support.mcp import ACCEPT, INITIALIZE
+from tests.support.openapi import SPECS
 from tests.support.servers import free_port
 from tests.support.upstream import RecordingUpstream
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
 @contextmanager
@@ -54,17 +56,7 @@ async def test_sigterm_lets_the_in_flight_call_finish(
     with serve(tmp_path, upstream_url, shutdown_timeout="10s") as (process, url):
         port = int(url.rsplit(":", 1)[1])
         async with httpx2.AsyncClient(base_url=url, timeout=30) as http:
-            init = {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-11-25",
-                    "capabilities": {},
-                    "clientInfo": {"name": "t", "version": "1"},
-                },
-            }
-            opened = await http.post("/mcp", json=init, headers=ACCEPT)
+            opened = await http.post("/mcp", json=INITIALIZE, headers=ACCEPT)
             session = {**ACCEPT, "Mcp-Session-Id": opened.headers["mcp-session-id"]}
             stream = asyncio.create_task(_read_event_stream(http, session))
             slow = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": _slow_call(1.5)}
@@ -113,7 +105,6 @@ async def test_shutdown_timeout_bounds_the_wait(tmp_path: Path, upstream: Record
     assert response.json()["error"]["message"] == "The gateway is shutting down; retry the request"
 
 
-ACCEPT = {"Accept": "application/json, text/event-stream"}
 # uvicorn re-raises the signal it caught once shutdown is done, so the parent sees a SIGTERM exit.
 SIGTERM_EXIT = -signal.SIGTERM
 

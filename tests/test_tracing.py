@@ -21,7 +21,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from starlette.types import Receive, Scope, Send
 
-from tests.conftest import GatewayFactory, mcp_client
+from tests.support.gateway import GatewayFactory
+from tests.support.mcp import mcp_client
 from tests.support.servers import ServerThread, free_port, read_body
 from tests.support.upstream import RecordingUpstream
 
@@ -86,7 +87,9 @@ def traced_config(upstream_url: str, tracing: dict[str, Any], directory: Path) -
     (directory / "traced.yaml").write_text(yaml.safe_dump(SPEC))
     return {
         "server": {"tracing": tracing},
-        "groups": [{"name": "default", "endpoint": "/mcp", "upstreams": ["traced"]}],
+        "groups": [
+            {"name": "default", "endpoint": "/mcp", "upstreams": ["traced"], "inbound_auth": {"strategy": "none"}}
+        ],
         "upstreams": [
             {"name": "traced", "tool_prefix": "t", "base_url": upstream_url, "openapi": {"source": "traced.yaml"}}
         ],
@@ -101,6 +104,7 @@ def _attributes(span: Span) -> dict[str, Any]:
     return result
 
 
+@pytest.mark.slow
 async def test_a_span_per_call_continuing_the_callers_trace_and_propagated_upstream(
     gateway: GatewayFactory,
     upstream: RecordingUpstream,
@@ -146,6 +150,7 @@ async def test_a_span_per_call_continuing_the_callers_trace_and_propagated_upstr
     assert error.status.code == error.status.STATUS_CODE_ERROR
 
 
+@pytest.mark.slow
 async def test_without_a_caller_trace_each_call_starts_one(
     gateway: GatewayFactory,
     upstream: RecordingUpstream,
@@ -164,6 +169,7 @@ async def test_without_a_caller_trace_each_call_starts_one(
     assert sent is not None and sent.startswith(f"00-{span.trace_id.hex()}-{span.span_id.hex()}-")
 
 
+@pytest.mark.slow
 async def test_tracing_off_sends_no_trace_headers(
     gateway: GatewayFactory, upstream: RecordingUpstream, upstream_url: str, tmp_path: Path
 ) -> None:
@@ -175,6 +181,7 @@ async def test_tracing_off_sends_no_trace_headers(
     assert upstream.last.header("traceparent") is None, "inbound headers are never copied upstream"
 
 
+@pytest.mark.slow
 def test_disabled_tracing_never_loads_the_sdk(tmp_path: Path) -> None:
     (tmp_path / "traced.yaml").write_text(yaml.safe_dump(SPEC))
     script = (
@@ -190,6 +197,7 @@ def test_disabled_tracing_never_loads_the_sdk(tmp_path: Path) -> None:
     assert result.stdout.strip() == "[]", result.stdout
 
 
+@pytest.mark.slow
 async def test_console_exporter_prints_spans_from_a_served_gateway(upstream_url: str, tmp_path: Path) -> None:
     port = free_port()
     tracing = {"enabled": True, "exporter": "console", "service_name": "console-test"}

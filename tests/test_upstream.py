@@ -11,7 +11,9 @@ from mcp_anything.tools import HttpRequest
 
 def _upstream(headers: dict[str, str]) -> upstream.Upstream:
     raw = {"name": "u", "base_url": "http://u.test", "headers": headers, "openapi": {"source": "unused.yaml"}}
-    config = parse_config({"groups": [{"name": "g", "upstreams": ["u"]}], "upstreams": [raw]})
+    config = parse_config(
+        {"groups": [{"name": "g", "upstreams": ["u"], "inbound_auth": {"strategy": "none"}}], "upstreams": [raw]}
+    )
     u = config.upstreams[0]
     return upstream.Upstream(u, "http://u.test", no_outbound_auth(u.outbound_auth, config))
 

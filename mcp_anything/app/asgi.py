@@ -232,14 +232,14 @@ class GatewayApp:
 
     async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
         settings = self.gateway.config.server.metrics
-        if scope["type"] != "http":  # the metrics listener's own server hands over lifespan and websockets too
+        if scope["type"] != "http":  # the metrics listener's server hands over websocket connections too
             return
         if not settings.enabled or scope["path"] != "/metrics":
             await send_json(send, 404, orjson.dumps({"error": "not_found", "path": scope["path"]}))
             return
         if settings.token is not None and not _bearer_matches(scope, settings.token.get_secret_value()):
-            body = {"error": "unauthorized", "error_description": "/metrics needs the metrics bearer token"}
-            await send_json(send, 401, orjson.dumps(body), [(b"www-authenticate", b'Bearer realm="metrics"')])
+            refusal = {"error": "unauthorized", "error_description": "/metrics needs the metrics bearer token"}
+            await send_json(send, 401, orjson.dumps(refusal), [(b"www-authenticate", b'Bearer realm="metrics"')])
             return
         # Circuit states are read when scraped: open turns half-open by the clock, not by a call.
         circuits = {name: upstream.breaker.state for name, upstream in self.gateway.upstreams.items()}
@@ -273,6 +273,7 @@ class GatewayApp:
                     retired.hurry()
                 await asyncio.gather(*self._retiring, return_exceptions=True)
                 await self.gateway.aclose()
+                self.gateway.limiter.close()  # kept across reloads, so closed only here
                 await self.sessions.aclose()
                 if self.tracing is not None:
                     await asyncio.to_thread(self.tracing.shutdown)
@@ -323,13 +324,8 @@ def create_app(
             ) from None
         tracing = Tracing(config.server.tracing)
     app = GatewayApp(build_gateway(config, defer_unavailable_specs=True), mounts=mounts, tracing=tracing)
-    if config.server.metrics.exposed and not config.server.loopback:
-        logger.warning(
-            "/metrics is served without a token on %s:%d, next to the MCP endpoints: anyone who can reach them can "
-            "read every tool name, upstream and outcome count; set server.metrics.port or server.metrics.token",
-            config.server.host,
-            config.server.port,
-        )
+    for warning in config.warnings():
+        logger.warning("config: %s", warning)
     if source is not None:
         app.reloader = Reloader(source, current=lambda: app.gateway.config, serve=app.reload)
     return app

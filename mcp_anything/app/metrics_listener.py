@@ -18,7 +18,7 @@ from starlette.types import ASGIApp
 
 from mcp_anything.config import ConfigError
 
-SHUTDOWN_GRACE_SECONDS = 1.0  # a scrape is one short request
+SHUTDOWN_GRACE_SECONDS = 1  # a scrape is one short request
 
 
 class _SignalFreeServer(uvicorn.Server):

@@ -142,8 +142,8 @@ class Reloader:
         for key in restart_only:
             logger.warning("server.%s changed; the new value takes effect on restart", key)
         for weakening in weakened:
-            fields = {"reason": reason, "group": weakening.group, "weakening": weakening.what}
-            logger.warning("config reloaded with weaker security (allowed): %s", weakening, extra={"fields": fields})
+            extra = _weakening_fields(reason, weakening)
+            logger.warning("config reloaded with weaker security (allowed): %s", weakening, extra=extra)
         fields = {"reason": reason, "groups": len(config.groups), "tools": tools}
         logger.info("config reloaded", extra={"fields": fields})
         return True
@@ -151,8 +151,8 @@ class Reloader:
     def _refused(self, reason: str, weakened: list[Weakening]) -> None:
         metrics.RELOADS.labels("refused").inc()
         for weakening in weakened:
-            fields = {"reason": reason, "group": weakening.group, "weakening": weakening.what}
-            logger.warning("config reload refused: it weakens %s", weakening, extra={"fields": fields})
+            extra = _weakening_fields(reason, weakening)
+            logger.warning("config reload refused: it weakens %s", weakening, extra=extra)
         logger.warning(
             "config reload refused: it weakens %d group setting(s); still serving the previous config. "
             "If that is intended, set server.allow_weakening_reload: true in the new config",
@@ -169,6 +169,10 @@ class Reloader:
             len(problems),
             extra={"fields": {"reason": reason}},
         )
+
+
+def _weakening_fields(reason: str, weakening: Weakening) -> dict[str, Any]:
+    return {"fields": {"reason": reason, "group": weakening.group, "weakening": weakening.what}}
 
 
 def _restart_only_changes(old: Config, new: Config) -> list[str]:

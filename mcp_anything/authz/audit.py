@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mcp_anything.identity import Identity
 from mcp_anything.logs import AUDIT_LOGGER
+from mcp_anything.metrics import AUTHZ_REFUSALS
 
 if TYPE_CHECKING:
     from mcp_anything.shaping import FilterStats
@@ -30,7 +31,9 @@ def enabled() -> bool:
 
 
 def record(group: str, identity: Identity, action: str, decision: str, **details: Any) -> None:
-    """Write one audit line; details whose value is None are left out."""
+    """Write one audit line, and count a refusal; details whose value is None are left out."""
+    if decision == "deny":  # counted even when the audit log is off
+        AUTHZ_REFUSALS.labels(group, action).inc()
     if not enabled():
         return
     fields = {

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import field_validator
+from pydantic import BeforeValidator, Field, field_validator
 
 from mcp_anything.config.authz import AuthorizationConfig
 from mcp_anything.config.discovery import DiscoveryConfig
@@ -22,11 +22,21 @@ class RateLimitConfig(StrictModel):
     tools: list[str] | None = None  # glob patterns on tool names; None: every tool of the group
 
 
+def _written_out(block: Any) -> Any:
+    if block is None:
+        raise ValueError("required; write `strategy: none` to serve this group without authentication")
+    return block
+
+
 class GroupConfig(StrictModel):
     name: Name
     endpoint: str = "/mcp"
     upstreams: list[str]
-    inbound_auth: InboundAuthConfig = InboundAuthConfig()
+    # Required, even to say `strategy: none`: a group whose block is missing (a typo, a config written
+    # half-way when it was read) must not serve without authentication.
+    inbound_auth: Annotated[InboundAuthConfig, BeforeValidator(_written_out)] = Field(
+        default=None, validate_default=True
+    )
     authorization: AuthorizationConfig = AuthorizationConfig()
     rate_limits: list[RateLimitConfig] = []
     # What each caller sees of the upstreams' JSON answers; applied in order, each on the previous one's output.

@@ -83,9 +83,10 @@ def _api_key_spelling(strategy: Any) -> Any:
 
 
 class InboundAuthConfig(StrategyBlock):
+    # No default: `none` is written out, never what a missing key means.
     strategy: Annotated[
         Literal["none", "jwt", "introspection", "api_key", "lua", "js"], BeforeValidator(_api_key_spelling)
-    ] = "none"
+    ]
     jwt: JwtConfig | None = None
     introspection: IntrospectionConfig | None = None
     api_key: ApiKeyConfig | None = Field(default=None, validation_alias=AliasChoices("api_key", "apikey"))

@@ -9,7 +9,15 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from mcp_anything.config.scripts import OutboundJsConfig, OutboundLuaConfig
 from mcp_anything.config.strategy import StrategyBlock
-from mcp_anything.config.types import Credential, Duration, HeaderName, HttpUrl, PositiveDuration, StrictModel
+from mcp_anything.config.types import (
+    Credential,
+    Duration,
+    HeaderName,
+    HttpUrl,
+    PositiveDuration,
+    SharedStore,
+    StrictModel,
+)
 
 # Headers the HTTP client writes itself: a credential there would break the request's framing.
 _FRAMING_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
@@ -47,6 +55,9 @@ class ClientCredentialsConfig(StrictModel):
     auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
     refresh_skew: Duration = 30.0  # fetch a new token this long before the current one expires
     timeout: PositiveDuration = 10.0
+    # Where the token is kept: `memory` (each replica fetches its own) or redis://... (one token for every
+    # replica using the same Redis, fetched by one of them, stored encrypted with a key from client_secret).
+    cache: SharedStore = SecretStr("memory")
 
     @field_validator("scopes")
     @classmethod

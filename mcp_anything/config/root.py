@@ -45,14 +45,23 @@ class Config(StrictModel):
         return problems
 
     def warnings(self) -> list[str]:
-        """Valid but risky settings, `location: what and why`, for `validate` to point out."""
-        return [
+        """Valid but risky settings, `location: what and why`: `validate` prints them, `serve` logs them."""
+        found = []
+        server = self.server
+        if server.metrics.exposed and not server.loopback:
+            found.append(
+                f"server.metrics: /metrics is served without a token on {server.host}:{server.port}, next to the "
+                "MCP endpoints: anyone who can reach them can read every tool name, upstream and outcome count; "
+                "set server.metrics.port or server.metrics.token"
+            )
+        found += [
             f"groups[{i}].authorization.capabilities: the wristband is bound to neither an `audience` nor the "
             "caller (`bind_subject: true`): one that leaks can be replayed at every group trusting this key, "
             "by any caller, until it expires"
             for i, group in enumerate(self.groups)
             if group.authorization.capabilities is not None and group.authorization.capabilities.unbound
         ]
+        return found
 
     def upstream(self, name: str) -> UpstreamConfig:
         return next(u for u in self.upstreams if u.name == name)

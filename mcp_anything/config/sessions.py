@@ -6,7 +6,7 @@ from typing import Final
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from mcp_anything.config.types import PositiveDuration, Rate, StrictModel
+from mcp_anything.config.types import PositiveDuration, Rate, SharedStore, StrictModel
 
 MIN_SESSION_KEY_BYTES: Final = 32  # bytes of UTF-8: a passphrase shorter than this is guessable offline
 
@@ -30,7 +30,7 @@ class SessionsConfig(StrictModel):
     ttl: PositiveDuration = 86400.0  # a session's whole life, from initialize
     # Where ended (DELETEd or evicted) sessions are remembered until they would have expired:
     # `memory` (this process) or redis://... (every replica); may hold a password, so a secret.
-    revocations: SecretStr = SecretStr("memory")
+    revocations: SharedStore = SecretStr("memory")
     # Sessions, and open streams, per caller on this process; at the cap the caller's own oldest one ends.
     max_per_principal: int = Field(default=100, ge=1)
     initialize_rate: Rate | None = "60/minute"  # `initialize` per caller; None: unlimited
@@ -46,14 +46,6 @@ class SessionsConfig(StrictModel):
     @classmethod
     def _previous_lengths(cls, keys: list[SecretStr]) -> list[SecretStr]:
         return [_long_enough(key) for key in keys]
-
-    @field_validator("revocations")
-    @classmethod
-    def _revocations(cls, uri: SecretStr) -> SecretStr:
-        value = uri.get_secret_value()
-        if value != "memory" and value.split("://", 1)[0] not in ("redis", "rediss"):
-            raise ValueError("expected `memory` or a redis:// (or rediss://) URL")
-        return uri
 
     @model_validator(mode="after")
     def _rotation_needs_a_key(self) -> SessionsConfig:

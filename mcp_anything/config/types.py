@@ -182,3 +182,18 @@ def _asymmetric_algorithms(algorithms: list[str]) -> list[str]:
 
 AsymmetricAlgorithms = Annotated[list[str], AfterValidator(_asymmetric_algorithms)]
 """Signature algorithms for tokens the gateway verifies: never `none`, never a shared secret (HMAC)."""
+
+
+# --- shared state -------------------------------------------------------------------
+
+
+def _memory_or_redis(uri: SecretStr) -> SecretStr:
+    value = uri.get_secret_value()
+    if value != "memory" and value.split("://", 1)[0] not in ("redis", "rediss"):
+        raise ValueError("expected `memory` or a redis:// (or rediss://) URL")
+    return uri
+
+
+# Where state shared by replicas lives: `memory` (this process only) or redis://...; a URL may hold a
+# password, so a secret.
+SharedStore = Annotated[SecretStr, AfterValidator(_memory_or_redis)]

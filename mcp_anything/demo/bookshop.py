@@ -26,7 +26,9 @@ def demo_config(host: str, port: int) -> Config:
     local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     raw = {
         "server": {"host": host, "port": port},
-        "groups": [{"name": "demo", "endpoint": "/mcp", "upstreams": ["bookshop"]}],
+        "groups": [
+            {"name": "demo", "endpoint": "/mcp", "upstreams": ["bookshop"], "inbound_auth": {"strategy": "none"}}
+        ],
         "upstreams": [
             {
                 "name": "bookshop",

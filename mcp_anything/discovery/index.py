@@ -13,6 +13,7 @@ caller and nothing is rebuilt per request.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 
@@ -20,15 +21,22 @@ import bm25s
 import numpy as np
 
 from mcp_anything.discovery.fields import FIELDS, tool_fields
-from mcp_anything.discovery.intent import METHOD_WORDS, intended_methods
-from mcp_anything.discovery.synonyms import SYNONYMS
+from mcp_anything.discovery.intent import METHOD_WORDS, intended_methods, wanted_cardinality
+from mcp_anything.discovery.synonyms import SYNONYMS, rewrite_phrases
 from mcp_anything.discovery.text import stem, terms, words
 from mcp_anything.tools import Tool
 
 WEIGHTS = {"name": 1.5, "summary": 1.0, "description": 1.0, "arguments": 0.5}
 METHOD_BOOST = 0.35  # share added to a tool's score when its method (or name verb) matches the query's verb
 COORDINATION = 1.0  # exponent of the share of the query's words a tool matches
+CARDINALITY_BOOST = 0.5  # share added to a GET tool that reads a collection (or one item) as the query asks
+NAME_COVERAGE_BOOST = 0.1  # share added to a tool whose name's words the query all says
 SYNONYM_WEIGHT = 0.4  # a synonym (remove -> delete) counts this much of the query's own word
+
+# A path whose last segment is a parameter (`/calls/{sid}`, `/calls/{sid}.json`) reads one item; else a collection.
+_PATH_SEGMENT_PARAM = re.compile(r"\{[^}]*\}(\.\w+)?$")
+
+_MIN_PART = 3  # shortest part of a compound word split in two
 
 # Words of a query that count: bounds the work one request can ask for.
 MAX_QUERY_TERMS = 32
@@ -46,15 +54,36 @@ class _Field:
 class SearchIndex:
     """Immutable once built; safe to share between concurrent requests."""
 
-    def __init__(self, names: list[str], methods: list[str], name_terms: list[list[str]], fields: list[_Field]):
+    def __init__(
+        self,
+        names: list[str],
+        methods: list[str],
+        paths: list[str],
+        name_terms: list[list[str]],
+        fields: list[_Field],
+        own_name_terms: list[list[str]],
+    ):
         self._names = names
         self._methods = np.array(methods)
+        reads = self._methods == "GET"
+        many = np.array(
+            [not _PATH_SEGMENT_PARAM.match(path.rstrip("/").rpartition("/")[2]) for path in paths], dtype=bool
+        )
+        self._cardinality = {"many": reads & many, "one": reads & ~many}
         # For each method-leaning verb: which tools have it in their name (`removeMembers` is a POST that removes).
         self._named_verb: dict[str, np.ndarray] = {}
         for i, doc in enumerate(name_terms):
             for verb in METHOD_WORDS.keys() & set(doc):
                 self._named_verb.setdefault(verb, np.zeros(len(names), dtype=bool))[i] = True
         self._fields = fields
+        # For each word of tool names other than a method verb: the tools whose name has it, and per tool
+        # how many such words its name has (`get_user_task_list` has user, task, list).
+        self._name_nouns: dict[str, np.ndarray] = {}
+        own_nouns = [set(doc) - METHOD_WORDS.keys() for doc in own_name_terms]
+        for noun in set().union(*own_nouns):
+            self._name_nouns[noun] = np.array([i for i, nouns in enumerate(own_nouns) if noun in nouns], dtype=np.int32)
+        self._name_sizes = np.array([max(len(nouns), 1) for nouns in own_nouns], dtype=np.float32)
+        self._vocabulary = frozenset().union(*(field.vocabulary for field in fields))
 
     @classmethod
     def build(cls, tools: Sequence[Tool]) -> SearchIndex:
@@ -63,8 +92,10 @@ class SearchIndex:
         return cls(
             [tool.name for tool in tools],
             [tool.method for tool in tools],
+            [tool.path for tool in tools],
             [doc["name"] for doc in per_tool],
             fields,
+            [terms(f"{tool.base_name} {tool.operation_id or ''}") for tool in tools],
         )
 
     def __len__(self) -> int:
@@ -76,10 +107,10 @@ class SearchIndex:
         Tools that share no word with the query are never returned, so garbage finds nothing. Only the
         first MAX_QUERY_TERMS distinct words of the query count.
         """
-        query_terms = list(dict.fromkeys(terms(query)))[:MAX_QUERY_TERMS]
+        query_words = self._compounds(words(rewrite_phrases(query))[: 2 * MAX_QUERY_TERMS])
+        query_terms = list(dict.fromkeys(terms(" ".join(query_words))))[:MAX_QUERY_TERMS]
         if not query_terms or limit <= 0 or not self._names:
             return []
-        query_words = words(query)
         scores = np.zeros(len(self._names), dtype=np.float32)
         matched = np.zeros(len(self._names), dtype=np.float32)
         # Verbs such as get, show, remove mostly say how, not what: a tool is not required to match them,
@@ -102,9 +133,13 @@ class SearchIndex:
         candidates = np.flatnonzero(scores > 0)
         if candidates.size == 0:
             return []
+        scores *= 1 + NAME_COVERAGE_BOOST * self._name_coverage(query_terms)
         methods = intended_methods(query_words)
         if methods:
             scores[candidates] *= 1 + METHOD_BOOST * self._leaning(candidates, methods, query_words)
+        cardinality = wanted_cardinality(query_words)
+        if cardinality and methods == {"GET"}:
+            scores[candidates] *= 1 + CARDINALITY_BOOST * self._cardinality[cardinality][candidates]
         order = candidates[np.argsort(-scores[candidates], kind="stable")]
         permitted = _permission(allowed)
         found: list[tuple[str, float]] = []
@@ -115,6 +150,36 @@ class SearchIndex:
                 if len(found) == limit:
                     break
         return found
+
+    def _name_coverage(self, query_terms: list[str]) -> np.ndarray:
+        """Per tool, the share of its name's words (method verbs aside) that the query or their synonyms say."""
+        covered = np.zeros(len(self._names), dtype=np.float32)
+        said = set(query_terms).union(*(SYNONYMS.get(t, ()) for t in query_terms))
+        for noun in said:
+            tools = self._name_nouns.get(noun)
+            if tools is not None:
+                covered[tools] += 1
+        return np.minimum(covered / self._name_sizes, 1.0)
+
+    def _compounds(self, query_words: list[str]) -> list[str]:
+        """The query's words with compounds spelled as the tools spell them: "web hook" -> webhook when
+        the tools say webhook, "subaccount" -> sub account when they only say sub and account."""
+        out: list[str] = []
+        for word in query_words:
+            if out and stem(out[-1] + word) in self._vocabulary and stem(word) not in self._vocabulary:
+                out[-1] += word
+            elif len(word) >= 2 * _MIN_PART and stem(word) not in self._vocabulary:
+                out += self._split(word)
+            else:
+                out.append(word)
+        return out
+
+    def _split(self, word: str) -> list[str]:
+        for i in range(_MIN_PART, len(word) - _MIN_PART + 1):
+            left, right = word[:i], word[i:]
+            if stem(left) in self._vocabulary and stem(right) in self._vocabulary:
+                return [left, right]
+        return [word]
 
     def _scores(self, query_terms: list[str]) -> np.ndarray:
         """The weighted sum of the fields' BM25 scores of `query_terms`, per tool."""

@@ -7,7 +7,7 @@ Words that are as often nouns as verbs ("book", "call", "log", "set") are left o
 
 from __future__ import annotations
 
-from mcp_anything.discovery.text import stem
+from mcp_anything.discovery.text import STOPWORDS, stem
 
 _VERBS: dict[str, str] = {
     "POST": "send add create new post make start submit upload generate register invite reserve buy purchase "
@@ -37,3 +37,27 @@ def intended_methods(words: list[str]) -> frozenset[str]:
         if methods:
             return methods
     return frozenset()
+
+
+# Words that ask for many things or for one thing, beyond a plural or singular noun.
+_MANY = frozenset(["all", "every", "list", "lists", "many", "each"])
+_ONE = frozenset(["one", "single", "particular", "specific", "detail", "details", "id", "uid"])
+
+
+def _plural(word: str) -> bool:
+    """A plural noun (recordings, bookings), not a word that merely ends in s (status, access, sms)."""
+    if word in STOPWORDS or stem(word) in METHOD_WORDS or len(word) < 4:
+        return False
+    return word.endswith("s") and not word.endswith(("ss", "us", "is")) and stem(word) != word
+
+
+def wanted_cardinality(words: list[str]) -> str | None:
+    """ "many" when a query asks for a collection (all recordings), "one" for a single item, else None.
+
+    An explicit word decides; otherwise a plural noun asks for many.
+    """
+    if _ONE.intersection(words):
+        return "one"
+    if _MANY.intersection(words) or any(_plural(word) for word in words):
+        return "many"
+    return None

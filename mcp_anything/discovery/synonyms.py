@@ -8,6 +8,8 @@ operations' `x-mcp-keywords`. A query word also matches its group's other words,
 
 from __future__ import annotations
 
+import re
+
 from mcp_anything.discovery.text import terms
 
 _GROUPS = """
@@ -22,7 +24,7 @@ picture image photo media
 file attachment document upload
 message sms mms text
 reservation booking reserve book
-comment note reply
+comment note reply discussion
 notification alert notify
 webhook callback hook
 price cost charge fee
@@ -51,7 +53,48 @@ config configuration settings
 repo repository
 info information
 spec specification
+login signin logon
+logout signout logoff
+register signup enroll
+account profile
+order purchase buy
+payment pay
+event activity
+schedule calendar
+address location
+workspace organization
+export download dump
+import upload
+email mail
+phone telephone
+disable deactivate suspend
+enable activate
+archive hide
+owner assignee
+due deadline
 """.strip().splitlines()
+
+# Phrasal verbs a query may use for one verb: said before its words are split, "in" and "up" being stopwords.
+PHRASES = {
+    "get rid of": "delete",
+    "take off": "remove",
+    "sign in": "login",
+    "log in": "login",
+    "sign out": "logout",
+    "log out": "logout",
+    "sign up": "register",
+    "set up": "create",
+    "turn off": "disable",
+    "turn on": "enable",
+    "hang up": "end",
+    "check out": "order",
+}
+_PHRASE = re.compile(r"\b(" + "|".join(re.escape(p) for p in PHRASES) + r")\b", re.IGNORECASE)
+
+
+def rewrite_phrases(query: str) -> str:
+    """`query` with each phrasal verb replaced by its one-word verb: "get rid of a tag" -> "delete a tag"."""
+    return _PHRASE.sub(lambda m: PHRASES[m.group(1).lower()], query)
 
 
 def _synonyms() -> dict[str, tuple[str, ...]]:

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -32,11 +33,18 @@ _UNAVAILABLE = "the token introspection endpoint is unavailable"
 
 
 class IntrospectionAuthenticator:
-    def __init__(self, config: IntrospectionConfig) -> None:
+    def __init__(
+        self,
+        config: IntrospectionConfig,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`wall_clock` judges `exp`; `clock` times the cache."""
         self._config = config
+        self._wall_clock = wall_clock
         self.authorization_servers = [config.issuer] if config.issuer else []
         self.scopes_supported = list(config.required_scopes)  # advertised in protected resource metadata
-        self._cache = IdentityCache()
+        self._cache = IdentityCache(clock=clock)
         self._metrics = token_metrics("introspection", config.endpoint)
         self._inflight: dict[bytes, asyncio.Task[Identity]] = {}
         # A POST carrying the gateway's credentials: a redirect is not followed (it is an error).
@@ -80,7 +88,7 @@ class IntrospectionAuthenticator:
         self._metrics.fetched(ok=True)
         if response.get("active") is not True:
             raise AuthError("token is not active")
-        now = time.time()
+        now = self._wall_clock()
         exp = response.get("exp")
         if isinstance(exp, int | float) and not isinstance(exp, bool) and exp <= now:
             raise AuthError("token has expired")

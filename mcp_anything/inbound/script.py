@@ -4,7 +4,8 @@ The script sees `headers` (case-insensitive: `headers["authorization"]` and
 `headers["Authorization"]` are the same), `method`, `path` and `ctx.env` (the
 variables listed in `env:`). It returns `true`, optionally with claims (`sub`,
 `scope` as a space-separated string or a list, anything else kept as a claim),
-or just the claims, or `false` to deny. Lua returns claims as a second value
+or just the claims (denied if they carry a verdict such as `valid` or `allow` that is
+not `true`), or `false` to deny. Lua returns claims as a second value
 (`return true, {sub = "alice"}`), JavaScript as an object (`return {sub: "alice"}`)
 or a pair (`return [true, {sub: "alice"}]`). Anything else, an error, a timeout or
 running out of memory denies the request too (fail closed), with a log line
@@ -25,6 +26,9 @@ log = logging.getLogger(__name__)
 
 MIN_REDACTED_LENGTH = 6  # shorter header values and words are not scrubbed from logged script errors
 INPUTS = ("headers", "method", "path", "ctx")  # what the script sees (JavaScript: its parameters)
+# A claims object returned alone allows the request, so one that carries a verdict of its own
+# (`return {valid: false}`) must not: anything but `true` under these names denies (fail closed).
+VERDICT_CLAIMS = frozenset({"valid", "allow", "allowed", "authenticated", "authorized", "ok", "success", "active"})
 
 
 class ScriptAuthenticator:
@@ -56,6 +60,15 @@ class ScriptAuthenticator:
         allowed = values[0] if values else None
         claims = values[1] if len(values) > 1 else {}
         if isinstance(allowed, dict) and allowed and len(values) == 1:  # the claims alone: allowed
+            verdicts = sorted(name for name in VERDICT_CLAIMS & allowed.keys() if allowed[name] is not True)
+            if verdicts:
+                log.info(
+                    "inbound %s script %s returned claims whose %s is not true: request denied",
+                    self._language.title,
+                    self._sandbox.name,
+                    ", ".join(verdicts),
+                )
+                raise AuthError("the authentication script denied the request")
             allowed, claims = True, allowed
         if allowed is False:
             log.info("inbound %s script %s returned false: request denied", self._language.title, self._sandbox.name)

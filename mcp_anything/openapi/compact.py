@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from mcp_anything.openapi.keywords import SUBSCHEMA_LISTS, SUBSCHEMA_MAPS, SUBSCHEMA_VALUES
 from mcp_anything.openapi.markup import markdown
 from mcp_anything.tools import DefinitionFit, Tool
 
@@ -35,20 +36,8 @@ NESTED_CHARS = 80  # a nested description or title shortened in step 1
 ARGUMENT_CHARS = 160  # an argument's description shortened in step 4
 COLLAPSE_DEPTHS = (3, 2, 1)
 _DOCS = ("description", "title")
-_MAPS = ("properties", "patternProperties", "dependentSchemas", "$defs")
-_VALUES = (
-    "items",
-    "additionalProperties",
-    "not",
-    "contains",
-    "propertyNames",
-    "if",
-    "then",
-    "else",
-    "unevaluatedProperties",
-    "unevaluatedItems",
-)
-_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+_MAPS = (*SUBSCHEMA_MAPS, "$defs")
+_VALUES = ("items", *SUBSCHEMA_VALUES)
 _BRANCHES = ("allOf", "anyOf", "oneOf")  # alternatives of the same value: not a level deeper
 _NESTED = 2  # depth of an argument's own properties, in an input schema
 
@@ -82,7 +71,7 @@ class _Pass:
                 new = value if all(subs[k] is value[k] for k in value) else subs
             elif name in _VALUES and isinstance(value, dict):
                 new = self(value, depth + 1)
-            elif (name in _LISTS or name == "items") and isinstance(value, list):
+            elif (name in SUBSCHEMA_LISTS or name == "items") and isinstance(value, list):
                 step = 0 if name in _BRANCHES else 1
                 branches = [self(sub, depth + step) for sub in value]
                 new = value if all(a is b for a, b in zip(branches, value, strict=True)) else branches

@@ -13,6 +13,10 @@ misspelt argument fails instead of being dropped.
 Header parameters named like the headers the gateway owns (`Host`, `Authorization`,
 `Content-Type`, hop-by-hop headers, the upstream's configured headers...) are not
 arguments: the spec cannot make a caller-controlled value override them.
+
+The module is over 400 lines since findings were recorded per operation; the output schema
+(`_output_schema` and its helpers) and the body arguments (`_request_body`, `_flatten`) are the
+next to move out, with `Operation` in a module of its own so that they need not import this one.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mcp_anything.openapi import bodies
+from mcp_anything.openapi import bodies, swagger2
 from mcp_anything.openapi.documents import Documents, SpecError
 from mcp_anything.openapi.findings import (
     BODY_MEDIA_TYPE,
@@ -285,6 +289,8 @@ def _parameters(operation: Operation, schemas: Schemas) -> list[tuple[dict[str, 
     own = listed_parameters(operation.node.get("parameters"), operation.base, schemas.documents)
     for raw, where in [*operation.shared_parameters, *own]:
         param, base = schemas.documents.follow(raw, where)
+        if isinstance(param, dict) and "type" in param and "schema" not in param and "content" not in param:
+            param = swagger2.parameter(param)  # Swagger 2.0, in a file the root's conversion never saw
         if not isinstance(param, dict) or not isinstance(param.get("name"), str) or param.get("in") not in _LOCATIONS:
             operation.note(
                 PARAMETER_DROPPED, f"a parameter without a valid name and location is left out: {param!r:.80}", True
@@ -436,16 +442,22 @@ def _output_schema(operation: Operation, schemas: Schemas) -> tuple[dict[str, An
     204 next to a 200, a `oneOf` at the top) gets no outputSchema at all.
     """
     found: list[Any] = []
-    missing = ""
+    missing = unusable = ""
     for code, response, base in _success_responses(operation, schemas.documents):
         content = response.get("content") if isinstance(response, dict) else None
         content = content if isinstance(content, dict) else {}
+        if isinstance(response, dict) and "schema" in response and not content:
+            # Swagger 2.0 form, in a file the root's conversion never saw: the media type is unknown
+            unusable = unusable or f"response {code} is in Swagger 2.0 form (a schema without content)"
+            continue
         media_type = next((m for m in content if bodies.is_json(m)), None)
         media, media_base = schemas.documents.follow(content[media_type], base) if media_type else (None, base)
         if not isinstance(media, dict) or "schema" not in media:
             missing = missing or f"response {code} has no JSON schema"
             continue
         found.append(schemas.convert(media["schema"], media_base, OUTPUT, operation.notes, f"response {code}"))
+    if unusable:
+        return _omitted(operation, unusable)
     if not found:
         return None, False
     if missing:

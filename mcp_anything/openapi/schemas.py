@@ -41,8 +41,10 @@ from typing import Any
 import jsonschema_rs
 import orjson
 
+from mcp_anything.openapi.all_of import ANNOTATIONS, check_all_of, merge_all_of
 from mcp_anything.openapi.documents import Documents, SpecError
 from mcp_anything.openapi.findings import SCHEMA_LOOSENED, SCHEMA_UNSATISFIABLE, Note
+from mcp_anything.openapi.keywords import SUBSCHEMA_LISTS, SUBSCHEMA_MAPS, SUBSCHEMA_VALUES
 from mcp_anything.openapi.references import ReferenceGraph
 
 INPUT = "input"
@@ -50,19 +52,6 @@ OUTPUT = "output"
 RECURSION_DEPTH = 2
 MAX_INLINE_NODES = 4000
 
-_SCHEMA_MAPS = ("properties", "patternProperties", "dependentSchemas")
-_SCHEMA_VALUES = (
-    "additionalProperties",
-    "not",
-    "contains",
-    "propertyNames",
-    "if",
-    "then",
-    "else",
-    "unevaluatedProperties",
-    "unevaluatedItems",
-)
-_SCHEMA_LISTS = ("allOf", "oneOf", "anyOf", "prefixItems")
 _KEPT = frozenset(
     {
         "enum",
@@ -94,16 +83,6 @@ _KEPT = frozenset(
     }
 )
 _JSON_TYPES = frozenset({"string", "number", "integer", "boolean", "array", "object", "null"})
-# allOf parts made only of these keywords can be merged into one schema.
-_MERGEABLE = frozenset({"type", "properties", "required", "additionalProperties", "description", "title"}) | {
-    "discriminator",
-    "examples",
-    "deprecated",
-    "readOnly",
-    "writeOnly",
-    "default",
-}
-_ANNOTATIONS = frozenset({"description", "title", "examples", "deprecated", "default", "discriminator"})
 # Assertions of older drafts (or dynamic references) that have no 2020-12 equivalent here: dropped, and said so.
 _DROPPED_ASSERTIONS = frozenset({"additionalItems", "dependencies", "$dynamicRef", "$recursiveRef"})
 
@@ -140,24 +119,24 @@ class Schemas:
                 {k: v for k, v in node.items() if k != "$ref"}, base, mode, budget, notes, where
             )
             merged = _with_siblings(target, siblings)
-            _check_all_of(merged, notes, where)
+            check_all_of(merged, notes, where)
             return merged, size + extra
 
         out: dict[str, Any] = {}
         size = 1
         for key, value in node.items():
-            if key in _SCHEMA_MAPS:
+            if key in SUBSCHEMA_MAPS:
                 if isinstance(value, dict):
                     converted = {}
                     for name, sub in value.items():
                         converted[name], n = self._convert(sub, base, mode, budget, notes, where)
                         size += n
                     out[key] = converted
-            elif key in _SCHEMA_VALUES:
+            elif key in SUBSCHEMA_VALUES:
                 if isinstance(value, dict | bool):
                     out[key], n = self._convert(value, base, mode, budget, notes, where)
                     size += n
-            elif key in _SCHEMA_LISTS:
+            elif key in SUBSCHEMA_LISTS:
                 if isinstance(value, list):
                     items = []
                     for sub in value:
@@ -215,8 +194,8 @@ class Schemas:
         _exclusive_bounds(node, out)
         _drop_properties(out, mode)
         if "allOf" in out:
-            out = _merge_all_of(out)
-            _check_all_of(out, notes, where)
+            out = merge_all_of(out)
+            check_all_of(out, notes, where)
         if mode == INPUT and isinstance(node.get("discriminator"), dict):
             self._discriminate(node, out, base)
         if node.get("nullable") is True:
@@ -377,60 +356,12 @@ def _with_siblings(target: Any, siblings: Any) -> Any:
     """A `$ref` with sibling keywords: annotations override, anything else must also hold."""
     if not isinstance(target, dict) or not isinstance(siblings, dict) or not siblings:
         return target
-    if set(siblings) <= _ANNOTATIONS | {"readOnly", "writeOnly"}:
+    if set(siblings) <= ANNOTATIONS | {"readOnly", "writeOnly"}:
         return {**target, **siblings}
-    return _merge_all_of({"allOf": [target, siblings]})
+    return merge_all_of({"allOf": [target, siblings]})
 
 
 _SORTED = orjson.OPT_SORT_KEYS
-_NUMBER_TYPES = frozenset({"number", "integer"})
-
-
-def _check_all_of(out: Any, notes: list[Note], where: str) -> None:
-    """An `allOf` (left after merging) whose parts' types have nothing in common: no value can match."""
-    if not isinstance(out, dict) or not isinstance(out.get("allOf"), list):
-        return
-    common: set[str] | None = None
-    for part in [out, *out["allOf"]]:
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind is None:
-            continue
-        kinds = set(kind if isinstance(kind, list) else [kind])
-        if "number" in kinds:
-            kinds.add("integer")  # every integer is a number
-        common = kinds if common is None else common & kinds
-    if common is not None and not common:
-        notes.append(
-            Note(SCHEMA_UNSATISFIABLE, f"{where}: allOf requires types that exclude each other; no value matches", True)
-        )
-
-
-def _merge_all_of(out: dict[str, Any]) -> dict[str, Any]:
-    """Merge `allOf` parts that are plain object schemas into `out`; leave anything else as `allOf`."""
-    parts = out["allOf"]
-    if not all(isinstance(p, dict) and set(p) <= _MERGEABLE for p in parts):
-        return out
-    merged = {k: v for k, v in out.items() if k != "allOf"}
-    for part in parts:
-        for key, value in part.items():
-            if key == "properties":
-                properties = dict(merged.get("properties", {}))
-                for name, schema in value.items():
-                    if name in properties and properties[name] != schema:
-                        properties[name] = {"allOf": [properties[name], schema]}
-                    else:
-                        properties[name] = schema
-                merged["properties"] = properties
-            elif key == "required":
-                merged["required"] = list(dict.fromkeys([*merged.get("required", []), *value]))
-            elif key not in merged:
-                merged[key] = value
-            elif merged[key] != value and key not in _ANNOTATIONS:
-                return out  # conflicting constraints (two types, two additionalProperties): keep allOf
-    if "properties" in merged and "required" in merged:
-        # a part's readOnly/writeOnly property was left out: it cannot be required either
-        merged["required"] = [r for r in merged["required"] if r in merged["properties"]]
-    return merged
 
 
 def _pin(alternative: Any, prop: str, values: list[Any]) -> Any:

@@ -72,7 +72,7 @@ def convert(spec: dict[str, Any]) -> dict[str, Any]:
         "components": {
             "schemas": spec.get("definitions") or {},
             "parameters": {
-                name: _parameter(p) for name, p in shared_params.items() if p.get("in") not in ("body", "formData")
+                name: parameter(p) for name, p in shared_params.items() if p.get("in") not in ("body", "formData")
             },
             "responses": {name: _response(r, produces) for name, r in (spec.get("responses") or {}).items()},
         },
@@ -144,7 +144,8 @@ def _schema_of(param: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _parameter(param: dict[str, Any]) -> dict[str, Any]:
+def parameter(param: dict[str, Any]) -> dict[str, Any]:
+    """A Swagger 2.0 path, query or header parameter in the 3.0 model (also for one met in another file)."""
     if "$ref" in param:
         return param
     kept = ("name", "in", "description", "required", "allowEmptyValue")
@@ -169,11 +170,13 @@ def _operation(
     out = {k: v for k, v in node.items() if k not in ("parameters", "responses", "consumes", "produces", "schemes")}
     merged: dict[tuple[str, str], dict[str, Any]] = {}
     for param in [*_resolve_all(path_params, shared), *_resolve_all(node.get("parameters") or [], shared)]:
-        merged[(str(param.get("name")), str(param.get("in")))] = param
+        # a parameter in another file stays a `$ref` (resolved by the loader): one entry per reference
+        key = ("$ref", str(param["$ref"])) if "$ref" in param else (str(param.get("name")), str(param.get("in")))
+        merged[key] = param
     params = list(merged.values())
     consumes = node.get("consumes") or consumes
     produces = node.get("produces") or produces
-    out["parameters"] = [_parameter(p) for p in params if p.get("in") not in ("body", "formData")]
+    out["parameters"] = [parameter(p) for p in params if p.get("in") not in ("body", "formData")]
     body = next((p for p in params if p.get("in") == "body"), None)
     form = [p for p in params if p.get("in") == "formData"]
     if body is not None:

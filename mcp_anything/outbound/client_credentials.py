@@ -12,7 +12,9 @@ and a call refused with a token already replaced just retries with the new
 one. While the endpoint keeps failing, fetches back off exponentially and
 callers in between fail at once with the last error; a token that is due
 for renewal but not yet expired is still used meanwhile, so a short outage of
-the token endpoint within the skew costs no call.
+the token endpoint within the skew costs no call. With `cache: redis://...`
+the replicas share one token (shared_tokens.py): a replica's fetch goes
+through the cache first.
 
 Why not authlib's `AsyncOAuth2Client`: its `client_secret_basic` puts the raw
 client id and secret into the Basic credentials, where §2.3.1 requires them to
@@ -47,6 +49,7 @@ from mcp_anything.headers import is_visible
 from mcp_anything.http_client import AsyncHttpClient, BodyTooLarge, HttpPolicy
 from mcp_anything.metrics import token_metrics
 from mcp_anything.outbound.base import OutboundAuthError, set_header
+from mcp_anything.outbound.shared_tokens import SharedTokens, renewal_margin
 from mcp_anything.tools import HttpRequest
 
 log = logging.getLogger(__name__)
@@ -76,6 +79,7 @@ class ClientCredentialsAuth:
         self._refresh_at = 0.0  # the `clock` time from which a new token is fetched; 0: no token
         self._expires_at = 0.0  # ... and from which the cached one is no longer used even if that fails
         self._fetch: asyncio.Task[str] | None = None
+        self._shared = None if config.cache.get_secret_value() == "memory" else SharedTokens(config)
         self._failures = 0
         self._retry_at = 0.0
         self._last_error = ""
@@ -100,11 +104,15 @@ class ClientCredentialsAuth:
         # A token being fetched right now is newer than the one the upstream refused.
         if self._fetch is None and (refused is None or _authorization_of(refused) == self._authorization):
             self._refresh_at = self._expires_at = 0.0
+            if self._shared is not None:  # or this replica would read the refused token back
+                await self._shared.forget(self._authorization.removeprefix("Bearer "))
         return True
 
     async def aclose(self) -> None:
         if self._fetch is not None:
             self._fetch.cancel()
+        if self._shared is not None:
+            self._shared.close()
         await self._http.aclose()
 
     async def _renew(self) -> str:
@@ -121,7 +129,11 @@ class ClientCredentialsAuth:
     async def _fetch_token(self) -> str:
         started = self._clock()
         try:
-            token, lifetime = await self._request_token()
+            if self._shared is None:
+                token, lifetime = await self._request_token()
+                cached = False
+            else:
+                token, lifetime, cached = await self._shared.fetch(self._request_token)
         except OutboundAuthError as error:
             self._metrics.fetched(ok=False)
             self._failures += 1
@@ -132,15 +144,17 @@ class ClientCredentialsAuth:
             raise
         finally:
             self._fetch = None
-        self._metrics.fetched(ok=True)
         self._failures = 0
         self._authorization = f"Bearer {token}"
-        # A token shorter-lived than twice the skew is still used for half its life before renewal.
         if lifetime is None:
             self._refresh_at = self._expires_at = math.inf
         else:
             self._expires_at = started + lifetime
-            self._refresh_at = self._expires_at - min(self._config.refresh_skew, lifetime / 2)
+            self._refresh_at = self._expires_at - renewal_margin(lifetime, self._config.refresh_skew)
+        if cached:  # another replica fetched it
+            self._metrics.cache_hit()
+            return self._authorization
+        self._metrics.fetched(ok=True)
         log.info(
             "OAuth2 token for client %r from %s, %s",
             self._config.client_id,

@@ -34,9 +34,10 @@ import orjson
 from limits import parse as parse_rate
 from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY
 
-from mcp_anything.config import ConfigError, SessionsConfig
+from mcp_anything.config import SessionsConfig
 from mcp_anything.ratelimit import KEY_PREFIX, STORAGE_ERROR_LOG_SECONDS, Limiter
 from mcp_anything.server.session_tokens import ClientTooLarge, SessionClaims, SessionCodec, random_secret
+from mcp_anything.shared_store import redis_client
 
 __all__ = [
     "END_OF_STREAM",
@@ -128,13 +129,7 @@ class _Revocations:
             return
         client = None
         if uri != "memory":
-            try:
-                import coredis  # the redis extra (the client `limits[async-redis]` brings)
-            except ImportError:
-                raise ConfigError(
-                    ["server.sessions.revocations: Redis needs the redis extra: pip install 'mcp-anything[redis]'"]
-                ) from None
-            client = coredis.Redis.from_url(uri)
+            client = redis_client(uri, "server.sessions.revocations")
         self.close()
         self.uri = uri
         self._redis = client
@@ -338,7 +333,9 @@ class SessionStore:
         """Forget a stream (it ended, or is being ended); safe to call more than once."""
         self._streams.discard(stream)
         for index, key in ((self._session_streams, stream.session_id), (self._caller_streams, stream.caller)):
-            held = index.get(key) if key is not None else None
+            if key is None:
+                continue
+            held = index.get(key)
             if held is not None and stream in held:
                 held.remove(stream)
                 if not held:

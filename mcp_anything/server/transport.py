@@ -19,6 +19,10 @@ the SDK's own transport.
 This module knows JSON-RPC, nothing about tools: a `Handler` (`server.handler.GroupHandler`)
 authenticates the caller and serves the methods; `server.sessions` opens, checks and ends sessions and
 holds the open streams.
+
+The module is over 400 lines: `McpTransport` is one dispatcher for both protocol generations, and
+the session-bound and stateless paths share its checks. Moving the 2026-07-28 envelope checks and
+the `subscriptions/listen` stream into a module of their own is the next split.
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
-"""Running the `mcp-anything` command line from tests."""
+"""Running the `mcp-anything` command line from tests: `validate` and `tools` in-process, `serve` as a process."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import resource
 import subprocess
@@ -11,14 +14,37 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import httpx2
 import yaml
 
+from mcp_anything.cli import main
 from tests.support.openapi import SPECS
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`mcp-anything validate|tools ...` in this process; stderr holds what was printed and logged there."""
+    assert args[0] in ("validate", "tools"), "`serve` runs as a process: use run_cli_process"
+    stdout, stderr = io.StringIO(), io.StringIO()
+    logged = logging.StreamHandler(stderr)
+    logged.setLevel(logging.WARNING)  # what a process without logging configured prints (logging.lastResort)
+    root = logging.getLogger()
+    root.addHandler(logged)
+    try:
+        with (
+            mock.patch.dict(os.environ, env or {}),
+            contextlib.redirect_stdout(stdout),
+            contextlib.redirect_stderr(stderr),
+        ):
+            code = main(list(args))
+    finally:
+        root.removeHandler(logged)
+    return subprocess.CompletedProcess(["mcp-anything", *args], code, stdout.getvalue(), stderr.getvalue())
+
+
+def run_cli_process(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`mcp-anything ...` as a child process."""
     return subprocess.run(
         [sys.executable, "-m", "mcp_anything", *args],
         capture_output=True,

@@ -8,7 +8,10 @@ import time
 class FakeClock:
     def __init__(self) -> None:
         self._monotonic = 1000.0
-        self._wall = time.time()  # tokens from a real identity provider carry real `exp` values
+        # Tokens from a real identity provider carry real `iat`/`exp` values. The wall clock starts a little
+        # ahead, so a token the provider issues a second after the fixture was made (a loaded machine) does
+        # not look issued in the future to a verifier with no leeway.
+        self._wall = time.time() + 5.0
 
     def monotonic(self) -> float:
         return self._monotonic

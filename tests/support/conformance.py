@@ -38,9 +38,9 @@ from mcp_anything.openapi import load_upstream_tools
 from mcp_anything.openapi.documents import parse
 from mcp_anything.openapi.findings import Finding
 from mcp_anything.openapi.operations import METHODS
-from tests.conftest import mcp_client
 from tests.support import node
 from tests.support.arguments import FULL, MINIMAL, RANDOM, generate_noting_omissions
+from tests.support.mcp import mcp_client
 from tests.support.servers import ServerThread, free_port, read_body, stop_process
 
 ACCEPTED, REJECTED, CREDENTIALS, NOT_SENT = "accepted", "rejected", "needs credentials", "not sent"
@@ -170,7 +170,11 @@ class Prism:
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Prism:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.__exit__()  # no `with` block runs, so nothing else would close the log
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -307,7 +311,14 @@ async def run_spec(spec: Path, calls_per_tool: int = 3, seed: int = 0, name: str
         {**upstream, **ONE_REQUEST_PER_CALL, "tool_prefix": "", "openapi": {"source": str(spec)}, "base_url": UNUSED}
         for upstream in upstreams(spec)
     ]
-    raw = {"groups": [{"name": "conformance", "upstreams": [u["name"] for u in settings]}], "upstreams": settings}
+    # Every tool is listed and called: no search mode whatever the spec's size.
+    group = {
+        "name": "conformance",
+        "upstreams": [u["name"] for u in settings],
+        "inbound_auth": {"strategy": "none"},
+        "discovery": {"mode": "all"},
+    }
+    raw = {"groups": [group], "upstreams": settings}
     try:
         probe = parse_config(raw, env={})
         built = [load_upstream_tools(u, probe, f"upstreams[{i}]") for i, u in enumerate(probe.upstreams)]

@@ -11,6 +11,7 @@ from mcp_anything.config import parse_config
 from mcp_anything.openapi import UpstreamTools, load_upstream_tools
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
+# The real-spec corpus, ../shared/specs beside the repository; tests that read it are marked `corpus`.
 SHARED_SPECS = Path(__file__).resolve().parents[3] / "shared" / "specs"
 
 
@@ -22,7 +23,12 @@ def load(spec: str | Path | dict[str, Any], tmp_path: Path | None = None, **upst
         path.write_text(yaml.safe_dump(spec))
         spec = path
     settings = {"name": "pets", "base_url": "http://127.0.0.1:9", "openapi": {"source": str(spec)}, **upstream}
-    config = parse_config({"groups": [{"name": "g", "upstreams": [settings["name"]]}], "upstreams": [settings]})
+    config = parse_config(
+        {
+            "groups": [{"name": "g", "upstreams": [settings["name"]], "inbound_auth": {"strategy": "none"}}],
+            "upstreams": [settings],
+        }
+    )
     return load_upstream_tools(config.upstreams[0], config, "upstreams[0]")
 
 

@@ -47,4 +47,4 @@ def redis_server() -> Iterator[str]:
             yield f"redis://127.0.0.1:{port}/0"
         finally:
             process.terminate()
-            process.wait(timeout=10)
+            process.communicate(timeout=10)  # waits, and closes the pipe

@@ -1,6 +1,6 @@
 """Cost of checking a result against its tool's output schema (jsonschema-rs, compiled once per tool).
 
-    python scripts/bench_output.py [--repeat 2000]
+    python -m benchmarks.bench_output [--repeat 2000]
 
 For every Twilio tool with an output schema: a conforming result generated from that
 schema (lists with 20 items), then the time of one check, as the gateway does it per call
@@ -12,21 +12,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 from random import Random
 
 import orjson
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the value generator lives with the tests
+from benchmarks.common import SHARED_SPECS, percentile
+from mcp_anything.config import parse_config
+from mcp_anything.openapi import load_upstream_tools
+from tests.support.arguments import FULL, generate  # the value generator lives with the tests
 
-from mcp_anything.config import parse_config  # noqa: E402
-from mcp_anything.openapi import load_upstream_tools  # noqa: E402
-from tests.support.arguments import FULL, generate  # noqa: E402
-
-TWILIO = ROOT.parent / "shared" / "specs" / "twilio" / "twilio_api_v2010.json"
+TWILIO = SHARED_SPECS / "twilio" / "twilio_api_v2010.json"
 
 
 def per_call(check: object, value: object, repeat: int) -> float:
@@ -41,7 +37,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2000)
     args = parser.parse_args()
     upstream = {"name": "bench", "base_url": "http://127.0.0.1:9", "openapi": {"source": str(TWILIO)}}
-    config = parse_config({"groups": [{"name": "g", "upstreams": ["bench"]}], "upstreams": [upstream]}, env={})
+    config = parse_config(
+        {
+            "groups": [{"name": "g", "upstreams": ["bench"], "inbound_auth": {"strategy": "none"}}],
+            "upstreams": [upstream],
+        },
+        env={},
+    )
     tools = [t for t in load_upstream_tools(config.upstreams[0], config, "u").tools if t.check_output is not None]
     rng = Random(0)
     good, bad, sizes = [], [], []
@@ -58,10 +60,9 @@ def main() -> None:
         if tool.check_output(broken) is not None:
             bad.append(per_call(tool.check_output, broken, args.repeat // 4))
     for label, samples in (("conforming", good), ("mismatching", bad)):
-        samples.sort()
         print(
-            f"{label:<12} {len(samples):>4} tools: median {statistics.median(samples) * 1e6:7.1f} us, "
-            f"p95 {samples[int(len(samples) * 0.95)] * 1e6:7.1f} us per check"
+            f"{label:<12} {len(samples):>4} tools: median {percentile(samples, 0.5) * 1e6:7.1f} us, "
+            f"p95 {percentile(samples, 0.95) * 1e6:7.1f} us per check"
         )
     print(f"result size: median {statistics.median(sizes) / 1024:.1f} KiB, max {max(sizes) / 1024:.1f} KiB")
 

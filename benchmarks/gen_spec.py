@@ -4,7 +4,7 @@ Every schema has scalar properties plus references to three other schemas (one a
 array), chosen with a fixed seed, so the reference graph is full of cycles, the way
 big real-world specs are.
 
-    python scripts/gen_spec.py --operations 2000 --schemas 200 > /tmp/big.json
+    python -m benchmarks.gen_spec --operations 2000 --schemas 200 > /tmp/big.json
 """
 
 from __future__ import annotations

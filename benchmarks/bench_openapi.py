@@ -1,6 +1,6 @@
 """Spec scale: build time, spec to ready, `tools/list` latency and memory on large specs, FastMCP beside it.
 
-    python scripts/bench_openapi.py [--lists 30] [--slow-lists 2] [--starts 5] [--no-fastmcp] [--timeout 600]
+    python -m benchmarks.bench_openapi [--lists 30] [--slow-lists 2] [--starts 5] [--no-fastmcp] [--timeout 600]
 
 Specs: a generated spec with 2,000 operations over 200 inter-referencing schemas (issue #6's targets),
 one with 1,000 operations over 50 schemas (the size FastMCP's published figures were for), and
@@ -41,15 +41,24 @@ from typing import IO, Any, TypeVar
 import aiohttp
 import orjson
 
-# scripts/ is on sys.path when this script runs
-from bench import ACCEPT, HANDSHAKE, MODERN, fastmcp_server, free_port, log_tail, mcp_session, run_fastmcp, spawned
-from gen_spec import generate
-
+from benchmarks.common import (
+    ACCEPT,
+    HANDSHAKE,
+    MODERN,
+    SHARED_SPECS,
+    fastmcp_server,
+    free_port,
+    log_tail,
+    mcp_session,
+    percentile,
+    run_fastmcp,
+    spawned,
+)
+from benchmarks.gen_spec import generate
 from mcp_anything.config import parse_config
 from mcp_anything.openapi import load_upstream_tools
 
-SCRIPT = Path(__file__).resolve()
-TWILIO = SCRIPT.parents[1].parent / "shared" / "specs" / "twilio" / "twilio_api_v2010.json"
+TWILIO = SHARED_SPECS / "twilio" / "twilio_api_v2010.json"
 NOWHERE = "http://127.0.0.1:9"  # no tool is called: only listed
 
 READY_TARGET_S = 2.0
@@ -80,7 +89,12 @@ class Row:
 def build_in_process(source: Path, repeat: int) -> float:
     """The best time to load the spec and build every tool from it."""
     upstream = {"name": "bench", "base_url": NOWHERE, "openapi": {"source": str(source)}}
-    config = parse_config({"groups": [{"name": "g", "upstreams": ["bench"]}], "upstreams": [upstream]})
+    config = parse_config(
+        {
+            "groups": [{"name": "g", "upstreams": ["bench"], "inbound_auth": {"strategy": "none"}}],
+            "upstreams": [upstream],
+        }
+    )
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
@@ -93,7 +107,16 @@ def gateway_row(row: Row, source: Path, tmp: Path, args: argparse.Namespace) -> 
     port = free_port()
     config = {
         "server": {"host": "127.0.0.1", "port": port},
-        "groups": [{"name": "bench", "endpoint": "/mcp", "upstreams": ["bench"]}],
+        # The whole listing is what is measured (search mode's own cost: benchmarks/bench_discovery.py).
+        "groups": [
+            {
+                "name": "bench",
+                "endpoint": "/mcp",
+                "upstreams": ["bench"],
+                "inbound_auth": {"strategy": "none"},
+                "discovery": {"mode": "all"},
+            }
+        ],
         "upstreams": [{"name": "bench", "base_url": NOWHERE, "openapi": {"source": str(source)}}],
     }
     config_file = tmp / f"config-{port}.json"
@@ -133,7 +156,15 @@ def fastmcp_row(row: Row, source: Path, tmp: Path, args: argparse.Namespace) -> 
     port = free_port()
     build_file = tmp / f"fastmcp-build-{port}"
     url = f"http://127.0.0.1:{port}/mcp"
-    argv = [sys.executable, str(SCRIPT), "--serve-fastmcp", str(port), str(source), str(build_file)]
+    argv = [
+        sys.executable,
+        "-m",
+        "benchmarks.bench_openapi",
+        "--serve-fastmcp",
+        str(port),
+        str(source),
+        str(build_file),
+    ]
 
     async def ready(http: aiohttp.ClientSession) -> bool:
         session = await mcp_session(http, url, {})
@@ -275,9 +306,7 @@ def memory(pid: int) -> tuple[float, float]:
 def quantiles_ms(samples: list[float]) -> str:
     if not samples:
         return "-"
-    ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    return f"{statistics.median(ordered) * 1000:.1f}/{p99 * 1000:.1f}"
+    return f"{percentile(samples, 0.5) * 1000:.1f}/{percentile(samples, 0.99) * 1000:.1f}"
 
 
 def number(value: float | None, fmt: str) -> str:

@@ -1,6 +1,9 @@
 """Search quality: recall@1/5/10 and MRR of `SearchIndex` on task queries over real specs.
 
-    python scripts/search_eval.py [--queries scripts/search_queries.yaml] [--specs ../shared/specs] [--misses]
+    python -m benchmarks.search_eval [QUERIES.yaml ...] [--specs ../shared/specs] [--misses]
+
+Without query files it evaluates the tuning set (search_queries.yaml) and the held-out set
+(search_queries_heldout.yaml), each reported on its own.
 
 Each query names the operations (operationId or tool name) that would serve it; the rank of the
 first of them in the results counts. Tools are loaded through the gateway's own OpenAPI loader.
@@ -17,13 +20,13 @@ from typing import Any
 
 import yaml
 
+from benchmarks.common import SHARED_SPECS as SPECS
 from mcp_anything.config import parse_config
 from mcp_anything.openapi import load_upstream_tools
 from mcp_anything.tools import Tool
 
-ROOT = Path(__file__).resolve().parents[1]
-QUERIES = ROOT / "scripts" / "search_queries.yaml"
-SPECS = ROOT.parent / "shared" / "specs"
+TUNING = Path(__file__).with_name("search_queries.yaml")
+HELDOUT = Path(__file__).with_name("search_queries_heldout.yaml")  # never tuned on: measures generality
 DEPTH = 10
 
 
@@ -44,7 +47,12 @@ class SpecResult:
 
 def load_tools(source: Path) -> list[Tool]:
     upstream = {"name": "eval", "base_url": "http://127.0.0.1:9", "openapi": {"source": str(source)}}
-    config = parse_config({"groups": [{"name": "g", "upstreams": ["eval"]}], "upstreams": [upstream]})
+    config = parse_config(
+        {
+            "groups": [{"name": "g", "upstreams": ["eval"], "inbound_auth": {"strategy": "none"}}],
+            "upstreams": [upstream],
+        }
+    )
     return load_upstream_tools(config.upstreams[0], config, "upstreams[0]").tools
 
 
@@ -72,30 +80,31 @@ def evaluate(spec: dict[str, Any], specs: Path) -> SpecResult:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--queries", type=Path, default=QUERIES)
+    parser.add_argument("queries", type=Path, nargs="*", default=[TUNING, HELDOUT], help="query set files")
     parser.add_argument("--specs", type=Path, default=SPECS)
     parser.add_argument("--misses", action="store_true", help="list every query whose answer is not first")
     args = parser.parse_args()
     if not args.specs.is_dir():
         sys.exit(f"no specs at {args.specs}")
-    specs = yaml.safe_load(args.queries.read_text())["specs"]
-    results = [evaluate(spec, args.specs) for spec in specs]
+    for path in args.queries:
+        print(f"# {path.name}")
+        report([evaluate(spec, args.specs) for spec in yaml.safe_load(path.read_text())["specs"]], args.misses)
+
+
+def report(results: list[SpecResult], misses: bool) -> None:
+    ranks = [rank for r in results for rank in r.ranks]
+    total = SpecResult("all", sum(r.tools for r in results), sum(r.build_s for r in results), ranks)
     print(f"{'spec':<14}{'tools':>6}{'queries':>8}{'build ms':>9}{'R@1':>7}{'R@5':>7}{'R@10':>7}{'MRR':>7}")
-    for r in results:
+    for r in [*results, total]:
         print(
             f"{r.name:<14}{r.tools:>6}{len(r.ranks):>8}{r.build_s * 1000:>9.1f}"
             f"{r.recall(1):>7.3f}{r.recall(5):>7.3f}{r.recall(10):>7.3f}{r.mrr():>7.3f}"
         )
-    ranks = [rank for r in results for rank in r.ranks]
-    total = SpecResult("all", sum(r.tools for r in results), sum(r.build_s for r in results), ranks)
-    print(
-        f"{'all':<14}{total.tools:>6}{len(ranks):>8}{total.build_s * 1000:>9.1f}"
-        f"{total.recall(1):>7.3f}{total.recall(5):>7.3f}{total.recall(10):>7.3f}{total.mrr():>7.3f}"
-    )
-    if args.misses:
+    if misses:
         for r in results:
             print(f"\n{r.name} (rank, query, top 3):")
             print("\n".join(r.misses))
+    print()
 
 
 if __name__ == "__main__":

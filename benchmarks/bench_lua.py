@@ -1,4 +1,4 @@
-"""Per-call cost of the Lua strategies: `python scripts/bench_lua.py`.
+"""Per-call cost of the Lua strategies: `python -m benchmarks.bench_lua`.
 
 Prints p50 and mean per call for a trivial inbound script through the
 authenticator (worker-thread handoff included), the Lua work alone, the bare
@@ -18,13 +18,14 @@ import anyio
 import anyio.to_thread
 from starlette.datastructures import Headers
 
+from benchmarks.common import percentile
 from mcp_anything import lua
 from mcp_anything.inbound import InboundRequest
 from mcp_anything.inbound.script import ScriptAuthenticator
 from mcp_anything.lua import Sandbox
 from mcp_anything.scripting import CaseInsensitive
 
-SCRIPTS = Path(__file__).parent
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 HEADERS = Headers(
     {
         "authorization": "Bearer alice.0123456789abcdef0123456789",
@@ -45,9 +46,7 @@ async def timed(label: str, call: Callable[[], Awaitable[object]], n: int = 5000
         started = time.perf_counter()
         await call()
         samples.append(time.perf_counter() - started)
-    print(
-        f"{label:<48} p50 {statistics.median(samples) * 1e6:7.1f} us   mean {statistics.fmean(samples) * 1e6:7.1f} us"
-    )
+    print(f"{label:<48} p50 {percentile(samples, 0.5) * 1e6:7.1f} us   mean {statistics.fmean(samples) * 1e6:7.1f} us")
 
 
 def sandbox(directory: Path, source: str, **kwargs: object) -> Sandbox:
@@ -73,7 +72,7 @@ async def main() -> None:
 
         example = ScriptAuthenticator(
             Sandbox(
-                SCRIPTS / "validate_token.lua",
+                EXAMPLES / "validate_token.lua",
                 location="bench",
                 timeout=1.0,
                 memory_limit_mb=16,

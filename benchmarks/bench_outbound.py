@@ -1,6 +1,6 @@
 """Micro-benchmark: what outbound auth adds to one upstream call.
 
-    python scripts/bench_outbound.py [--calls 200000]
+    python -m benchmarks.bench_outbound [--calls 200000]
 
 For each strategy, times `await auth.apply(request)` on a request shaped like
 one the gateway builds (a few headers and query parameters), and subtracts the
@@ -51,7 +51,11 @@ def strategies(token_url: str) -> dict[str, dict[str, Any]]:
 def build(outbound_auth: dict[str, Any]) -> OutboundAuth:
     upstream = {"name": "api", "openapi": {"source": "api.yaml"}, "outbound_auth": outbound_auth}
     config = parse_config(
-        {"groups": [{"name": "g", "upstreams": ["api"]}], "upstreams": [upstream]}, env={"SECRET": "s3cret-value"}
+        {
+            "groups": [{"name": "g", "upstreams": ["api"], "inbound_auth": {"strategy": "none"}}],
+            "upstreams": [upstream],
+        },
+        env={"SECRET": "s3cret-value"},
     )
     return create_outbound_auth(config.upstreams[0].outbound_auth, config)
 

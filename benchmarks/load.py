@@ -1,6 +1,6 @@
 """Load test: many concurrent MCP clients for a while against a real gateway process; errors, latency, leaks.
 
-Processes, all on 127.0.0.1: the upstream API (scripts/bench.py's, any GET answers JSON), the gateway
+Processes, all on 127.0.0.1: the upstream API (benchmarks/bench.py's, any GET answers JSON), the gateway
 (`mcp-anything serve`) over a generated spec of `--tools` operations, and with `--auth jwt...` the
 test identity provider (oauth2-mock-server; tokens and JWKS). With `jwt+capabilities` (the default)
 each client also sends a signed capability header granting half the tools, and every `tools/list`
@@ -15,7 +15,7 @@ Reported:
   closed and `--settle` seconds have passed (the upstream pool closes idle connections after 30 s),
   split into client connections, upstream connections and others: what is left over leaked.
 
-    python scripts/load.py [--clients 50] [--seconds 60] [--warmup 10] [--auth none|jwt|jwt+capabilities]
+    python -m benchmarks.load [--clients 50] [--seconds 60] [--warmup 10] [--auth none|jwt|jwt+capabilities]
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import contextlib
 import json
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -37,15 +36,9 @@ from typing import Any
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+from benchmarks.bench import upstream_argv
+from benchmarks.common import ACCEPT, HANDSHAKE, MODERN, calls_until, free_port, percentile, server_process
 
-from bench import free_port, server_process  # noqa: E402  (the bench's process helpers and upstream)
-
-HANDSHAKE = "2025-11-25"
-MODERN = "2026-07-28"
-ACCEPT = "application/json, text/event-stream"
 AUDIENCE = "mcp-load"
 
 
@@ -235,20 +228,23 @@ class LoadClient:
         return result
 
     async def run(self, deadline: float, list_share: float, results: Results, rng: random.Random) -> None:
-        while time.perf_counter() < deadline:
-            listing = rng.random() < list_share
-            method = "tools/list" if listing else "tools/call"
-            arguments = {"itemId": rng.randrange(1000), "detail": True}
-            started = time.perf_counter()
+        async def one(_: int) -> str | None:
+            """A random request: its method, or None when it failed (counted; the client goes on)."""
+            if rng.random() < list_share:
+                method, params = "tools/list", None
+            else:
+                arguments = {"itemId": rng.randrange(1000), "detail": True}
+                method, params = "tools/call", {"name": rng.choice(self.tools), "arguments": arguments}
             try:
-                if listing:
-                    await self.list_tools()
-                else:
-                    await self.request(method, {"name": rng.choice(self.tools), "arguments": arguments})
-            except Exception as exc:  # every failure is counted and the client goes on
+                await (self.list_tools() if params is None else self.request(method, params))
+            except Exception as exc:
                 results.error(str(exc))
-                continue
-            results.latencies[method].append(time.perf_counter() - started)
+                return None
+            return method
+
+        async for method, seconds in calls_until(deadline, one):
+            if method is not None:
+                results.latencies[method].append(seconds)
 
 
 # --- authentication ------------------------------------------------------------------------------
@@ -304,11 +300,6 @@ class JwtAuth:
 # --- the run ---------------------------------------------------------------------------------------
 
 
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000
-
-
 async def run_load(
     args: argparse.Namespace, url: str, base_url: str, pid: int, ports: tuple[int, int], auth: Any
 ) -> int:
@@ -350,8 +341,8 @@ async def run_load(
         print(f"  error: {message}")
     for method, values in sorted(results.latencies.items()):
         print(
-            f"  {method:<11} n={len(values):>7}  p50 {statistics.median(values) * 1000:7.2f} ms"
-            f"  p99 {_percentile(values, 0.99):7.2f} ms  max {max(values) * 1000:7.2f} ms"
+            f"  {method:<11} n={len(values):>7}  p50 {percentile(values, 0.5) * 1000:7.2f} ms"
+            f"  p99 {percentile(values, 0.99) * 1000:7.2f} ms  max {max(values) * 1000:7.2f} ms"
         )
     warm = next((rss for t, rss in memory if t >= args.warmup), memory[-1][1])
     end = memory[-1][1]
@@ -405,16 +396,24 @@ def main() -> int:
         audit = "off" if args.audit == "off" else str(Path(tmp, "audit.log"))
         config = {
             "server": {"host": "127.0.0.1", "port": gateway_port, "audit_log": audit},
-            "groups": [{"name": "load", "endpoint": "/mcp", "upstreams": ["things"], **auth.group}],
+            # Every caller lists its granted tools, whatever their number: no search mode.
+            "groups": [
+                {
+                    "name": "load",
+                    "endpoint": "/mcp",
+                    "upstreams": ["things"],
+                    "inbound_auth": {"strategy": "none"},
+                    "discovery": {"mode": "all"},
+                    **auth.group,
+                }
+            ],
             "upstreams": [
                 {"name": "things", "tool_prefix": "", "base_url": upstream_url, "openapi": {"source": "spec.json"}}
             ],
         }
         Path(tmp, "config.json").write_text(json.dumps(config))
-        bench = str(ROOT / "scripts" / "bench.py")
         Path(tmp, "jwks.json").write_text('{"keys": []}')  # the bench upstream also serves a JWKS; unused here
-        upstream = [python, bench, "--serve-upstream", str(upstream_port), str(Path(tmp, "jwks.json"))]
-        stack.enter_context(server_process(upstream, upstream_url))
+        stack.enter_context(server_process(upstream_argv(upstream_port, Path(tmp, "jwks.json")), upstream_url))
         serve = [
             python,
             "-m",

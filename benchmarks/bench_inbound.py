@@ -4,11 +4,11 @@ Times `authenticate()` for `none`, `apikey`, `jwt` (keys already fetched; a
 token seen before, and tokens each seen for the first time, RS256 and ES256)
 `introspection` served from its cache, and the script strategies side by side:
 `lua` and `js` running the issue's validate_token script (examples/validate_token.js
-and its Lua port), worker-thread handoff included. The JWKS and introspection
+and its Lua port; Lua with its worker-thread handoff, JS inline). The JWKS and introspection
 endpoint are a small aiohttp app on 127.0.0.1, so nothing but the strategy itself
 is on the clock. Target: well under 0.2 ms per call.
 
-    python scripts/bench_inbound.py [--calls 20000]
+    python -m benchmarks.bench_inbound [--calls 20000]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 from starlette.datastructures import Headers
 
+from benchmarks.common import percentile
 from mcp_anything.config import parse_config
 from mcp_anything.inbound import Authenticator, InboundRequest, create_authenticator
 
@@ -118,11 +119,7 @@ async def main(calls: int) -> None:
         for name, inbound_auth, warm, requests in cases:
             auth = authenticator(inbound_auth)
             samples = await measure(auth, warm, requests)
-            p50, p99, mean = (
-                statistics.median(samples),
-                statistics.quantiles(samples, n=100)[98],
-                statistics.fmean(samples),
-            )
+            p50, p99, mean = percentile(samples, 0.5), percentile(samples, 0.99), statistics.fmean(samples)
             print(f"{name:28} {p50:8.1f} {p99:8.1f} {mean:8.1f} {len(samples):7}")
             await auth.aclose()
     finally:

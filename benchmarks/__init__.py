@@ -1,0 +1,1 @@
+"""Benchmarks: scripts, never timed tests. Run each from the repository root as `python -m benchmarks.<name>`."""
