@@ -173,7 +173,7 @@ def test_at_a_client_cap_the_oldest_half_sent_request_makes_room(tmp_path: Path)
 
 
 def test_limits_config() -> None:
-    raw = {"groups": [{"name": "g", "upstreams": []}], "upstreams": []}
+    raw = {"groups": [{"name": "g", "upstreams": [], "inbound_auth": {"strategy": "none"}}], "upstreams": []}
     limits = parse_config(raw).server.limits
     assert (limits.max_header_bytes, limits.header_timeout) == (64 * 1024, 10.0)
     assert (limits.max_connections, limits.max_connections_per_client) == (1000, 100)
@@ -186,7 +186,9 @@ def test_limits_config() -> None:
 
 
 def test_max_connections_fits_the_descriptor_limit(caplog: pytest.LogCaptureFixture) -> None:
-    limits = parse_config({"groups": [{"name": "g", "upstreams": []}], "upstreams": []}).server.limits
+    limits = parse_config(
+        {"groups": [{"name": "g", "upstreams": [], "inbound_auth": {"strategy": "none"}}], "upstreams": []}
+    ).server.limits
     assert ConnectionGuard(limits, fd_limit=1024).max_connections == 1024 - FD_RESERVE
     assert "the open-file limit is 1024" in caplog.text
     assert ConnectionGuard(limits, fd_limit=65536).max_connections == 1000
