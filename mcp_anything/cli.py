@@ -158,7 +158,7 @@ def _positive(value: str) -> int:
     return number
 
 
-def _serve_one(app: Any, config: Config, sock: socket.socket | None = None) -> int:
+def _serve_one(app: GatewayApp, config: Config, sock: socket.socket | None = None) -> int:
     """One server process (the only one, or one worker) until it has drained."""
     server = _Server(
         app,

@@ -42,7 +42,7 @@ def credentials(idp: IdP, cache: str, secret: str = "${CLIENT_SECRET}") -> dict[
     return {"strategy": "oauth2_client_credentials", "oauth2_client_credentials": block}
 
 
-def replica(idp: IdP, cache: str) -> OutboundAuth:
+def replica(idp: IdP, cache: str, secret: str = SECRET) -> OutboundAuth:
     """The outbound auth one replica builds from the config."""
     upstream = {"name": "api", "openapi": {"source": "api.yaml"}, "outbound_auth": credentials(idp, cache)}
     config = parse_config(
@@ -50,7 +50,7 @@ def replica(idp: IdP, cache: str) -> OutboundAuth:
             "groups": [{"name": "g", "upstreams": ["api"], "inbound_auth": {"strategy": "none"}}],
             "upstreams": [upstream],
         },
-        env={"CLIENT_SECRET": SECRET},
+        env={"CLIENT_SECRET": secret},
     )
     return create_outbound_auth(config.upstreams[0].outbound_auth, config)
 
@@ -104,6 +104,18 @@ async def test_the_cached_token_is_sealed_and_a_refused_one_is_forgotten_by_ever
     finally:
         await first.aclose()
         await second.aclose()
+
+
+async def test_a_replica_with_another_client_secret_cannot_read_the_token(idp: IdP, redis_url: str) -> None:
+    await flush(redis_url)
+    idp.reset()  # any client secret is accepted: the cache alone must keep the replicas apart
+    first, rotated = replica(idp, redis_url), replica(idp, redis_url, secret="the-next-client-secret")
+    try:
+        assert await authorization(first) != await authorization(rotated)
+        assert len(idp.requests("/token")) == 2
+    finally:
+        await first.aclose()
+        await rotated.aclose()
 
 
 async def test_without_redis_each_replica_still_fetches_its_own(idp: IdP) -> None:

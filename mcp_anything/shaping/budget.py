@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -51,19 +51,32 @@ class BudgetResult:
     omissions: tuple[Omission, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
 class ResultBudget:
-    """One tool's budget, fixed at load: its byte limit, the arguments its note names, its arrays' minItems."""
+    """One tool's budget, fixed at load: its byte limit, the arguments its note names, its arrays' minItems.
 
-    max_bytes: int
-    narrowing: tuple[str, ...] = ()
-    min_items: Mapping[str, int] = field(default_factory=dict)
+    The minItems are read from the output schema on the first cut, not at load: walking every tool's
+    schema costs load time on big specs, and most tools never answer over budget.
+    """
+
+    __slots__ = ("_min_items", "_output_schema", "max_bytes", "narrowing")
+
+    def __init__(self, max_bytes: int, narrowing: tuple[str, ...] = (), output_schema: Any = None) -> None:
+        self.max_bytes = max_bytes
+        self.narrowing = narrowing
+        self._output_schema = output_schema
+        self._min_items: dict[str, int] | None = None
 
     @classmethod
     def for_tool(cls, max_bytes: int, input_schema: Mapping[str, Any], output_schema: Any) -> ResultBudget:
         properties = input_schema.get("properties")
         names = list(properties) if isinstance(properties, dict) else []
-        return cls(max_bytes, narrowing_arguments(names), min_items_by_path(output_schema))
+        return cls(max_bytes, narrowing_arguments(names), output_schema)
+
+    @property
+    def min_items(self) -> Mapping[str, int]:
+        if self._min_items is None:
+            self._min_items = min_items_by_path(self._output_schema)
+        return self._min_items
 
     def cut_json(self, value: Any, size: int | None = None) -> BudgetResult:
         return cut_json(value, self.max_bytes, self.narrowing, self.min_items, size)
@@ -85,25 +98,25 @@ def narrowing_arguments(input_properties: Iterable[str]) -> tuple[str, ...]:
 def min_items_by_path(schema: Any) -> dict[str, int]:
     """minItems of the arrays an output schema describes, by dotted path (the largest where paths meet)."""
     found: dict[str, int] = {}
-    for path, node in _schema_nodes(schema, ""):
+    # An explicit stack, not recursive generators: this walks every tool's output schema at load.
+    pending: list[tuple[Any, str]] = [(schema, "")]
+    while pending:
+        node, path = pending.pop()
+        if not isinstance(node, dict):
+            continue
         minimum = node.get("minItems")
         if isinstance(minimum, int) and minimum > 0:
             found[path] = max(found.get(path, 0), minimum)
+        properties = node.get("properties")
+        if isinstance(properties, dict):
+            prefix = f"{path}." if path else ""
+            pending.extend((sub, prefix + name) for name, sub in properties.items())
+        pending.append((node.get("items"), path))
+        for key in ("allOf", "anyOf", "oneOf"):
+            branches = node.get(key)
+            if isinstance(branches, list):
+                pending.extend((branch, path) for branch in branches)
     return found
-
-
-def _schema_nodes(node: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    if not isinstance(node, dict):
-        return
-    yield path, node
-    properties = node.get("properties")
-    if isinstance(properties, dict):
-        for name, sub in properties.items():
-            yield from _schema_nodes(sub, f"{path}.{name}" if path else name)
-    yield from _schema_nodes(node.get("items"), path)
-    for key in ("allOf", "anyOf", "oneOf"):
-        for branch in node.get(key) or ():
-            yield from _schema_nodes(branch, path)
 
 
 def cut_json(
