@@ -19,18 +19,13 @@ from typing import Any
 
 from mcp_anything.config import Config, ConfigError, UpstreamConfig
 from mcp_anything.openapi import swagger2
+from mcp_anything.openapi.arguments import RESERVED_HEADERS, listed_parameters
 from mcp_anything.openapi.compact import DefinitionFitter
 from mcp_anything.openapi.documents import Documents, FetchError, SpecError, source_uri
 from mcp_anything.openapi.findings import DERIVED_NAME, SERVERS_IGNORED, Finding
 from mcp_anything.openapi.naming import without_prefix
-from mcp_anything.openapi.operations import (
-    METHODS,
-    RESERVED_HEADERS,
-    Operation,
-    build_tool,
-    listed_parameters,
-    tool_name,
-)
+from mcp_anything.openapi.operation import METHODS, Operation
+from mcp_anything.openapi.operations import build_tool, tool_name
 from mcp_anything.openapi.overlays import apply_overlay, load_overlay
 from mcp_anything.openapi.reachable import ReachableReferences
 from mcp_anything.openapi.schemas import Schemas

@@ -12,7 +12,7 @@ from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mcp_anything.openapi.operations import Operation
+    from mcp_anything.openapi.operation import Operation
 
 
 class Selection:

@@ -3,15 +3,10 @@
 from mcp_anything.server.group import PRM_PREFIX, Caller, Group
 from mcp_anything.server.handler import GroupHandler
 from mcp_anything.server.results import error_result
+from mcp_anything.server.rpc import HttpError, RequestContext, RpcError, send_json
 from mcp_anything.server.sessions import SessionStore
-from mcp_anything.server.transport import (
-    RELEASE_SCOPE_KEY,
-    HttpError,
-    McpTransport,
-    RequestContext,
-    RpcError,
-    send_json,
-)
+from mcp_anything.server.streams import RELEASE_SCOPE_KEY
+from mcp_anything.server.transport import McpTransport
 
 __all__ = [
     "PRM_PREFIX",

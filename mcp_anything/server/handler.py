@@ -21,8 +21,8 @@ from mcp_anything.inbound import AuthError, InboundRequest
 from mcp_anything.outcome import CallOutcome
 from mcp_anything.server.group import Group
 from mcp_anything.server.results import error_result
+from mcp_anything.server.rpc import INVALID_PARAMS, HttpError, Method, RequestContext, RpcError
 from mcp_anything.server.shape import CallerView
-from mcp_anything.server.transport import INVALID_PARAMS, HttpError, Method, RequestContext, RpcError
 from mcp_anything.tools import ArgumentError, Tool
 
 if TYPE_CHECKING:

@@ -37,7 +37,7 @@ from mcp_anything.config import parse_config
 from mcp_anything.openapi import load_upstream_tools
 from mcp_anything.openapi.documents import parse
 from mcp_anything.openapi.findings import Finding
-from mcp_anything.openapi.operations import METHODS
+from mcp_anything.openapi.operation import METHODS
 from tests.support import node
 from tests.support.arguments import FULL, MINIMAL, RANDOM, generate_noting_omissions
 from tests.support.mcp import mcp_client
