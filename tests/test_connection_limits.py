@@ -75,9 +75,9 @@ def status_of(sock: socket.socket) -> int | None:
     return int(received.split(b" ", 2)[1]) if received.startswith(b"HTTP/1.1 ") else None
 
 
-def healthy(url: str, source: str = "127.0.0.1") -> bool:
+def healthy(url: str, source: str = "127.0.0.1", path: str = "/healthz") -> bool:
     with connect(url, source) as sock:
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        sock.sendall(b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" % path.encode())
         return status_of(sock) == 200
 
 
@@ -123,7 +123,7 @@ def test_half_sent_requests_are_closed_at_the_head_deadline_while_healthz_answer
         flood = [stack.enter_context(connect(url)) for _ in range(count)]
         for sock in flood:
             send_quietly(sock, HALF_SENT)
-        assert healthy(url)
+        assert healthy(url) and healthy(url, path="/readyz")
         statuses = set()
         for sock in flood:  # all within 5 s of the first connection, however many are left open
             sock.settimeout(max(0.01, started + 5 - time.monotonic()))
