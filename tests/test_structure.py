@@ -222,3 +222,14 @@ def test_modules_stay_short_unless_their_docstring_says_why() -> None:
         f"modules over {MAX_LINES} lines without a reason (`over {MAX_LINES} lines` in the docstring):\n"
         + "\n".join(long)
     )
+
+
+def test_the_module_map_names_every_module() -> None:
+    """docs/architecture.md gives every module its line, so a newcomer's map is never out of date."""
+    documented = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    missing = [
+        str(path.relative_to(PACKAGE))
+        for path in MODULES.values()
+        if f"`{path.relative_to(PACKAGE).as_posix()}`" not in documented
+    ]
+    assert not missing, f"add a line for each to the module map in docs/architecture.md: {missing}"
