@@ -97,7 +97,7 @@ def test_refs_in_a_spec_served_over_http_resolve_against_its_url(tmp_path) -> No
         server.server_close()
     local = _tools(SPLIT / "openapi.yaml")
     assert {n: t.definition for n, t in remote.items()} == {n: t.definition for n, t in local.items()}
-    assert "/shared/models/page%20links.yml" in [path for path, _ in seen]
+    assert "/common/models/page%20links.yml" in [path for path, _ in seen]
     assert {key for _, key in seen} == {"k"}  # one origin: the configured headers go to every document
 
 
@@ -121,11 +121,11 @@ OK = {"200": {"description": "ok"}}
 def test_an_unresolvable_ref_fails_the_upstream_naming_the_ref_and_its_document(tmp_path) -> None:
     operation = {
         "operationId": "list",
-        "parameters": [{"$ref": "../shared/params.yaml#/nope"}],
+        "parameters": [{"$ref": "../common/params.yaml#/nope"}],
         "responses": {
             "200": {"description": "ok"},
             # never used to build the tool (an error response, a header): still a broken spec
-            "500": {"description": "x", "headers": {"X-Rate": {"$ref": "../shared/headers.yaml#/rate"}}},
+            "500": {"description": "x", "headers": {"X-Rate": {"$ref": "../common/headers.yaml#/rate"}}},
         },
     }
     source = _write(
@@ -133,15 +133,15 @@ def test_an_unresolvable_ref_fails_the_upstream_naming_the_ref_and_its_document(
         {
             "openapi.yaml": minimal_spec({"/a": {"get": {"$ref": "ops/list.yaml"}}}),
             "ops/list.yaml": operation,
-            "shared/params.yaml": {"yes": {"name": "q", "in": "query"}},
+            "common/params.yaml": {"yes": {"name": "q", "in": "query"}},
         },
     )
     found = _problems(source)
     assert len(found) == 2
     assert all(p.startswith("upstreams[0].openapi.source: GET /a (list): $ref ") for p in found)
     headers, params = sorted(found)
-    assert f"'../shared/headers.yaml#/rate' in {tmp_path}/ops/list.yaml does not resolve: file not found" in headers
-    assert f"'../shared/params.yaml#/nope' in {tmp_path}/ops/list.yaml does not resolve: no 'nope'" in params
+    assert f"'../common/headers.yaml#/rate' in {tmp_path}/ops/list.yaml does not resolve: file not found" in headers
+    assert f"'../common/params.yaml#/nope' in {tmp_path}/ops/list.yaml does not resolve: no 'nope'" in params
 
 
 def test_an_unresolvable_operation_ref_and_a_ref_cycle_fail(tmp_path) -> None:
