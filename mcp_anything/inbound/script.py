@@ -80,9 +80,11 @@ class ScriptAuthenticator:
         subject = claims.get("sub")
         if subject is not None and not isinstance(subject, str | int):
             raise ScriptError("result", "claim `sub` must be a string")
+        # An empty `sub` names nobody (as in `identity_from_claims`): the caller is then fingerprinted.
+        subject = None if subject is None or subject == "" else str(subject)
         return Identity(
             strategy=self._language.strategy,
-            subject=None if subject is None else str(subject),
+            subject=subject,
             scopes=_scopes(claims.get("scope")),
             claims=claims,
             # Without `sub`, the script vouched for whoever sent the Authorization header, if it was read at all.
