@@ -15,16 +15,14 @@ saying why.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from typing import Any
 
 from mcp_anything.identity import Identity, fingerprint
 from mcp_anything.inbound.base import AuthError, InboundRequest
-from mcp_anything.scripting import CaseInsensitive, Sandbox, ScriptError
+from mcp_anything.scripting import CaseInsensitive, Sandbox, ScriptError, redact
 
 log = logging.getLogger(__name__)
 
-MIN_REDACTED_LENGTH = 6  # shorter header values and words are not scrubbed from logged script errors
 INPUTS = ("headers", "method", "path", "ctx")  # what the script sees (JavaScript: its parameters)
 # A claims object returned alone allows the request, so one that carries a verdict of its own
 # (`return {valid: false}`) must not: anything but `true` under these names denies (fail closed).
@@ -51,7 +49,7 @@ class ScriptAuthenticator:
                 self._language.title,
                 self._sandbox.name,
                 exc.kind,
-                _redact(exc.message, headers.values()),
+                redact(exc.message, headers.values()),
             )
             raise AuthError("the authentication script could not verify the request") from None
 
@@ -103,13 +101,3 @@ def _scopes(scope: Any) -> frozenset[str]:
     if isinstance(scope, list) and all(isinstance(s, str) for s in scope):
         return frozenset(scope)
     raise ScriptError("result", "claim `scope` must be a space-separated string or a list of strings")
-
-
-def _redact(message: str, header_values: Iterable[str]) -> str:
-    # A script may build its error message from a header (error("bad token " .. token)): scrub
-    # whole values and their words (the token in "Bearer <token>").
-    secrets = {part for value in header_values for part in (value, *value.split())}
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= MIN_REDACTED_LENGTH:
-            message = message.replace(secret, "[redacted]")
-    return message
