@@ -15,6 +15,7 @@ saying why.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from mcp_anything.identity import Identity, fingerprint
@@ -32,8 +33,10 @@ VERDICT_CLAIMS = frozenset({"valid", "allow", "allowed", "authenticated", "autho
 class ScriptAuthenticator:
     authorization_servers: list[str] = []
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: Sandbox, secrets: Iterable[str] = ()) -> None:
+        """`secrets`: what the script is given (its env, Lua params), scrubbed from logged errors like headers."""
         self._sandbox = sandbox
+        self._secrets = tuple(secrets)
         self._language = sandbox.language
 
     async def authenticate(self, request: InboundRequest) -> Identity:
@@ -49,7 +52,7 @@ class ScriptAuthenticator:
                 self._language.title,
                 self._sandbox.name,
                 exc.kind,
-                redact(exc.message, headers.values()),
+                redact(exc.message, (*headers.values(), *self._secrets)),
             )
             raise AuthError("the authentication script could not verify the request") from None
 
