@@ -25,7 +25,7 @@ import anyio
 import httpx2
 from multidict import CIMultiDict
 
-from mcp_anything.headers import has_line_break, is_token
+from mcp_anything.config.headers import has_line_break, is_token
 from mcp_anything.http_client import BodyTooLarge, HttpPolicy, SyncHttpClient
 from mcp_anything.outbound.base import OutboundAuthError
 from mcp_anything.scripting import CaseInsensitive, Language, Sandbox, ScriptError, redact, time_left
