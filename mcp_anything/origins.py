@@ -19,11 +19,7 @@ Entries: an origin `https://app.example.com` (exact) or `http://localhost:*` (an
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from mcp_anything.config import ServerConfig
-
-_LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 
 
 def _split_port(value: str) -> tuple[str, str | None]:
@@ -36,16 +32,7 @@ def _split_port(value: str) -> tuple[str, str | None]:
 
 class HostOriginPolicy:
     def __init__(self, server: ServerConfig) -> None:
-        public = urlsplit(server.base_url)
-        public_origin = f"{public.scheme}://{public.netloc}".lower()
-        origins = server.allowed_origins
-        if origins is None:
-            origins = [public_origin]
-            if server.loopback:
-                origins += [f"{scheme}://{name}:*" for scheme in ("http", "https") for name in _LOOPBACK_NAMES]
-        hosts = server.allowed_hosts
-        if hosts is None:
-            hosts = [*_LOOPBACK_NAMES, public.netloc] if server.loopback else ["*"]
+        origins, hosts = server.origin_allowlist, server.host_allowlist
         self.any_origin = "*" in origins
         self._origins = frozenset(o.lower().rstrip("/") for o in origins if not o.endswith(":*"))
         self._origins_any_port = frozenset(o.lower()[:-2] for o in origins if o.endswith(":*"))

@@ -71,11 +71,128 @@ def authorization(**changes: Any) -> dict[str, Any]:
         ),
         ({"rate_limits": []}, "rate limit 10/minute per subject removed or changed"),
         ({"rate_limits": [{"per": "subject", "limit": "1000/minute"}]}, "rate limit 10/minute per subject removed"),
+        (
+            {"inbound_auth": {"strategy": "jwt", "jwt": {"issuer": "https://idp.example"}}},
+            "inbound_auth.strategy changed from api_key to jwt",
+        ),
+        (
+            {"authorization": authorization(capabilities={**CAPABILITIES, "audience": ["gw", "other"]})},
+            "authorization.capabilities.audience widened: adds ['other']",
+        ),
+        (
+            {"authorization": authorization(capabilities={**CAPABILITIES, "max_lifetime": "1h"})},
+            "authorization.capabilities.max_lifetime raised or removed (was 300s)",
+        ),
+        (
+            {"authorization": authorization(capabilities={**CAPABILITIES, "max_lifetime": None})},
+            "authorization.capabilities.max_lifetime raised or removed (was 300s)",
+        ),
     ],
 )
 def test_each_weakening_is_named_with_its_group(group: dict[str, Any], expected: str) -> None:
     found = changed(**group)
     assert any(w.startswith(f"group 'admin': {expected}") for w in found), found
+
+
+JWT = {
+    "issuer": "https://idp.example",
+    "audience": "gw",
+    "algorithms": ["RS256"],
+    "required_claims": ["exp", "tenant"],
+    "required_scopes": ["mcp:admin"],
+    "leeway": "30s",
+}
+INTROSPECTION = {
+    "endpoint": "https://idp.example/introspect",
+    "client_id": "gw",
+    "client_secret": "s-1",
+    "required_scopes": ["mcp:admin"],
+}
+
+
+def inbound_changed(strategy: str, block: dict[str, Any], **changes: Any) -> list[str]:
+    before = {**PROTECTED, "inbound_auth": {"strategy": strategy, strategy: block}}
+    after = {**PROTECTED, "inbound_auth": {"strategy": strategy, strategy: {**block, **changes}}}
+    return [str(w) for w in weakenings(config(before), config(after))]
+
+
+@pytest.mark.parametrize(
+    ("strategy", "change", "expected"),
+    [
+        ("jwt", {"audience": None}, "inbound_auth.jwt.audience removed"),
+        ("jwt", {"audience": ["gw", "other"]}, "inbound_auth.jwt.audience widened: adds ['other']"),
+        ("jwt", {"issuer": "https://other.example"}, "inbound_auth.jwt.issuer changed or removed"),
+        ("jwt", {"jwks_url": "https://idp.example/keys"}, "inbound_auth.jwt.jwks_url changed"),
+        ("jwt", {"required_scopes": []}, "inbound_auth.jwt.required_scopes reduced: drops ['mcp:admin']"),
+        ("jwt", {"required_claims": ["exp"]}, "inbound_auth.jwt.required_claims reduced: drops ['tenant']"),
+        ("jwt", {"algorithms": ["RS256", "ES256"]}, "inbound_auth.jwt.algorithms widened: adds ['ES256']"),
+        ("jwt", {"leeway": "5m"}, "inbound_auth.jwt.leeway raised from 30s to 300s"),
+        ("introspection", {"required_scopes": []}, "inbound_auth.introspection.required_scopes reduced"),
+        ("introspection", {"endpoint": "https://other.example/i"}, "inbound_auth.introspection.endpoint changed"),
+    ],
+)
+def test_each_loosened_token_check_is_named(strategy: str, change: dict[str, Any], expected: str) -> None:
+    block = JWT if strategy == "jwt" else INTROSPECTION
+    found = inbound_changed(strategy, block, **change)
+    assert len(found) == 1 and found[0].startswith(f"group 'admin': {expected}"), found
+
+
+@pytest.mark.parametrize(
+    ("strategy", "change"),
+    [
+        ("jwt", {"audience": ["gw"]}),  # the same audience, as a list
+        ("jwt", {"required_scopes": ["mcp:admin", "mcp:write"]}),
+        ("jwt", {"algorithms": ["RS256"], "leeway": "10s"}),
+        ("introspection", {"required_scopes": ["mcp:admin", "mcp:write"], "cache_ttl": "5s"}),
+    ],
+)
+def test_tightened_token_checks_are_not_weakening(strategy: str, change: dict[str, Any]) -> None:
+    assert inbound_changed(strategy, JWT if strategy == "jwt" else INTROSPECTION, **change) == []
+
+
+def server_changed(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    def with_server(server: dict[str, Any]) -> Config:
+        raw = {"server": server, "groups": [PROTECTED], "upstreams": [{"name": "u", "openapi": {"source": "s.yaml"}}]}
+        return parse_config(raw, env={"KEY": "-----BEGIN PUBLIC KEY-----"})
+
+    return [str(w) for w in weakenings(with_server(old), with_server(new))]
+
+
+REDIS = {"revocations": "redis://:pw@127.0.0.1:6379/0"}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ({"allowed_hosts": ["mcp.example"]}, {"allowed_hosts": ["mcp.example", "x.example"]}, "allowed_hosts widened"),
+        ({"allowed_hosts": ["mcp.example"]}, {}, "allowed_hosts widened: adds ['localhost'"),  # the loopback defaults
+        ({"host": "0.0.0.0", "allowed_hosts": ["mcp.example"]}, {"host": "0.0.0.0"}, "allowed_hosts widened: adds ['*"),
+        ({"allowed_origins": []}, {"allowed_origins": ["https://app.example"]}, "allowed_origins widened"),
+        ({"allowed_origins": ["https://app.example"]}, {}, "allowed_origins widened: adds ['http://127.0.0.1:8080'"),
+        ({"metrics": {"token": "t-1"}}, {}, "metrics.token removed"),
+        ({"metrics": {"port": 9464}}, {}, "/metrics now served on the MCP port without a token"),
+        ({"sessions": REDIS}, {}, "sessions.revocations moved from redis to memory"),
+        ({}, {"sessions": {"initialize_rate": "10/second"}}, "sessions.initialize_rate raised or removed"),
+        ({}, {"sessions": {"initialize_rate": None}}, "sessions.initialize_rate raised or removed (was 60/minute)"),
+    ],
+)
+def test_each_loosened_server_setting_is_named(old: dict[str, Any], new: dict[str, Any], expected: str) -> None:
+    found = server_changed(old, new)
+    assert len(found) == 1 and found[0].startswith(f"server: {expected}"), found
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ({}, {"allowed_hosts": ["localhost"], "allowed_origins": []}),  # narrower than the defaults
+        ({"allowed_hosts": ["MCP.example"]}, {"allowed_hosts": ["mcp.example"]}),  # host names ignore case
+        ({}, {"metrics": {"token": "t-1"}, "sessions": {**REDIS, "initialize_rate": "1/minute"}}),
+        ({"metrics": {"token": "t-1"}}, {"metrics": False}),  # no token, but no /metrics either
+        ({}, {"limits": {"max_connections": 100000}, "max_body_bytes": "64MiB"}),  # capacity, not security
+    ],
+)
+def test_tightened_or_capacity_server_settings_are_not_weakening(old: dict[str, Any], new: dict[str, Any]) -> None:
+    assert server_changed(old, new) == []
 
 
 def test_a_whole_authorization_block_removed_names_every_loss() -> None:
@@ -87,7 +204,6 @@ def test_a_whole_authorization_block_removed_names_every_loss() -> None:
     "group",
     [
         {},
-        {"inbound_auth": {"strategy": "jwt", "jwt": {"issuer": "https://idp.example"}}},  # another strategy
         {"authorization": authorization(rules=[*PROTECTED["authorization"]["rules"], {"effect": "deny"}])},
         {"rate_limits": [*PROTECTED["rate_limits"], {"per": "tool", "limit": "5/second"}]},
         {"endpoint": "/v2/admin/mcp"},  # moved: matched by name
@@ -169,7 +285,7 @@ async def test_a_reload_that_weakens_a_group_is_refused_unless_the_new_config_al
         endpoint = url + "/admin/mcp"
         before = await scrape(url)
         config.write(opened)
-        await eventually(lambda: _logged(caplog, "config reload refused: it weakens 1 group setting(s)"))
+        await eventually(lambda: _logged(caplog, "config reload refused: it weakens 1 security setting(s)"))
         assert not await anonymous_call_succeeds(endpoint)
         after = await scrape(url)
         refused = "mcp_anything_config_reloads_total"

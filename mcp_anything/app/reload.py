@@ -9,9 +9,9 @@ off the event loop (specs served by URL are fetched again only then), which the 
 at once (`GatewayApp.reload`).
 
 A config that fails to load or build changes nothing: each problem is logged and the
-previous config keeps serving. So does a config that weakens a group's security (see
+previous config keeps serving. So does a config that weakens the security of a group or of the server (see
 `config.weakenings`), unless it sets `server.allow_weakening_reload: true` itself: a warning
-names each group and what would have weakened. Files are compared again only after they
+names each group (or `server`) and what would have weakened. Files are compared again only after they
 change once more.
 """
 
@@ -119,16 +119,17 @@ class Reloader:
             try:
                 config = await asyncio.to_thread(self._source.load)
                 self._seen = signature(self._source.watched(config))
-                weakened = weakenings(current, config)
-                if weakened and not config.server.allow_weakening_reload:
-                    self._refused(reason, weakened)
-                    return False
                 restart_only = _restart_only_changes(current, config)
                 if restart_only:  # serve on as started, and say so
                     server = config.server
                     for key in restart_only:
                         server = _replaced(server, key, _setting(current.server, key))
                     config = config.model_copy(update={"server": server})
+                # Compared as it will be served: a new `port` or `host` (restart-only) moves no allowlist yet.
+                weakened = weakenings(current, config)
+                if weakened and not config.server.allow_weakening_reload:
+                    self._refused(reason, weakened)
+                    return False
                 tools = await self._serve(config)
             except ConfigError as exc:
                 self._failed(reason, exc.problems)
@@ -154,7 +155,7 @@ class Reloader:
             extra = _weakening_fields(reason, weakening)
             logger.warning("config reload refused: it weakens %s", weakening, extra=extra)
         logger.warning(
-            "config reload refused: it weakens %d group setting(s); still serving the previous config. "
+            "config reload refused: it weakens %d security setting(s); still serving the previous config. "
             "If that is intended, set server.allow_weakening_reload: true in the new config",
             len(weakened),
             extra={"fields": {"reason": reason}},
@@ -172,7 +173,8 @@ class Reloader:
 
 
 def _weakening_fields(reason: str, weakening: Weakening) -> dict[str, Any]:
-    return {"fields": {"reason": reason, "group": weakening.group, "weakening": weakening.what}}
+    scope = {"group": weakening.group} if weakening.group is not None else {"scope": "server"}
+    return {"fields": {"reason": reason, **scope, "weakening": weakening.what}}
 
 
 def _restart_only_changes(old: Config, new: Config) -> list[str]:

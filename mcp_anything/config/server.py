@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, ByteSize, Field, SecretStr, field_validator, model_validator
 
@@ -11,6 +12,7 @@ from mcp_anything.config.sessions import SessionsConfig
 from mcp_anything.config.types import Credential, Duration, HttpUrl, Interval, StrictModel
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+_LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")  # as they appear in Host and Origin
 
 
 class TracingConfig(StrictModel):
@@ -46,7 +48,7 @@ class ServerConfig(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: HttpUrl | None = None
-    # None: the defaults described in `origins.py`; "*" allows any.
+    # None: the defaults of `origin_allowlist` / `host_allowlist` (see `origins.py`); "*" allows any.
     allowed_origins: list[str] | None = None
     allowed_hosts: list[str] | None = None
     max_body_bytes: ByteSize = ByteSize(4 * 1024 * 1024)
@@ -84,3 +86,21 @@ class ServerConfig(StrictModel):
     @property
     def loopback(self) -> bool:
         return self.host in LOOPBACK_HOSTS
+
+    @property
+    def origin_allowlist(self) -> list[str]:
+        """`allowed_origins`, else the public origin, plus loopback origins on any port when bound to loopback."""
+        if self.allowed_origins is not None:
+            return self.allowed_origins
+        public = urlsplit(self.base_url)
+        origins = [f"{public.scheme}://{public.netloc}".lower()]
+        if self.loopback:
+            origins += [f"{scheme}://{name}:*" for scheme in ("http", "https") for name in _LOOPBACK_NAMES]
+        return origins
+
+    @property
+    def host_allowlist(self) -> list[str]:
+        """`allowed_hosts`, else loopback names and the public host when bound to loopback, else any (`*`)."""
+        if self.allowed_hosts is not None:
+            return self.allowed_hosts
+        return [*_LOOPBACK_NAMES, urlsplit(self.base_url).netloc] if self.loopback else ["*"]
