@@ -8,7 +8,7 @@ Under `serve --workers N` (N > 1) the supervisor sets `PROMETHEUS_MULTIPROC_DIR`
 module is imported: prometheus-client then keeps every value in a per-process file there, and
 `/metrics` on any worker sums the files of all workers (`MULTIPROCESS`). Counters and histograms
 add up, dead workers' counts included; each gauge names how workers combine (`multiprocess_mode`).
-The process collector's series are not exported in that mode (they would be one worker's).
+The process collector's series are then those of every live process, with a `pid` label.
 
 Hot paths never format labels per call: the server keeps one
 `ToolMetrics` per tool, holding its label children; strategies keep one `TokenMetrics`
@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -37,9 +38,12 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 __all__ = [
     "CONTENT_TYPE_LATEST",
@@ -59,11 +63,37 @@ __all__ = [
 MULTIPROCESS: Final = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
+class _ReplicaProcessCollector(Collector):
+    """`process_*` of every live process of the replica (supervisor and workers), labelled by `pid`.
+
+    A process is live while its live-gauge file is there: `SESSIONS` writes one at import (the supervisor)
+    and at each `publish` (a worker), and the supervisor removes a dead worker's with `mark_process_dead`.
+    """
+
+    def __init__(self, directory: str) -> None:
+        self._directory = Path(directory)
+
+    def collect(self) -> Iterable[Metric]:
+        families: dict[str, Metric] = {}
+        for file in self._directory.glob("gauge_livesum_*.db"):
+            pid = file.stem.rpartition("_")[2]
+            for family in _process_families(pid):
+                merged = families.setdefault(family.name, Metric(family.name, family.documentation, family.type))
+                merged.samples += [s._replace(labels={**s.labels, "pid": pid}) for s in family.samples]
+        return families.values()
+
+
+def _process_families(pid: str) -> Iterable[Metric]:
+    return ProcessCollector(pid=lambda: pid, registry=None).collect()
+
+
 def _exposed_registry() -> CollectorRegistry:
-    if not MULTIPROCESS:
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
         return REGISTRY
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # reads every worker's files at each scrape
+    registry.register(_ReplicaProcessCollector(directory))
     return registry
 
 

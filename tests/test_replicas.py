@@ -373,6 +373,10 @@ async def test_every_workers_metrics_count_all_the_calls(upstream_url: str, tmp_
         for _ in range(8):
             assert (await scrape(base)).value("mcp_anything_tool_calls_total", **ok) == calls
         (started,) = [line for line in lines(log) if line["message"] == "serving with 2 workers"]
+        memory = {
+            int(s.labels["pid"]) for s in (await scrape(base)).samples if s.name == "process_resident_memory_bytes"
+        }
+        assert memory == {supervisor.pid, *started["workers"]}, "every process of the replica, by pid"
         victim = started["workers"][0]
         os.kill(victim, signal.SIGKILL)
         deadline = time.monotonic() + 20
@@ -382,7 +386,9 @@ async def test_every_workers_metrics_count_all_the_calls(upstream_url: str, tmp_
         while not _answers(base + "/healthz"):
             assert time.monotonic() < deadline
             await asyncio.sleep(0.1)
-        for _ in range(4):  # the dead worker's calls still count
+        assert list(metrics_dir.glob(f"counter_{victim}.db")), "a dead worker's calls still count"
+        assert not list(metrics_dir.glob(f"gauge_live*_{victim}.db")), "its sessions, streams and circuits do not"
+        for _ in range(4):
             assert (await scrape(base)).value("mcp_anything_tool_calls_total", **ok) == calls
         supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(timeout=20) == 0
