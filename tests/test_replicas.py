@@ -296,9 +296,7 @@ async def test_a_killed_replica_costs_only_its_calls_in_flight(cluster: Cluster)
 
 
 async def test_two_workers_serve_one_session(upstream_url: str, tmp_path: Path) -> None:
-    raw = echo_config(upstream_url)
-    raw["server"] = {"host": "127.0.0.1", "sessions": {"key": KEY}, "reload_interval": "off"}
-    config = write_config(tmp_path, raw)
+    config = workers_config(upstream_url, tmp_path)
     port = free_port()
     url = f"http://127.0.0.1:{port}/mcp"
     log = tmp_path / "serve.log"
@@ -320,10 +318,7 @@ async def test_two_workers_serve_one_session(upstream_url: str, tmp_path: Path) 
             await asyncio.sleep(0.1)
         (started,) = [line for line in lines(log) if line["message"] == "serving with 2 workers"]
         victim = started["workers"][0]
-        os.kill(victim, signal.SIGKILL)
-        while len(children := workers_of(supervisor.pid)) != 2 or victim in children:
-            assert time.monotonic() < deadline, "a worker that dies is replaced"
-            await asyncio.sleep(0.1)
+        await kill_and_replace(supervisor.pid, victim, deadline)
         async with httpx2.AsyncClient(timeout=10, limits=no_reuse, headers=ACCEPT) as http:
             session = {"Mcp-Session-Id": (await http.post(url, json=INITIALIZE)).headers["mcp-session-id"]}
             slow = {"name": "echo_get_slow", "arguments": {"seconds": 1}}
@@ -347,9 +342,7 @@ async def test_two_workers_serve_one_session(upstream_url: str, tmp_path: Path) 
 
 
 async def test_every_workers_metrics_count_all_the_calls(upstream_url: str, tmp_path: Path) -> None:
-    raw = echo_config(upstream_url)
-    raw["server"] = {"host": "127.0.0.1", "sessions": {"key": KEY}, "reload_interval": "off"}
-    config = write_config(tmp_path, raw)
+    config = workers_config(upstream_url, tmp_path)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log, temp = tmp_path / "serve.log", tmp_path / "tmp"
@@ -378,14 +371,7 @@ async def test_every_workers_metrics_count_all_the_calls(upstream_url: str, tmp_
         }
         assert memory == {supervisor.pid, *started["workers"]}, "every process of the replica, by pid"
         victim = started["workers"][0]
-        os.kill(victim, signal.SIGKILL)
-        deadline = time.monotonic() + 20
-        while len(children := workers_of(supervisor.pid)) != 2 or victim in children:
-            assert time.monotonic() < deadline, "a worker that dies is replaced"
-            await asyncio.sleep(0.1)
-        while not _answers(base + "/healthz"):
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.1)
+        await kill_and_replace(supervisor.pid, victim, time.monotonic() + 20)
         assert list(metrics_dir.glob(f"counter_{victim}.db")), "a dead worker's calls still count"
         assert not list(metrics_dir.glob(f"gauge_live*_{victim}.db")), "its sessions, streams and circuits do not"
         for _ in range(4):
@@ -393,6 +379,19 @@ async def test_every_workers_metrics_count_all_the_calls(upstream_url: str, tmp_
         supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(timeout=20) == 0
     assert list(temp.iterdir()) == [], "the metrics directory is removed at exit"
+
+
+def workers_config(upstream_url: str, tmp_path: Path) -> Path:
+    raw = echo_config(upstream_url)
+    raw["server"] = {"host": "127.0.0.1", "sessions": {"key": KEY}, "reload_interval": "off"}
+    return write_config(tmp_path, raw)
+
+
+async def kill_and_replace(supervisor: int, victim: int, deadline: float) -> None:
+    os.kill(victim, signal.SIGKILL)
+    while len(children := workers_of(supervisor)) != 2 or victim in children:
+        assert time.monotonic() < deadline, "a worker that dies is replaced"
+        await asyncio.sleep(0.1)
 
 
 def workers_of(supervisor: int) -> set[int]:
