@@ -96,6 +96,16 @@ def _reader_went_away() -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.workers == 1:
+        return _serve_config(args, None)
+    from mcp_anything.workers import shared_metrics_directory
+
+    # Before anything imports prometheus-client: it reads the directory once, at import.
+    with shared_metrics_directory() as metrics_dir:
+        return _serve_config(args, metrics_dir)
+
+
+def _serve_config(args: argparse.Namespace, metrics_dir: str | None) -> int:
     from mcp_anything.app import create_app
 
     mounts: dict[str, Any] = {}
@@ -132,7 +142,7 @@ def _serve(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             return _config_errors(exc)
 
-    return Supervisor(args.workers, worker, fatal=(EXIT_CONFIG, EXIT_STARTUP)).run()
+    return Supervisor(args.workers, worker, fatal=(EXIT_CONFIG, EXIT_STARTUP), metrics_dir=metrics_dir).run()
 
 
 def _check_workers(config: Config, workers: int) -> None:

@@ -12,7 +12,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +99,21 @@ class EnvAllowlist:
             raise ScriptError(exc.kind, f"{exc.message} (it read {names}, not listed in {self.setting})") from None
         finally:
             _local.missed = []
+
+
+MIN_REDACTED_LENGTH = 6  # shorter secrets and words are not scrubbed from script error messages
+
+
+def redact(message: str, secrets: Iterable[str]) -> str:
+    """`message` without any of `secrets`, whole or word by word (the token in "Bearer <token>").
+
+    A script may build its error message from what it was given (`error("bad token " .. token)`).
+    """
+    parts = {part for secret in secrets for part in (secret, *secret.split())}
+    for part in sorted(parts, key=len, reverse=True):
+        if len(part) >= MIN_REDACTED_LENGTH:
+            message = message.replace(part, "[redacted]")
+    return message
 
 
 def read_script(path: Path, location: str) -> str:

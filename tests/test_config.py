@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from mcp_anything import headers
-from mcp_anything.config import ConfigError, parse_config
+from mcp_anything.config import ConfigError, headers, parse_config
 from tests.support.cli import run_cli, write_config
 
 PACKAGE = Path(__file__).parents[1] / "mcp_anything"
@@ -252,11 +251,10 @@ def _project_imports(path: Path) -> set[str]:
     return {name for name in found if name.split(".")[0] == "mcp_anything"}
 
 
-def test_config_imports_nothing_from_the_project_but_header_syntax() -> None:
+def test_config_imports_nothing_from_the_project() -> None:
     for path in (PACKAGE / "config").glob("*.py"):
         outside = {m for m in _project_imports(path) if not m.startswith("mcp_anything.config")}
-        assert outside <= {"mcp_anything.headers"}, (path.name, outside)
-    assert _project_imports(PACKAGE / "headers.py") == set()
+        assert not outside, (path.name, outside)
     loaded = subprocess.run(
         [sys.executable, "-c", "import sys, mcp_anything.config; print(*sorted(sys.modules))"],
         capture_output=True,
@@ -264,7 +262,4 @@ def test_config_imports_nothing_from_the_project_but_header_syntax() -> None:
         check=True,
     ).stdout.split()
     project = {m for m in loaded if m.startswith("mcp_anything")}
-    assert project - {m for m in project if m.startswith("mcp_anything.config")} == {
-        "mcp_anything",
-        "mcp_anything.headers",
-    }
+    assert project - {m for m in project if m.startswith("mcp_anything.config")} == {"mcp_anything"}

@@ -203,3 +203,16 @@ def test_the_js_block_mirrors_lua_and_has_the_issue_defaults(tmp_path: Path) -> 
     assert caught.value.problems == [
         "upstreams[0].outbound_auth.js.env: 'CLIENT-ID' is not an environment variable name"
     ]
+
+
+async def test_an_outbound_error_quoting_a_ctx_env_secret_does_not_show_it(outbound) -> None:
+    # The message becomes the tool's error text, which the caller reads.
+    message = await outbound_failure(outbound("throw new Error(`refused ${ctx.env.TOKEN}`);", env=["TOKEN"]))
+    assert "refused [redacted]" in message and "t0ken-value" not in message
+
+
+async def test_an_inbound_error_quoting_a_ctx_env_secret_is_logged_without_it(inbound, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="mcp_anything.inbound.script")
+    with pytest.raises(AuthError):
+        await inbound("throw new Error(`expected ${ctx.env.HMAC_KEY}`);", env=["HMAC_KEY"]).authenticate(request())
+    assert "Error: expected [redacted]" in caplog.text and "k3y-value" not in caplog.text

@@ -77,6 +77,16 @@ async def test_true_alone_is_an_anonymous_lua_identity(tmp_path: Path) -> None:
     assert (identity.strategy, identity.subject, identity.scopes, dict(identity.claims)) == ("lua", None, set(), {})
 
 
+async def test_an_empty_sub_is_no_subject_so_callers_stay_apart(tmp_path: Path) -> None:
+    # `sub = ""` names nobody: like a JWT's empty `sub`, the caller is told apart by its credential,
+    # or every caller the script lets in would share one principal (and so each other's sessions).
+    auth = authenticator(tmp_path, 'return true, {sub = ""}')
+    first = await auth.authenticate(request({"Authorization": "Bearer token-one"}))
+    second = await auth.authenticate(request({"Authorization": "Bearer token-two"}))
+    assert first.subject is None and second.subject is None
+    assert first.principal.startswith("lua#credential:") and first.principal != second.principal
+
+
 async def test_the_script_sees_method_path_and_case_insensitive_headers(tmp_path: Path) -> None:
     auth = authenticator(
         tmp_path,

@@ -331,3 +331,16 @@ async def test_an_allowed_host_with_a_port_allows_that_port_only(outbound, idp: 
         f'return "Bearer " .. fetch("{idp.token_url}", {{method = "POST"}}).status', allowed_hosts=[f"127.0.0.1:{port}"]
     )
     assert (await applied(auth))["Authorization"].startswith("Bearer ")
+
+
+@pytest.mark.parametrize(
+    ("source", "settings"),
+    [
+        ('error("the IdP refused " .. params.client_secret)', {"params": {"client_secret": "${CLIENT_SECRET}"}}),
+        ('error("the IdP refused " .. ctx.env.CLIENT_SECRET)', {"env": ["CLIENT_SECRET"]}),
+    ],
+)
+async def test_a_script_error_quoting_a_secret_does_not_show_it(outbound, source: str, settings: dict) -> None:
+    # The message becomes the tool's error text: the script's secrets are scrubbed from it, as headers are inbound.
+    message = await failure(outbound(source, **settings))
+    assert "the IdP refused [redacted]" in message

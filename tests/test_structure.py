@@ -52,7 +52,7 @@ _FOUNDATION = frozenset({"leaf", "config", "shaping", "utilities"})
 
 LAYERS: dict[str, tuple[str, ...]] = {
     # Import nothing from the project.
-    "leaf": ("", "headers", "identity", "logs", "breaker", "metrics", "outcome"),
+    "leaf": ("", "identity", "logs", "breaker", "metrics", "outcome"),
     "config": ("config",),
     "shaping": ("shaping",),
     # Shared by several layers above; they use config (and `tools` uses shaping), nothing higher.

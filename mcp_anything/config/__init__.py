@@ -2,8 +2,8 @@
 
 Every model forbids unknown keys: a typo in a security setting must stop the
 gateway, not silently switch the setting off. This package imports nothing from
-the project but `mcp_anything.headers` (HTTP syntax, itself importing nothing), so
-any module may import it.
+the project, so any module may import it (`config.headers`, the RFC 9110 syntax
+checks, serves request building and the scripts too).
 """
 
 from mcp_anything.config.authz import AuthorizationConfig, CapabilitiesConfig, RuleConfig

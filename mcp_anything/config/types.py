@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from limits import parse as parse_rate
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, SecretStr, StringConstraints
 
-from mcp_anything.headers import has_line_break, is_credential, is_token
+from mcp_anything.config.headers import has_line_break, is_credential, is_token
 
 
 class StrictModel(BaseModel):

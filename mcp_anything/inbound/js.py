@@ -17,5 +17,6 @@ def create(config: InboundAuthConfig, root: Config) -> ScriptAuthenticator:
     # The server prefixes the location with the group: groups[0].inbound_auth.js.source
     path, location = root.resolve_path(js.source), "inbound_auth.js.source"
     # Inline: an inbound script has no fetch to wait on, so a worker thread would only add the hop.
-    sandbox = Sandbox(path, location=location, parameters=INPUTS, inline=True, **js.sandbox_options())
-    return ScriptAuthenticator(sandbox)
+    options = js.sandbox_options()
+    sandbox = Sandbox(path, location=location, parameters=INPUTS, inline=True, **options)
+    return ScriptAuthenticator(sandbox, secrets=options["env"].values())

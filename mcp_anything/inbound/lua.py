@@ -16,4 +16,6 @@ def create(config: InboundAuthConfig, root: Config) -> ScriptAuthenticator:
     # The server prefixes the location with the group: groups[0].inbound_auth.lua.source
     path, location = root.resolve_path(lua.source), "inbound_auth.lua.source"
     params = {k: v.get_secret_value() for k, v in lua.params.items()}
-    return ScriptAuthenticator(Sandbox(path, location=location, constants={"params": params}, **lua.sandbox_options()))
+    options = lua.sandbox_options()
+    sandbox = Sandbox(path, location=location, constants={"params": params}, **options)
+    return ScriptAuthenticator(sandbox, secrets=[*params.values(), *options["env"].values()])

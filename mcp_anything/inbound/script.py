@@ -20,11 +20,10 @@ from typing import Any
 
 from mcp_anything.identity import Identity, fingerprint
 from mcp_anything.inbound.base import AuthError, InboundRequest
-from mcp_anything.scripting import CaseInsensitive, Sandbox, ScriptError
+from mcp_anything.scripting import CaseInsensitive, Sandbox, ScriptError, redact
 
 log = logging.getLogger(__name__)
 
-MIN_REDACTED_LENGTH = 6  # shorter header values and words are not scrubbed from logged script errors
 INPUTS = ("headers", "method", "path", "ctx")  # what the script sees (JavaScript: its parameters)
 # A claims object returned alone allows the request, so one that carries a verdict of its own
 # (`return {valid: false}`) must not: anything but `true` under these names denies (fail closed).
@@ -34,8 +33,10 @@ VERDICT_CLAIMS = frozenset({"valid", "allow", "allowed", "authenticated", "autho
 class ScriptAuthenticator:
     authorization_servers: list[str] = []
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: Sandbox, secrets: Iterable[str] = ()) -> None:
+        """`secrets`: what the script is given (its env, Lua params), scrubbed from logged errors like headers."""
         self._sandbox = sandbox
+        self._secrets = tuple(secrets)
         self._language = sandbox.language
 
     async def authenticate(self, request: InboundRequest) -> Identity:
@@ -51,7 +52,7 @@ class ScriptAuthenticator:
                 self._language.title,
                 self._sandbox.name,
                 exc.kind,
-                _redact(exc.message, headers.values()),
+                redact(exc.message, (*headers.values(), *self._secrets)),
             )
             raise AuthError("the authentication script could not verify the request") from None
 
@@ -80,9 +81,11 @@ class ScriptAuthenticator:
         subject = claims.get("sub")
         if subject is not None and not isinstance(subject, str | int):
             raise ScriptError("result", "claim `sub` must be a string")
+        # An empty `sub` names nobody (as in `identity_from_claims`): the caller is then fingerprinted.
+        subject = None if subject is None or subject == "" else str(subject)
         return Identity(
             strategy=self._language.strategy,
-            subject=None if subject is None else str(subject),
+            subject=subject,
             scopes=_scopes(claims.get("scope")),
             claims=claims,
             # Without `sub`, the script vouched for whoever sent the Authorization header, if it was read at all.
@@ -101,13 +104,3 @@ def _scopes(scope: Any) -> frozenset[str]:
     if isinstance(scope, list) and all(isinstance(s, str) for s in scope):
         return frozenset(scope)
     raise ScriptError("result", "claim `scope` must be a space-separated string or a list of strings")
-
-
-def _redact(message: str, header_values: Iterable[str]) -> str:
-    # A script may build its error message from a header (error("bad token " .. token)): scrub
-    # whole values and their words (the token in "Bearer <token>").
-    secrets = {part for value in header_values for part in (value, *value.split())}
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= MIN_REDACTED_LENGTH:
-            message = message.replace(secret, "[redacted]")
-    return message

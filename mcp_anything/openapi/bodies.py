@@ -30,7 +30,7 @@ from urllib.parse import urlencode
 
 import orjson
 
-from mcp_anything.headers import has_line_break
+from mcp_anything.config.headers import has_line_break
 from mcp_anything.openapi.params import primitive, query_pairs
 from mcp_anything.tools import ArgumentError, HttpRequest
 

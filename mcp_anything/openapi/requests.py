@@ -15,7 +15,7 @@ from urllib.parse import quote, unquote
 
 import orjson
 
-from mcp_anything.headers import has_control
+from mcp_anything.config.headers import has_control
 from mcp_anything.openapi import bodies
 from mcp_anything.openapi.params import ObjectKeys, cookie_value, header_value, path_value, query_pairs
 from mcp_anything.tools import ArgumentError, HttpRequest

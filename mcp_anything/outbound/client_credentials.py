@@ -45,7 +45,7 @@ import orjson
 from multidict import CIMultiDict
 
 from mcp_anything.config import ClientCredentialsConfig, Config, OutboundAuthConfig
-from mcp_anything.headers import is_visible
+from mcp_anything.config.headers import is_visible
 from mcp_anything.http_client import AsyncHttpClient, BodyTooLarge, HttpPolicy
 from mcp_anything.metrics import token_metrics
 from mcp_anything.outbound.base import OutboundAuthError, set_header

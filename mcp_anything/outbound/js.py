@@ -18,5 +18,6 @@ def create(config: OutboundAuthConfig, root: Config) -> ScriptOutboundAuth:
     fetcher = Fetcher(js.allowed_hosts, max_body=js.memory_limit_mb << 20, language=JS)
     # The server prefixes the location with the upstream: upstreams[0].outbound_auth.js.source
     path, location = root.resolve_path(js.source), "js.source"
-    sandbox = Sandbox(path, location=location, parameters=("ctx",), fetch=fetcher, **js.sandbox_options())
-    return ScriptOutboundAuth(sandbox, fetcher)
+    options = js.sandbox_options()
+    sandbox = Sandbox(path, location=location, parameters=("ctx",), fetch=fetcher, **options)
+    return ScriptOutboundAuth(sandbox, fetcher, secrets=options["env"].values())

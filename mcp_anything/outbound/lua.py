@@ -47,7 +47,6 @@ def create(config: OutboundAuthConfig, root: Config) -> ScriptOutboundAuth:
         "json_encode": json_encode,
     }
     params = {k: v.get_secret_value() for k, v in lua.params.items()}
-    sandbox = Sandbox(
-        path, location=location, functions=functions, constants={"params": params}, **lua.sandbox_options()
-    )
-    return ScriptOutboundAuth(sandbox, fetcher)
+    options = lua.sandbox_options()
+    sandbox = Sandbox(path, location=location, functions=functions, constants={"params": params}, **options)
+    return ScriptOutboundAuth(sandbox, fetcher, secrets=[*params.values(), *options["env"].values()])

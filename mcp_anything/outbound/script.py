@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,10 +25,10 @@ import anyio
 import httpx2
 from multidict import CIMultiDict
 
-from mcp_anything.headers import has_line_break, is_token
+from mcp_anything.config.headers import has_line_break, is_token
 from mcp_anything.http_client import BodyTooLarge, HttpPolicy, SyncHttpClient
 from mcp_anything.outbound.base import OutboundAuthError
-from mcp_anything.scripting import CaseInsensitive, Language, Sandbox, ScriptError, time_left
+from mcp_anything.scripting import CaseInsensitive, Language, Sandbox, ScriptError, redact, time_left
 from mcp_anything.tools import HttpRequest
 
 MAX_MESSAGE = 300  # longest script error message passed on to the caller
@@ -128,9 +128,11 @@ def _carries(request: HttpRequest, credentials: dict[str, str]) -> bool:
 
 
 class ScriptOutboundAuth:
-    def __init__(self, sandbox: Sandbox, fetcher: Fetcher) -> None:
+    def __init__(self, sandbox: Sandbox, fetcher: Fetcher, secrets: Iterable[str] = ()) -> None:
+        """`secrets`: what the script is given (its env, Lua params), scrubbed from its error messages."""
         self._sandbox = sandbox
         self._fetcher = fetcher
+        self._secrets = tuple(secrets)
         self._language = sandbox.language
         self._cached: _Credentials | None = None
         self._lock = anyio.Lock()  # one script run at a time refills the cache
@@ -153,7 +155,8 @@ class ScriptOutboundAuth:
                 credentials = self._credentials(await self._sandbox.run({}))
             except ScriptError as exc:
                 raise OutboundAuthError(
-                    f"outbound auth script {self._sandbox.name} failed ({exc.kind}): {exc.message[:MAX_MESSAGE]}"
+                    f"outbound auth script {self._sandbox.name} failed ({exc.kind}):"
+                    f" {redact(exc.message, self._secrets)[:MAX_MESSAGE]}"
                 ) from None
             self._cached = credentials if credentials.expires else None
             return credentials.headers
