@@ -26,6 +26,19 @@ EXIT_STARTUP = 3  # the app's startup failed (the log says why): a worker starte
 EXIT_BROKEN_PIPE = 141
 
 
+def _search_limit(text: str) -> int:
+    """`--limit` as search_tools bounds it, so the offline ranking never answers a call that could not be made."""
+    from mcp_anything.discovery.catalog import MAX_LIMIT
+
+    try:
+        limit = int(text)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {MAX_LIMIT}, not {text!r}")
+    return limit
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="mcp-anything", description="Serve HTTP APIs described by OpenAPI as MCP tools."
@@ -62,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         help="also report what each tool approximates, its definition size and what was cut to fit",
     )
     tools.add_argument("--search", metavar="QUERY", help="rank the tools for QUERY as search_tools would, offline")
-    tools.add_argument("--limit", type=int, default=10, help="with --search: how many tools (default 10)")
+    tools.add_argument("--limit", type=_search_limit, default=10, help="with --search: how many tools (default 10)")
 
     args = parser.parse_args(argv)
     try:
@@ -96,6 +109,16 @@ def _reader_went_away() -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.workers == 1:
+        return _serve_config(args, None)
+    from mcp_anything.workers import shared_metrics_directory
+
+    # Before anything imports prometheus-client: it reads the directory once, at import.
+    with shared_metrics_directory() as metrics_dir:
+        return _serve_config(args, metrics_dir)
+
+
+def _serve_config(args: argparse.Namespace, metrics_dir: str | None) -> int:
     from mcp_anything.app import create_app
 
     mounts: dict[str, Any] = {}
@@ -132,7 +155,7 @@ def _serve(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             return _config_errors(exc)
 
-    return Supervisor(args.workers, worker, fatal=(EXIT_CONFIG, EXIT_STARTUP)).run()
+    return Supervisor(args.workers, worker, fatal=(EXIT_CONFIG, EXIT_STARTUP), metrics_dir=metrics_dir).run()
 
 
 def _check_workers(config: Config, workers: int) -> None:

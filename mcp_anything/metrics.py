@@ -2,7 +2,15 @@
 
 All metrics live in prometheus-client's default registry (so `/metrics` also carries the
 process collector's `process_resident_memory_bytes`, `process_open_fds`, ...) and are
-created once at import. Hot paths never format labels per call: the server keeps one
+created once at import.
+
+Under `serve --workers N` (N > 1) the supervisor sets `PROMETHEUS_MULTIPROC_DIR` before this
+module is imported: prometheus-client then keeps every value in a per-process file there, and
+`/metrics` on any worker sums the files of all workers (`MULTIPROCESS`). Counters and histograms
+add up, dead workers' counts included; each gauge names how workers combine (`multiprocess_mode`).
+The process collector's series are then those of every live process, with a `pid` label.
+
+Hot paths never format labels per call: the server keeps one
 `ToolMetrics` per tool, holding its label children; strategies keep one `TokenMetrics`
 per token endpoint, made once at construction.
 
@@ -10,30 +18,86 @@ What other modules call:
 - outbound client credentials, inbound introspection, JWKS:
   `tokens = token_metrics("client_credentials", endpoint)` once, then `tokens.fetched(ok)` per
   request to the endpoint and `tokens.cache_hit()` per answer from the cache;
-- circuit breakers: their states are read at each scrape (`exposition`); `set_breaker_state` sets one.
+- the app: `exposition(...)` at each scrape and, with --workers, `publish(...)` every PUBLISH_INTERVAL
+  (sessions, streams and circuit states are read from the app, not pushed by those parts).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 __all__ = [
     "CONTENT_TYPE_LATEST",
+    "MULTIPROCESS",
     "NULL_TOOL_METRICS",
     "TokenMetrics",
     "ToolMetrics",
     "auth_failure",
     "exposition",
-    "set_breaker_state",
+    "publish",
     "set_spec_findings",
     "token_metrics",
     "upstream_error",
 ]
+
+# Read at import, as prometheus-client itself decides then whether values go to files.
+MULTIPROCESS: Final = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+class _ReplicaProcessCollector(Collector):
+    """`process_*` of every live process of the replica (supervisor and workers), labelled by `pid`.
+
+    A process is live while its live-gauge file is there: `SESSIONS` writes one at import (the supervisor)
+    and at each `publish` (a worker), and the supervisor removes a dead worker's with `mark_process_dead`.
+    """
+
+    def __init__(self, directory: str) -> None:
+        self._directory = Path(directory)
+
+    def collect(self) -> Iterable[Metric]:
+        families: dict[str, Metric] = {}
+        for file in self._directory.glob("gauge_livesum_*.db"):
+            pid = file.stem.rpartition("_")[2]
+            for family in _process_families(pid):
+                merged = families.setdefault(family.name, Metric(family.name, family.documentation, family.type))
+                merged.samples += [s._replace(labels={**s.labels, "pid": pid}) for s in family.samples]
+        return families.values()
+
+
+def _process_families(pid: str) -> Iterable[Metric]:
+    return ProcessCollector(pid=lambda: pid, registry=None).collect()
+
+
+def _exposed_registry() -> CollectorRegistry:
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # reads every worker's files at each scrape
+    registry.register(_ReplicaProcessCollector(directory))
+    return registry
+
+
+_EXPOSED: Final = _exposed_registry()
 
 # Latency buckets from 2.5 ms (the gateway's own overhead is ~0.5 ms) to 30 s (the default upstream timeout).
 LATENCY_BUCKETS: Final = (0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -80,8 +144,10 @@ TOKEN_CACHE_HITS = Counter(
 BREAKER_STATES: Final = ("closed", "open", "half_open")
 BREAKER_STATE = Gauge(
     "mcp_anything_upstream_circuit",
-    "Circuit breaker state per upstream: 1 for the current state, 0 for the others.",
+    "Circuit breaker state per upstream: 1 for the current state, 0 for the others (with --workers: 1 if any"
+    " worker's breaker is in that state).",
     ["upstream", "state"],
+    multiprocess_mode="livemax",
 )
 RELOADS = Counter(
     "mcp_anything_config_reloads",
@@ -89,17 +155,34 @@ RELOADS = Counter(
     ["outcome"],
 )
 LAST_RELOAD = Gauge(
-    "mcp_anything_config_last_reload_success_timestamp_seconds", "When the serving config was last loaded."
+    "mcp_anything_config_last_reload_success_timestamp_seconds",
+    "When the serving config was last loaded (with --workers: the latest of the workers).",
+    multiprocess_mode="livemax",
 )
 SPEC_FINDINGS = Gauge(
     "mcp_anything_spec_findings",
     "What the loaded specs' tools approximate (findings, see `mcp-anything validate`), by upstream, kind and"
     " whether it changes what can be called (true, false).",
     ["upstream", "kind", "changes_calls"],
+    multiprocess_mode="livemax",
 )
-SESSIONS = Gauge("mcp_anything_sessions", "2025-11-25-era sessions opened on this replica, not ended or expired.")
-STREAMS = Gauge("mcp_anything_streams", "Open event streams (GET and subscriptions/listen) on this replica.")
-TASKS = Gauge("mcp_anything_event_loop_tasks", "asyncio tasks alive on the serving event loop.")
+# Set by `publish`: at each scrape, and with --workers by every worker each PUBLISH_INTERVAL (summed over live ones).
+SESSIONS = Gauge(
+    "mcp_anything_sessions",
+    "2025-11-25-era sessions opened on this replica, not ended or expired.",
+    multiprocess_mode="livesum",
+)
+STREAMS = Gauge(
+    "mcp_anything_streams",
+    "Open event streams (GET and subscriptions/listen) on this replica.",
+    multiprocess_mode="livesum",
+)
+TASKS = Gauge(
+    "mcp_anything_event_loop_tasks",
+    "asyncio tasks alive on the serving event loops (one per worker).",
+    multiprocess_mode="livesum",
+)
+PUBLISH_INTERVAL: Final = 1.0  # seconds: how stale another worker's sessions, streams and circuits can be
 
 
 class ToolMetrics:
@@ -165,31 +248,53 @@ def upstream_error(upstream: str, status: str) -> None:
     UPSTREAM_ERRORS.labels(upstream, status).inc()
 
 
-def set_breaker_state(upstream: str, state: str) -> None:
-    """`state`: closed, open or half_open."""
-    if state not in BREAKER_STATES:
-        raise ValueError(f"unknown circuit state {state!r}; expected one of {BREAKER_STATES}")
-    for each in BREAKER_STATES:
-        BREAKER_STATE.labels(upstream, each).set(1 if each == state else 0)
+_shown_circuits: set[tuple[str, ...]] = set()
+_shown_findings: set[tuple[str, ...]] = set()
+
+
+def _replace(gauge: Gauge, shown: set[tuple[str, ...]], values: Mapping[tuple[str, ...], float]) -> None:
+    """Sets `values` and drops the series set last time but not now.
+
+    A dropped series is zeroed first: with --workers its value stays in this worker's file, where it would
+    still count; there it reads 0, in a single process it is gone.
+    """
+    for labels in shown - values.keys():
+        gauge.labels(*labels).set(0)
+        gauge.remove(*labels)
+    for labels, value in values.items():
+        gauge.labels(*labels).set(value)
+    shown.clear()
+    shown.update(values)
 
 
 def set_spec_findings(counts: Mapping[str, Mapping[tuple[str, bool], int]]) -> None:
     """The finding counts of every loaded spec: {upstream: {(kind, changes_calls): count}}; replaces the last."""
-    SPEC_FINDINGS.clear()
-    for upstream, by_kind in counts.items():
-        for (kind, changes_calls), count in by_kind.items():
-            SPEC_FINDINGS.labels(upstream, kind, "true" if changes_calls else "false").set(count)
+    values: dict[tuple[str, ...], float] = {
+        (upstream, kind, "true" if changes_calls else "false"): count
+        for upstream, by_kind in counts.items()
+        for (kind, changes_calls), count in by_kind.items()
+    }
+    _replace(SPEC_FINDINGS, _shown_findings, values)
 
 
-def exposition(sessions: int, streams: int, circuits: Mapping[str, str]) -> bytes:
-    """The text exposition of every metric; called on the event loop, so the task count is this loop's.
+def publish(sessions: int, streams: int, circuits: Mapping[str, str]) -> None:
+    """Sets the gauges read from the serving app; called on the event loop, so the task count is this loop's.
 
     `circuits`: each serving upstream's breaker state now (upstreams gone after a reload drop out).
     """
     SESSIONS.set(sessions)
     STREAMS.set(streams)
     TASKS.set(len(asyncio.all_tasks()))
-    BREAKER_STATE.clear()
-    for upstream, state in circuits.items():
-        set_breaker_state(upstream, state)
-    return generate_latest(REGISTRY)
+    for state in circuits.values():
+        if state not in BREAKER_STATES:
+            raise ValueError(f"unknown circuit state {state!r}; expected one of {BREAKER_STATES}")
+    values: dict[tuple[str, ...], float] = {
+        (upstream, each): float(each == state) for upstream, state in circuits.items() for each in BREAKER_STATES
+    }
+    _replace(BREAKER_STATE, _shown_circuits, values)
+
+
+def exposition(sessions: int, streams: int, circuits: Mapping[str, str]) -> bytes:
+    """The text exposition of every metric (of every worker with --workers), after `publish` of the arguments."""
+    publish(sessions, streams, circuits)
+    return generate_latest(_EXPOSED)

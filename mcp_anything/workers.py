@@ -7,6 +7,11 @@ single-process server: it reloads on SIGHUP and drains on SIGTERM or SIGINT by i
 only relays those signals to every worker, replaces a worker that dies while serving (but stops them
 all when one finds the config cannot be served), and exits when all of them have stopped.
 
+Metrics: the supervisor makes a private directory (mode 0700, removed at exit) and names it in
+PROMETHEUS_MULTIPROC_DIR before prometheus-client is first imported, so each worker writes its series
+to files there and any worker's /metrics sums them all; the supervisor marks a dead worker's live
+gauges gone.
+
 Why not uvicorn's own multiprocess supervisor: it starts workers with `spawn`, pickling the app (ours
 is built from a loaded config, not importable by name), and it answers SIGHUP by restarting every
 worker, which closes event streams, where the app's own reload swaps the config without dropping any.
@@ -19,14 +24,35 @@ import logging
 import os
 import signal
 import socket
+import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 
 log = logging.getLogger(__name__)
 
 RESPAWN_DELAY = 1.0  # seconds: a worker that keeps dying at start is not restarted in a tight loop
 _RELAYED = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
+
+
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextlib.contextmanager
+def shared_metrics_directory() -> Iterator[str]:
+    """A private directory for every worker's metric files, named in the environment until the block ends.
+
+    prometheus-client reads the variable once, when first imported, so it must not have been imported yet.
+    """
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError(f"{METRICS_DIR_ENV} must be set before prometheus_client is imported")
+    with tempfile.TemporaryDirectory(prefix="mcp-anything-metrics-") as directory:  # made with mode 0700
+        os.environ[METRICS_DIR_ENV] = directory
+        try:
+            yield directory
+        finally:
+            del os.environ[METRICS_DIR_ENV]
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -41,8 +67,11 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 
 class Supervisor:
-    def __init__(self, workers: int, serve: Callable[[], int], fatal: tuple[int, ...]) -> None:
+    def __init__(
+        self, workers: int, serve: Callable[[], int], fatal: tuple[int, ...], metrics_dir: str | None = None
+    ) -> None:
         self._count = workers
+        self._metrics_dir = metrics_dir  # where the workers' metric files are, from `shared_metrics_directory`
         self._serve = serve  # runs one worker to its end, in the forked child; returns its exit status
         self._fatal = fatal  # exit statuses of a worker that stop them all (it could not start serving)
         self._pids: set[int] = set()
@@ -58,6 +87,8 @@ class Supervisor:
         while self._pids:
             pid, wait_status = os.wait()
             self._pids.discard(pid)
+            if self._metrics_dir is not None:
+                self._forget_metrics(pid)
             code = os.waitstatus_to_exitcode(wait_status)
             if self._stopping:
                 continue
@@ -88,6 +119,13 @@ class Supervisor:
                 logging.shutdown()
                 os._exit(code)
         self._pids.add(pid)
+
+    def _forget_metrics(self, pid: int) -> None:
+        """A dead worker's live gauges (sessions, streams, circuits, ...) stop counting; its counters stay."""
+        # Imported here: importing prometheus-client before the directory is set would fix it in one-process mode.
+        from prometheus_client.multiprocess import mark_process_dead
+
+        mark_process_dead(pid, self._metrics_dir)
 
     def _relay(self, signum: int, frame: FrameType | None) -> None:
         if signum == signal.SIGHUP:

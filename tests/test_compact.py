@@ -154,3 +154,39 @@ def test_every_asana_entry_is_within_budget_or_reported() -> None:
         assert "outputSchema" not in tool.definition
     assert len(over) <= 3
     assert sum(tool.fit.size for tool in tools if tool.fit) < 1_500_000  # from 3.4 MB
+
+
+@pytest.mark.parametrize("keyword", ["oneOf", "not"])
+def test_a_loosened_output_schema_keeps_accepting_results_through_oneof_and_not(tmp_path: Path, keyword: str) -> None:
+    import jsonschema_rs
+
+    card = {
+        "type": "object",
+        "required": ["kind"],
+        "properties": {"kind": {"enum": ["card"]}, "number": {"type": "string"}},
+    }
+    bank = {
+        "type": "object",
+        "required": ["kind"],
+        "properties": {"kind": {"enum": ["bank"]}, "iban": {"type": "string"}},
+    }
+    method = {"oneOf": [card, bank]} if keyword == "oneOf" else {"type": "object", "not": bank}
+    status = {"type": "string", "enum": [f"payment_status_number_{i}" for i in range(60)]}
+    schema = {
+        "type": "object",
+        "properties": {"method": method, "payment": {"type": "object", "properties": {"status": status}}},
+    }
+    spec = minimal_spec(
+        {"/payments/{id}": {"get": {
+            "operationId": "getPayment",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": schema}}}},
+        }}}
+    )  # fmt: skip
+    (tool,) = load(spec, tmp_path, max_tool_bytes=1024).tools
+    assert tool.fit is not None and any(step.startswith("outputSchema collapsed") for step in tool.fit.trimmed)
+    result = {"method": {"kind": "card", "number": "4242"}}
+    assert tool.check_output is not None and tool.check_output(result) is None
+    advertised = tool.definition.get("outputSchema")
+    # Clients check structuredContent against the advertised schema: it must accept what the full one accepts.
+    assert advertised is None or jsonschema_rs.validator_for(advertised).is_valid(result)

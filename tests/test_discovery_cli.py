@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from mcp_anything.cli import main
 from tests.support.cli import run_cli, write_config
 
 
@@ -58,3 +61,15 @@ def test_search_prints_the_ranking_offline(tmp_path: Path) -> None:
     assert {hit["name"] for hit in ranked["groups"]["reports"]} == {"create_report", "get_report"}
     nothing = run_cli("tools", "--config", config, "--search", "zebra")
     assert "no tool matches" in nothing.stdout
+
+
+def test_search_limit_must_be_within_what_search_tools_accepts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = bulky_config(tmp_path)
+    for limit in ("0", "-3", "51", "ten"):
+        with pytest.raises(SystemExit) as exited:
+            main(["tools", "--config", config, "--search", "report", "--limit", limit])
+        out, err = capsys.readouterr()
+        assert exited.value.code == 2 and "--limit" in err and "1 to 50" in err, (limit, err)
+        assert "no tool matches" not in out

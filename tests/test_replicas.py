@@ -67,13 +67,15 @@ def cluster_config(upstream_url: str, redis_url: str) -> dict[str, Any]:
 
 
 @contextmanager
-def gateways(config: Path, ports: list[int], *extra: str, stderr: Any = subprocess.DEVNULL) -> Iterator[list[Any]]:
+def gateways(
+    config: Path, ports: list[int], *extra: str, stderr: Any = subprocess.DEVNULL, env: dict[str, str] | None = None
+) -> Iterator[list[Any]]:
     """`mcp-anything serve` on each port, started together; yields the processes once each answers /healthz."""
     processes = [
         subprocess.Popen(
             [sys.executable, "-m", "mcp_anything", "serve", "--config", str(config), "--port", str(port), *extra],
             stderr=stderr,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
         for port in ports
     ]
@@ -294,9 +296,7 @@ async def test_a_killed_replica_costs_only_its_calls_in_flight(cluster: Cluster)
 
 
 async def test_two_workers_serve_one_session(upstream_url: str, tmp_path: Path) -> None:
-    raw = echo_config(upstream_url)
-    raw["server"] = {"host": "127.0.0.1", "sessions": {"key": KEY}, "reload_interval": "off"}
-    config = write_config(tmp_path, raw)
+    config = workers_config(upstream_url, tmp_path)
     port = free_port()
     url = f"http://127.0.0.1:{port}/mcp"
     log = tmp_path / "serve.log"
@@ -318,10 +318,7 @@ async def test_two_workers_serve_one_session(upstream_url: str, tmp_path: Path) 
             await asyncio.sleep(0.1)
         (started,) = [line for line in lines(log) if line["message"] == "serving with 2 workers"]
         victim = started["workers"][0]
-        os.kill(victim, signal.SIGKILL)
-        while len(children := workers_of(supervisor.pid)) != 2 or victim in children:
-            assert time.monotonic() < deadline, "a worker that dies is replaced"
-            await asyncio.sleep(0.1)
+        await kill_and_replace(supervisor.pid, victim, deadline)
         async with httpx2.AsyncClient(timeout=10, limits=no_reuse, headers=ACCEPT) as http:
             session = {"Mcp-Session-Id": (await http.post(url, json=INITIALIZE)).headers["mcp-session-id"]}
             slow = {"name": "echo_get_slow", "arguments": {"seconds": 1}}
@@ -342,6 +339,59 @@ async def test_two_workers_serve_one_session(upstream_url: str, tmp_path: Path) 
         assert supervisor.wait(timeout=20) == 0
     assert pids_of(log, "call allow") >= set(started["workers"]), "both workers served calls of the one session"
     assert pids_of(log, "config reloaded") == set(started["workers"])
+
+
+async def test_every_workers_metrics_count_all_the_calls(upstream_url: str, tmp_path: Path) -> None:
+    config = workers_config(upstream_url, tmp_path)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log, temp = tmp_path / "serve.log", tmp_path / "tmp"
+    temp.mkdir()
+    env = {"TMPDIR": str(temp)}
+    with log.open("wb") as stderr, gateways(config, [port], "--workers", "2", stderr=stderr, env=env) as (supervisor,):
+        (metrics_dir,) = temp.iterdir()
+        assert metrics_dir.name.startswith("mcp-anything-metrics-") and metrics_dir.stat().st_mode & 0o777 == 0o700
+        no_reuse = httpx2.Limits(max_keepalive_connections=0)
+        calls = 0
+        async with (
+            httpx2.AsyncClient(timeout=10, limits=no_reuse) as http,
+            Client(streamable_http_client(base + "/mcp", http_client=http), mode="legacy") as client,
+        ):
+            while calls < 20 or len(pids_of(log, "call allow")) < 2:
+                assert calls < 200, "the kernel hands calls to both workers"
+                assert not (await client.call_tool("echo_get_item", {"itemId": str(calls)})).is_error
+                calls += 1
+        ok = {"tool": "echo_get_item", "outcome": "ok"}
+        # Each scrape is a new connection, answered by either worker: every one counts the calls of both.
+        for _ in range(8):
+            assert (await scrape(base)).value("mcp_anything_tool_calls_total", **ok) == calls
+        (started,) = [line for line in lines(log) if line["message"] == "serving with 2 workers"]
+        memory = {
+            int(s.labels["pid"]) for s in (await scrape(base)).samples if s.name == "process_resident_memory_bytes"
+        }
+        assert memory == {supervisor.pid, *started["workers"]}, "every process of the replica, by pid"
+        victim = started["workers"][0]
+        await kill_and_replace(supervisor.pid, victim, time.monotonic() + 20)
+        assert list(metrics_dir.glob(f"counter_{victim}.db")), "a dead worker's calls still count"
+        assert not list(metrics_dir.glob(f"gauge_live*_{victim}.db")), "its sessions, streams and circuits do not"
+        for _ in range(4):
+            assert (await scrape(base)).value("mcp_anything_tool_calls_total", **ok) == calls
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(timeout=20) == 0
+    assert list(temp.iterdir()) == [], "the metrics directory is removed at exit"
+
+
+def workers_config(upstream_url: str, tmp_path: Path) -> Path:
+    raw = echo_config(upstream_url)
+    raw["server"] = {"host": "127.0.0.1", "sessions": {"key": KEY}, "reload_interval": "off"}
+    return write_config(tmp_path, raw)
+
+
+async def kill_and_replace(supervisor: int, victim: int, deadline: float) -> None:
+    os.kill(victim, signal.SIGKILL)
+    while len(children := workers_of(supervisor)) != 2 or victim in children:
+        assert time.monotonic() < deadline, "a worker that dies is replaced"
+        await asyncio.sleep(0.1)
 
 
 def workers_of(supervisor: int) -> set[int]:

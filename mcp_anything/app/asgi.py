@@ -102,6 +102,7 @@ class GatewayApp:
         )
         self._serving = self._serve(gateway)
         self._retiring: dict[asyncio.Task[None], _Serving] = {}
+        self._publisher: asyncio.Task[None] | None = None
 
     @property
     def gateway(self) -> Gateway:
@@ -241,14 +242,23 @@ class GatewayApp:
             refusal = {"error": "unauthorized", "error_description": "/metrics needs the metrics bearer token"}
             await send_json(send, 401, orjson.dumps(refusal), [(b"www-authenticate", b'Bearer realm="metrics"')])
             return
-        # Circuit states are read when scraped: open turns half-open by the clock, not by a call.
-        circuits = {name: upstream.breaker.state for name, upstream in self.gateway.upstreams.items()}
-        sessions = self.sessions
-        body = metrics.exposition(sessions=len(sessions), streams=sessions.stream_count, circuits=circuits)
+        body = metrics.exposition(**self._scraped())
         content_type = metrics.CONTENT_TYPE_LATEST.encode()
         headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+    def _scraped(self) -> dict[str, Any]:
+        # Circuit states are read when scraped: open turns half-open by the clock, not by a call.
+        circuits = {name: upstream.breaker.state for name, upstream in self.gateway.upstreams.items()}
+        return {"sessions": len(self.sessions), "streams": self.sessions.stream_count, "circuits": circuits}
+
+    async def _publish(self) -> None:
+        """With --workers a scrape reaches one worker: every worker keeps its read-at-scrape gauges current."""
+        while True:
+            if self.gateway.config.server.metrics.enabled:
+                metrics.publish(**self._scraped())
+            await asyncio.sleep(metrics.PUBLISH_INTERVAL)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -263,10 +273,14 @@ class GatewayApp:
                 self.gateway.start()
                 if self.reloader is not None:
                     self.reloader.start()
+                if metrics.MULTIPROCESS:
+                    self._publisher = asyncio.create_task(self._publish())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.metrics_listener is not None:
                     await self.metrics_listener.stop()
+                if self._publisher is not None:
+                    self._publisher.cancel()
                 if self.reloader is not None:
                     await self.reloader.stop()
                 for retired in self._retiring.values():

@@ -40,6 +40,7 @@ _MAPS = (*SUBSCHEMA_MAPS, "$defs")
 _VALUES = ("items", *SUBSCHEMA_VALUES)
 _BRANCHES = ("allOf", "anyOf", "oneOf")  # alternatives of the same value: not a level deeper
 _NESTED = 2  # depth of an argument's own properties, in an input schema
+_INVERTED = ("not", "if", "then", "else")  # subschemas a looser copy of cannot stand in for
 
 Change = Callable[[dict[str, Any], int], dict[str, Any]]
 
@@ -209,9 +210,12 @@ def _nested_docs(change: Callable[[str], str | None]) -> Change:
 
 def _collapse(depth: int) -> Change:
     def collapse(node: dict[str, Any], at: int) -> dict[str, Any]:
-        if at < depth:
-            return node
-        return {"type": node["type"]} if "type" in node else {}
+        if at >= depth:
+            return {"type": node["type"]} if "type" in node else {}
+        if at + 1 >= depth and any(key in node for key in _INVERTED):
+            # Collapsing these would tighten the schema (`not: {type: object}` refuses every object): drop them.
+            return {k: v for k, v in node.items() if k not in _INVERTED}
+        return node
 
     return collapse
 
