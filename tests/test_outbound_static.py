@@ -51,10 +51,11 @@ async def test_api_key_in_a_header_replaces_a_declared_header_parameter_of_any_c
     assert await auth.refresh() is False
 
 
-async def test_api_key_in_the_query_replaces_a_parameter_of_that_name_only() -> None:
+async def test_api_key_in_the_query_replaces_a_parameter_of_that_name_in_any_case_only() -> None:
     auth = auth_for({"strategy": "api_key", "api_key": {"query": "api_key", "value": "${UPSTREAM_SECRET}"}})
-    request = await applied(auth, HttpRequest("GET", "/pets", query=[("api_key", "caller's"), ("limit", "5")]))
-    assert request.query == [("limit", "5"), ("api_key", SECRET)]
+    query = [("api_key", "caller's"), ("API_KEY", "caller's too"), ("limit", "5"), ("api_keys", "x")]
+    request = await applied(auth, HttpRequest("GET", "/pets", query=query))
+    assert request.query == [("limit", "5"), ("api_keys", "x"), ("api_key", SECRET)]
     assert request.headers == {}
 
 

@@ -44,6 +44,11 @@ def set_header(request: HttpRequest, name: str, value: str) -> None:
 
 
 def set_query(request: HttpRequest, name: str, value: str) -> None:
-    """Set a credential query parameter, replacing any parameter of that name the arguments produced."""
-    request.query[:] = [(key, item) for key, item in request.query if key != name]
+    """Set a credential query parameter, replacing any parameter of that name the arguments produced.
+
+    Names are compared ignoring case: an upstream that reads query names case-insensitively must not
+    see a caller's `API_KEY` beside (or instead of) the gateway's `api_key`.
+    """
+    folded = name.lower()
+    request.query[:] = [(key, item) for key, item in request.query if key.lower() != folded]
     request.query.append((name, value))
