@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from mcp_anything.breaker import CircuitBreaker
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import ManualClock
 
 
 def test_opens_after_consecutive_failures_only() -> None:
-    breaker = CircuitBreaker(3, 10.0, Clock())
+    breaker = CircuitBreaker(3, 10.0, ManualClock())
     breaker.record_failure("HTTP 503")
     breaker.record_failure("HTTP 503")
     breaker.record_success()
@@ -27,7 +20,7 @@ def test_opens_after_consecutive_failures_only() -> None:
 
 
 def test_half_open_admits_one_probe_per_period() -> None:
-    clock = Clock()
+    clock = ManualClock()
     breaker = CircuitBreaker(1, 10.0, clock)
     breaker.record_failure("HTTP 502")
     clock.now += 9.5
@@ -45,7 +38,7 @@ def test_half_open_admits_one_probe_per_period() -> None:
 
 
 def test_an_abandoned_probe_lets_the_next_call_probe() -> None:
-    clock = Clock()
+    clock = ManualClock()
     breaker = CircuitBreaker(1, 1.0, clock)
     breaker.record_failure("timeout")
     clock.now += 1
@@ -55,7 +48,7 @@ def test_an_abandoned_probe_lets_the_next_call_probe() -> None:
 
 
 def test_zero_failures_never_opens() -> None:
-    breaker = CircuitBreaker(0, 1.0, Clock())
+    breaker = CircuitBreaker(0, 1.0, ManualClock())
     for _ in range(100):
         breaker.record_failure("HTTP 503")
     assert breaker.state == "closed" and breaker.allow()

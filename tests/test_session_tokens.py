@@ -17,18 +17,11 @@ from mcp_anything.server.session_tokens import (
     SessionCodec,
     random_secret,
 )
+from tests.support.clock import ManualClock
 
 SECRET = "correct horse battery staple, and then some more"
 OTHER = "a different secret that is long enough to be accepted"
 CLIENT = {"clientInfo": {"name": "claude", "version": "1.2"}, "capabilities": {"roots": {"listChanged": True}}}
-
-
-class Clock:
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def issue(codec: SessionCodec, endpoint: str = "/mcp") -> str:
@@ -46,7 +39,7 @@ def spell(data: bytes) -> str:
 
 
 def test_round_trip_carries_every_claim() -> None:
-    clock = Clock()
+    clock = ManualClock()
     codec = SessionCodec([SECRET], ttl=600, clock=clock)
     token = issue(codec)
     claims = codec.open(token, "/mcp")
@@ -101,7 +94,7 @@ def test_every_altered_character_is_refused() -> None:
 
 
 def test_expiry_follows_the_clock() -> None:
-    clock = Clock()
+    clock = ManualClock()
     codec = SessionCodec([SECRET], ttl=60, clock=clock)
     token = issue(codec)
     clock.now += 59

@@ -13,6 +13,7 @@ from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY
 from mcp_anything.config import SessionsConfig
 from mcp_anything.identity import Identity, fingerprint
 from mcp_anything.server.sessions import END_OF_STREAM, InitializeLimited, SessionStore, Stream
+from tests.support.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 
@@ -20,17 +21,9 @@ KEY = "k" * 32
 OTHER_KEY = "o" * 32
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def store(clock: Clock | None = None, **settings: Any) -> SessionStore:
+def store(clock: ManualClock | None = None, **settings: Any) -> SessionStore:
     config = SessionsConfig.model_validate({"key": KEY, "initialize_rate": None, **settings})
-    return SessionStore(config, clock=clock or Clock())
+    return SessionStore(config, clock=clock or ManualClock())
 
 
 async def open_one(sessions: SessionStore, principal: str = "apikey:alice", endpoint: str = "/mcp") -> str:
@@ -53,7 +46,7 @@ async def test_a_session_opens_anywhere_with_the_key_and_nowhere_without_it() ->
 
 
 async def test_forged_altered_foreign_and_expired_ids_are_unknown_sessions() -> None:
-    clock = Clock()
+    clock = ManualClock()
     sessions = store(clock, ttl=60)
     token = await open_one(sessions)
     altered = token[:40] + ("A" if token[40] != "A" else "B") + token[41:]

@@ -1,4 +1,8 @@
-"""A clock tests move by hand, for code that takes `clock` (monotonic) and `wall_clock` (epoch seconds)."""
+"""Clocks tests move by hand.
+
+`FakeClock` serves code that takes `clock` (monotonic) and `wall_clock` (epoch seconds) and must agree
+with tokens from a real identity provider; `ManualClock` is one callable clock set through `now`.
+"""
 
 from __future__ import annotations
 
@@ -22,3 +26,13 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         self._monotonic += seconds
         self._wall += seconds
+
+
+class ManualClock:
+    """`clock()` returns `now`, which the test sets or advances itself."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
