@@ -65,7 +65,7 @@ def _rss_mb() -> float:
 
 
 def mcp_anything(tools: Sequence[Tool]) -> Search:
-    from mcp_anything.discovery import SearchIndex
+    from mcp_anything.discovery.index import SearchIndex
 
     index = SearchIndex.build(tools)
     return lambda query, allowed, limit: [name for name, _ in index.search(query, allowed=allowed, limit=limit)]

@@ -58,7 +58,7 @@ def load_tools(source: Path) -> list[Tool]:
 
 def evaluate(spec: dict[str, Any], specs: Path) -> SpecResult:
     # Imported here so that benchmarks/bench_search.py can load tools before the index library is imported.
-    from mcp_anything.discovery import SearchIndex
+    from mcp_anything.discovery.index import SearchIndex
 
     tools = load_tools(specs / spec["source"])
     started = time.perf_counter()

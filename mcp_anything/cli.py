@@ -293,7 +293,7 @@ def _tools(args: argparse.Namespace) -> int:
 
 def _search(args: argparse.Namespace, groups: list[Any], specs: dict[str, Any]) -> int:
     """The ranking search_tools gives a caller who may use every tool of the group, offline."""
-    from mcp_anything.discovery import SearchIndex
+    from mcp_anything.discovery.index import SearchIndex
 
     results: dict[str, list[dict[str, Any]]] = {}
     for group in groups:

@@ -7,8 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcp_anything.config import ConfigError
-from mcp_anything.discovery import SearchIndex
-from mcp_anything.discovery.index import MAX_QUERY_TERMS
+from mcp_anything.discovery.index import MAX_QUERY_TERMS, SearchIndex
 from mcp_anything.discovery.intent import wanted_cardinality
 from mcp_anything.discovery.synonyms import rewrite_phrases
 from mcp_anything.discovery.text import terms, words

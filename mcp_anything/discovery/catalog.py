@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Mapping
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from mcp_anything.config import CALL_TOOL, SEARCH_TOOLS, DiscoveryConfig
-from mcp_anything.discovery.index import SearchIndex
 from mcp_anything.openapi.validation import ArgumentValidator, SchemaCompiler
 from mcp_anything.tools import Tool
+
+if TYPE_CHECKING:
+    from mcp_anything.discovery.index import SearchIndex
 
 MAX_QUERY_CHARS = 500
 MAX_LIMIT = 50
@@ -89,6 +91,8 @@ class Catalog:
         self.validators: dict[str, ArgumentValidator] = {}
         if not (config.mode == "search" or (config.mode == "auto" and len(tools) > config.auto_threshold)):
             return  # no caller can get search mode: nothing to build, and no gateway tools
+        from mcp_anything.discovery.index import SearchIndex  # bm25s and numpy: only for a group that can search
+
         self.index = SearchIndex.build(list(tools.values()))
         # What search_tools shows of a tool: its listing without the outputSchema.
         self.entries = {
