@@ -1,8 +1,9 @@
 """Per-group rate limits on tool calls (`groups[].rate_limits`), counted with the `limits` library.
 
 Each rule counts calls per subject (the caller, across the tools it covers), per tool
-(all callers together) or per subject and tool, in a sliding window: O(1) state per
-counter, no burst of twice the limit at a window edge. Which rules apply to a tool is
+(all callers together) or per subject and tool, in a moving window: at most N calls in any
+period of the limit's length, with no burst at a window edge (state: one timestamp per call
+still inside the window, so at most N per counter). Which rules apply to a tool is
 worked out once, on its first call; a call only hits its tool's counters.
 
 Counters live in `server.rate_limit_storage`: in this process (`memory://`, so each replica
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import ConfigurationError
 from limits.storage import storage_from_string
 
@@ -48,7 +49,9 @@ class Limiter:
             raise ConfigError(
                 ["server.rate_limit_storage: Redis storage needs the redis extra: pip install 'mcp-anything[redis]'"]
             ) from None
-        self.strategy = SlidingWindowCounterRateLimiter(self.storage)
+        # A moving window is exact: `10/minute` admits at most 10 calls in any 60 s. The sliding-window
+        # counter approximates the previous window by weight, so near a window's edge it let extra calls in.
+        self.strategy = MovingWindowRateLimiter(self.storage)
         self._failures = 0
         self._logged_at = -math.inf
 
